@@ -1,0 +1,23 @@
+//! mesofield-physics: the microscopic model of MODEL.md and everything computed
+//! from it without machine learning: the exact propagator solver, Debye
+//! functions and the RPA spinodal, SCFT by Anderson mixing, initial and random
+//! fields, and the (w, phi) dataset pipeline.
+
+pub mod anderson;
+pub mod debye;
+pub mod error;
+pub mod fields;
+pub mod grid;
+pub mod model;
+pub mod rng;
+pub mod scft;
+pub mod seam;
+pub mod solver;
+pub mod spectral;
+
+pub use debye::{spinodal, spinodal_on_grid, Debye, Spinodal};
+pub use error::{DomainError, Error, ModelError, Result};
+pub use grid::Grid;
+pub use model::ChainModel;
+pub use seam::FieldSolver;
+pub use solver::{ExactSolver, SolverWorkspace};

@@ -1,0 +1,252 @@
+//! Self-consistent field theory: the saddle point of MODEL.md at a given chi.
+//!
+//! Unknowns are the exchange and pressure fields (W_-, W_+). Residuals:
+//!     R_- = chi (phi_A - phi_B) / 2 - W_-        (exchange condition)
+//!     R_+ = phi_A + phi_B - 1                     (incompressibility)
+//! Anderson mixing accelerates the step d = (R_-, P R_+), where P divides each
+//! Fourier mode of R_+ by the homogeneous melt's total-density response
+//! S_AA + 2 S_AB + S_BB: one Newton step of the incompressibility condition
+//! for the disordered melt. Without it the W_+ modes would need steps from 1
+//! (bead scale) down to 1/N (chain scale). The reported residual is the
+//! max-norm of both raw residuals.
+
+use std::time::Instant;
+
+use crate::anderson::AndersonMixer;
+use crate::debye::Debye;
+use crate::error::{Error, Result};
+use crate::fields::{from_exchange_pressure, to_exchange_pressure};
+use crate::seam::FieldSolver;
+use crate::spectral::{SpectralPlan, C64};
+
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ScftConfig {
+    pub chi: f64,
+    /// Target max-norm of both residuals.
+    pub tolerance: f64,
+    pub max_iterations: usize,
+    /// Anderson history length.
+    pub history: usize,
+    /// Mixing factor applied to the (preconditioned) step.
+    pub mixing: f64,
+    /// Keep every k-th visited field in the outcome's history (0: none).
+    pub record_every: usize,
+}
+
+impl Default for ScftConfig {
+    fn default() -> Self {
+        ScftConfig { chi: 0.3, tolerance: 1e-8, max_iterations: 3000, history: 20, mixing: 0.5, record_every: 0 }
+    }
+}
+
+impl ScftConfig {
+    pub fn validate(&self) -> Result<()> {
+        if !(self.chi.is_finite() && self.chi > 0.0) {
+            return Err(Error::Parameter(format!("chi must be finite and > 0, got {}", self.chi)));
+        }
+        if !(self.tolerance.is_finite() && self.tolerance > 0.0) {
+            return Err(Error::Parameter(format!("tolerance must be finite and > 0, got {}", self.tolerance)));
+        }
+        if !(self.mixing.is_finite() && self.mixing > 0.0 && self.mixing <= 1.0) {
+            return Err(Error::Parameter(format!("mixing must be in (0, 1], got {}", self.mixing)));
+        }
+        if self.history == 0 {
+            return Err(Error::Parameter("Anderson history must be >= 1".into()));
+        }
+        Ok(())
+    }
+}
+
+/// One field visited by an SCFT run, kept for datasets.
+#[derive(Clone, Debug)]
+pub struct Visited {
+    pub iteration: usize,
+    pub w: Vec<f64>,
+}
+
+#[derive(Clone, Debug)]
+pub struct ScftOutcome {
+    /// Final fields `[2][Mx*My]`, gauge mean(W_+) = 0.
+    pub w: Vec<f64>,
+    pub phi: Vec<f64>,
+    /// ln Q in that gauge (NaN if the solver gives no ln Q).
+    pub log_q: f64,
+    /// Free energy per chain relative to the homogeneous melt.
+    pub d_f: f64,
+    pub iterations: usize,
+    pub residual: f64,
+    /// Fields solved (one per iteration plus rejected trial steps).
+    pub solves: usize,
+    pub converged: bool,
+    pub restarts: usize,
+    pub seconds: f64,
+    pub history: Vec<Visited>,
+}
+
+/// Max-norms of the two SCF residuals of a solved state.
+pub fn residuals(chi: f64, w: &[f64], phi: &[f64]) -> (f64, f64) {
+    let m = w.len() / 2;
+    let (mut r_minus, mut r_plus) = (0.0f64, 0.0f64);
+    for i in 0..m {
+        let w_minus = 0.5 * (w[m + i] - w[i]);
+        r_minus = r_minus.max((0.5 * chi * (phi[i] - phi[m + i]) - w_minus).abs());
+        r_plus = r_plus.max((phi[i] + phi[m + i] - 1.0).abs());
+    }
+    (r_minus, r_plus)
+}
+
+/// H/n relative to the homogeneous melt (MODEL.md):
+/// dF = -ln Q + N mean(W_-^2 / chi - W_+) + N chi (2f - 1)^2 / 4.
+pub fn free_energy(beads: usize, f_a: f64, chi: f64, w: &[f64], log_q: f64) -> f64 {
+    let m = w.len() / 2;
+    let n = beads as f64;
+    let mut sum = 0.0;
+    for i in 0..m {
+        let w_minus = 0.5 * (w[m + i] - w[i]);
+        let w_plus = 0.5 * (w[m + i] + w[i]);
+        sum += w_minus * w_minus / chi - w_plus;
+    }
+    -log_q + n * sum / m as f64 + n * chi * (2.0 * f_a - 1.0).powi(2) / 4.0
+}
+
+/// Shifts W_+ so its mean is zero; ln Q moves by +N times the removed mean.
+pub fn fix_gauge(beads: usize, w: &mut [f64], log_q: &mut f64) {
+    let m = w.len() / 2;
+    let mean_plus = w.iter().sum::<f64>() / (2 * m) as f64;
+    for v in w.iter_mut() {
+        *v -= mean_plus;
+    }
+    *log_q += beads as f64 * mean_plus;
+}
+
+/// Finds the saddle point from `w_init` (`[2][Mx*My]`). `progress` sees
+/// (iteration, residual) after every iteration.
+pub fn run_scft(
+    solver: &dyn FieldSolver,
+    config: &ScftConfig,
+    w_init: &[f64],
+    progress: &mut dyn FnMut(usize, f64),
+) -> Result<ScftOutcome> {
+    config.validate()?;
+    let start = Instant::now();
+    let grid = *solver.grid();
+    let model = solver.model().clone();
+    let m = grid.points();
+    if w_init.len() != 2 * m {
+        return Err(Error::Shape(format!(
+            "initial fields hold {} values, expected 2 x {} x {}",
+            w_init.len(),
+            grid.mx,
+            grid.my
+        )));
+    }
+    let chi = config.chi;
+    let plan = SpectralPlan::new(grid);
+    let mut scratch = plan.scratch();
+    let total_response: Vec<f64> = plan
+        .q_squared_table()
+        .iter()
+        .enumerate()
+        .map(|(i, &q2)| if i == 0 { 0.0 } else { 1.0 / Debye::at(&model, q2).total() })
+        .collect();
+    let mut spectrum = vec![C64::default(); plan.spectrum_len()];
+
+    // x = (W_-, W_+), d = (R_-, P R_+).
+    let mut x = vec![0.0; 2 * m];
+    {
+        let (w_minus, w_plus) = x.split_at_mut(m);
+        to_exchange_pressure(w_init, w_minus, w_plus);
+    }
+    let mut d = vec![0.0; 2 * m];
+    let mut next = vec![0.0; 2 * m];
+    let mut w = vec![0.0; 2 * m];
+    let mut phi = vec![0.0; 2 * m];
+    let mut log_q = [0.0];
+    let mut mixer = AndersonMixer::new(2 * m, config.history);
+    let mut history = Vec::new();
+    let (mut solves, mut restarts, mut iterations) = (0usize, 0usize, 0usize);
+    let mut best_residual = f64::INFINITY;
+    let mut since_best = 0usize;
+    let mut residual;
+    let mut accepted_x: Option<Vec<f64>> = None;
+
+    loop {
+        from_exchange_pressure(&x[..m], &x[m..], &mut w);
+        solves += 1;
+        if let Err(err) = solver.solve_batch(&w, &mut phi, &mut log_q) {
+            // A trial step left the model's domain: go half way back and
+            // drop the history that proposed it.
+            let Some(prev) = accepted_x.as_ref() else {
+                return Err(Error::Scft(format!("the initial fields cannot be solved: {err}")));
+            };
+            if restarts > 200 {
+                return Err(Error::Scft(format!("too many rejected steps, last: {err}")));
+            }
+            restarts += 1;
+            mixer.reset();
+            for (xi, pi) in x.iter_mut().zip(prev) {
+                *xi = pi + 0.5 * (*xi - pi);
+            }
+            continue;
+        }
+        let (r_minus, r_plus) = residuals(chi, &w, &phi);
+        residual = r_minus.max(r_plus);
+        progress(iterations, residual);
+        if config.record_every > 0 && iterations % config.record_every == 0 {
+            history.push(Visited { iteration: iterations, w: w.clone() });
+        }
+        if residual < config.tolerance || iterations >= config.max_iterations {
+            break;
+        }
+        if !residual.is_finite() {
+            return Err(Error::Scft(format!("non-finite residual at iteration {iterations}")));
+        }
+        // Restart the history when it stops helping: far above the best
+        // residual seen, or no new best for a long stretch.
+        if residual < best_residual {
+            best_residual = residual;
+            since_best = 0;
+        } else {
+            since_best += 1;
+            if residual > 1e2 * best_residual || since_best > 4 * config.history {
+                mixer.reset();
+                restarts += 1;
+                since_best = 0;
+                best_residual = residual;
+            }
+        }
+        {
+            let (d_minus, d_plus) = d.split_at_mut(m);
+            for i in 0..m {
+                d_minus[i] = 0.5 * chi * (phi[i] - phi[m + i]) - x[i];
+                d_plus[i] = phi[i] + phi[m + i] - 1.0;
+            }
+            plan.forward(&mut scratch, d_plus, &mut spectrum);
+            for (value, &p) in spectrum.iter_mut().zip(&total_response) {
+                *value *= p;
+            }
+            plan.inverse(&mut scratch, &spectrum, d_plus);
+        }
+        mixer.next(&x, &d, config.mixing, &mut next);
+        accepted_x.get_or_insert_with(|| vec![0.0; 2 * m]).copy_from_slice(&x);
+        std::mem::swap(&mut x, &mut next);
+        iterations += 1;
+    }
+
+    let mut log_q = if solver.provides_log_q() { log_q[0] } else { f64::NAN };
+    fix_gauge(model.beads, &mut w, &mut log_q);
+    let d_f = free_energy(model.beads, model.f_a(), chi, &w, log_q);
+    Ok(ScftOutcome {
+        w,
+        phi,
+        log_q,
+        d_f,
+        iterations,
+        residual,
+        solves,
+        converged: residual < config.tolerance,
+        restarts,
+        seconds: start.elapsed().as_secs_f64(),
+        history,
+    })
+}
