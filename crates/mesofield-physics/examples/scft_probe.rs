@@ -23,8 +23,8 @@ fn main() {
         let solver = ExactSolver::new(&model, grid).unwrap();
         let mut rng = StreamRng::new(7, 0);
         let mut w = init.fields(&model, &grid, chi, &mut rng);
-        for v in w.iter_mut() { *v += noise * rng.normal(); }
-        let cfg = ScftConfig { chi, tolerance: 1e-10, max_iterations: 3000, history, mixing, record_every: 0 };
+        for i in 0..grid.points() { let z = noise * chi * 0.5 * rng.normal(); w[i] -= z; w[grid.points()+i] += z; }
+        let cfg = ScftConfig { chi, tolerance: 1e-10, max_iterations: 3000, history, mixing, anderson_below: args.get(3).map(|s| s.parse().unwrap()).unwrap_or(1e-2), record_every: 0 };
         let trace = std::env::var("TRACE").is_ok();
         let out = match run_scft(&solver, &cfg, &w, &mut |it, r| if trace && (it % 20 == 0 || it < 10) { println!("  {it} {r:.3e}") }) { Ok(o) => o, Err(e) => { println!("{name}: {e}"); continue; } };
         let pa = &out.phi[..grid.points()];

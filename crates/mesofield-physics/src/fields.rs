@@ -57,7 +57,8 @@ pub fn gaussian_random_field(plan: &SpectralPlan, rng: &mut StreamRng, correlati
 /// How an SCFT run starts.
 #[derive(Clone, Debug, PartialEq)]
 pub enum InitialField {
-    /// W_- at the homogeneous value plus white noise of this standard deviation.
+    /// The homogeneous melt plus white noise of this standard deviation in
+    /// phi_A - phi_B (W_- = chi (phi_A - phi_B) / 2).
     Random { amplitude: f64 },
     /// Lamellae with this many periods along x.
     Lamellar { periods: usize },
@@ -131,7 +132,7 @@ impl InitialField {
         }
         if let InitialField::Random { amplitude } = *self {
             for v in w_minus.iter_mut() {
-                *v += amplitude * rng.normal();
+                *v += 0.5 * chi * amplitude * rng.normal();
             }
         }
         let mut w = vec![0.0; 2 * m];

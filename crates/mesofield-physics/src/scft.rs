@@ -3,12 +3,21 @@
 //! Unknowns are the exchange and pressure fields (W_-, W_+). Residuals:
 //!     R_- = chi (phi_A - phi_B) / 2 - W_-        (exchange condition)
 //!     R_+ = phi_A + phi_B - 1                     (incompressibility)
-//! Anderson mixing accelerates the step d = (R_-, P R_+), where P divides each
-//! Fourier mode of R_+ by the homogeneous melt's total-density response
-//! S_AA + 2 S_AB + S_BB: one Newton step of the incompressibility condition
-//! for the disordered melt. Without it the W_+ modes would need steps from 1
-//! (bead scale) down to 1/N (chain scale). The reported residual is the
-//! max-norm of both raw residuals.
+//! The reported residual is the max-norm of both.
+//!
+//! The scheme, chosen after plain Anderson mixing of both fields converged to
+//! the disordered melt (an unstable saddle above the spinodal) or collapsed:
+//! - W_+ is driven to incompressibility by Anderson-accelerated Newton steps
+//!   whose Jacobian is the homogeneous melt's, per Fourier mode
+//!   dW_+ = (R_+ + (S_AA - S_BB) dW_-) / S_tot, S_tot = S_AA + 2 S_AB + S_BB:
+//!   exact in the linear regime, and the (S_AA - S_BB) term moves W_+ with
+//!   W_- so that a W_- step does not break incompressibility by a
+//!   chain-scale response.
+//! - W_- moves only when |R_+| < |R_-| / 10. Far from the saddle it takes the
+//!   damped step W_- += mixing R_-, a descent of the Hamiltonian along W_-
+//!   with W_+ at its partial saddle point (mean-field L-FTS): it leaves the
+//!   disordered melt above the spinodal and cannot collapse. Below
+//!   `anderson_below` Anderson mixing of the reduced problem in W_- takes over.
 
 use std::time::Instant;
 
@@ -29,13 +38,18 @@ pub struct ScftConfig {
     pub history: usize,
     /// Mixing factor applied to the (preconditioned) step.
     pub mixing: f64,
+    /// Relaxation of W_- while its residual is above this; Anderson mixing
+    /// below it. Relaxation moves away from unstable stationary points (the
+    /// disordered melt above the spinodal), while Anderson, a quasi-Newton
+    /// root finder, converges to whichever stationary point is near.
+    pub anderson_below: f64,
     /// Keep every k-th visited field in the outcome's history (0: none).
     pub record_every: usize,
 }
 
 impl Default for ScftConfig {
     fn default() -> Self {
-        ScftConfig { chi: 0.3, tolerance: 1e-8, max_iterations: 3000, history: 20, mixing: 0.5, record_every: 0 }
+        ScftConfig { chi: 0.3, tolerance: 1e-8, max_iterations: 3000, history: 20, mixing: 0.5, anderson_below: 1e-2, record_every: 0 }
     }
 }
 
@@ -143,15 +157,25 @@ pub fn run_scft(
     let chi = config.chi;
     let plan = SpectralPlan::new(grid);
     let mut scratch = plan.scratch();
-    let total_response: Vec<f64> = plan
+    // Per Fourier mode of the homogeneous melt: 1 / S_tot, and the W_+
+    // change (S_AA - S_BB) / S_tot that keeps phi_A + phi_B fixed when W_-
+    // moves by one unit.
+    let (inverse_total, compensation): (Vec<f64>, Vec<f64>) = plan
         .q_squared_table()
         .iter()
         .enumerate()
-        .map(|(i, &q2)| if i == 0 { 0.0 } else { 1.0 / Debye::at(&model, q2).total() })
-        .collect();
+        .map(|(i, &q2)| {
+            if i == 0 {
+                return (0.0, 0.0);
+            }
+            let debye = Debye::at(&model, q2);
+            (1.0 / debye.total(), (debye.s_aa - debye.s_bb) / debye.total())
+        })
+        .unzip();
     let mut spectrum = vec![C64::default(); plan.spectrum_len()];
+    let mut spectrum_minus = vec![C64::default(); plan.spectrum_len()];
 
-    // x = (W_-, W_+), d = (R_-, P R_+).
+    // x = (W_-, W_+), d = (d_-, d_+).
     let mut x = vec![0.0; 2 * m];
     {
         let (w_minus, w_plus) = x.split_at_mut(m);
@@ -162,11 +186,10 @@ pub fn run_scft(
     let mut w = vec![0.0; 2 * m];
     let mut phi = vec![0.0; 2 * m];
     let mut log_q = [0.0];
-    let mut mixer = AndersonMixer::new(2 * m, config.history);
+    let mut pressure_mixer = AndersonMixer::new(m, config.history);
+    let mut exchange_mixer = AndersonMixer::new(m, config.history);
     let mut history = Vec::new();
     let (mut solves, mut restarts, mut iterations) = (0usize, 0usize, 0usize);
-    let mut best_residual = f64::INFINITY;
-    let mut since_best = 0usize;
     let mut residual;
     let mut accepted_x: Option<Vec<f64>> = None;
 
@@ -174,8 +197,8 @@ pub fn run_scft(
         from_exchange_pressure(&x[..m], &x[m..], &mut w);
         solves += 1;
         if let Err(err) = solver.solve_batch(&w, &mut phi, &mut log_q) {
-            // A trial step left the model's domain: go half way back and
-            // drop the history that proposed it.
+            // A trial step left the model's domain: go half way back, drop
+            // the history that proposed it, and relax.
             let Some(prev) = accepted_x.as_ref() else {
                 return Err(Error::Scft(format!("the initial fields cannot be solved: {err}")));
             };
@@ -183,7 +206,8 @@ pub fn run_scft(
                 return Err(Error::Scft(format!("too many rejected steps, last: {err}")));
             }
             restarts += 1;
-            mixer.reset();
+            pressure_mixer.reset();
+            exchange_mixer.reset();
             for (xi, pi) in x.iter_mut().zip(prev) {
                 *xi = pi + 0.5 * (*xi - pi);
             }
@@ -201,33 +225,43 @@ pub fn run_scft(
         if !residual.is_finite() {
             return Err(Error::Scft(format!("non-finite residual at iteration {iterations}")));
         }
-        // Restart the history when it stops helping: far above the best
-        // residual seen, or no new best for a long stretch.
-        if residual < best_residual {
-            best_residual = residual;
-            since_best = 0;
-        } else {
-            since_best += 1;
-            if residual > 1e2 * best_residual || since_best > 4 * config.history {
-                mixer.reset();
-                restarts += 1;
-                since_best = 0;
-                best_residual = residual;
-            }
-        }
+        // d_- = R_-, d_+ = (R_+ + (S_AA - S_BB) d_-) / S_tot per mode.
         {
             let (d_minus, d_plus) = d.split_at_mut(m);
             for i in 0..m {
                 d_minus[i] = 0.5 * chi * (phi[i] - phi[m + i]) - x[i];
                 d_plus[i] = phi[i] + phi[m + i] - 1.0;
             }
+            {
+                // W_- moves only once incompressibility holds well enough
+                // for its residual to mean something; then Anderson on W_-
+                // alone (the reduced problem) proposes the step.
+                let move_minus = r_plus < 0.1 * r_minus;
+                if move_minus && r_minus < config.anderson_below {
+                    exchange_mixer.next(&x[..m], d_minus, 1.0, &mut next[..m]);
+                    pressure_mixer.reset();
+                } else if move_minus {
+                    for i in 0..m {
+                        next[i] = x[i] + config.mixing * d_minus[i];
+                    }
+                    pressure_mixer.reset();
+                } else {
+                    next[..m].copy_from_slice(&x[..m]);
+                }
+                for i in 0..m {
+                    d_minus[i] = next[i] - x[i];
+                }
+            }
             plan.forward(&mut scratch, d_plus, &mut spectrum);
-            for (value, &p) in spectrum.iter_mut().zip(&total_response) {
-                *value *= p;
+            plan.forward(&mut scratch, d_minus, &mut spectrum_minus);
+            for ((value, &minus), (&p, &c)) in
+                spectrum.iter_mut().zip(&spectrum_minus).zip(inverse_total.iter().zip(&compensation))
+            {
+                *value = *value * p + minus * c;
             }
             plan.inverse(&mut scratch, &spectrum, d_plus);
+            pressure_mixer.next(&x[m..], d_plus, 1.0, &mut next[m..]);
         }
-        mixer.next(&x, &d, config.mixing, &mut next);
         accepted_x.get_or_insert_with(|| vec![0.0; 2 * m]).copy_from_slice(&x);
         std::mem::swap(&mut x, &mut next);
         iterations += 1;
