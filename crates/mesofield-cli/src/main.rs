@@ -1,1 +1,584 @@
-fn main(){}
+//! `mesofield`: the command line of the mesofield framework.
+
+mod plot;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{anyhow, bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::json;
+
+use mesofield_physics::dataset::{generate, ChannelStats, Dataset, GeneratorConfig, GrfFamily, ScftFamily, Shard};
+use mesofield_physics::fields::InitialField;
+use mesofield_physics::io::{to_safetensors, write_atomic, FieldFile, TensorData};
+use mesofield_physics::rng::StreamRng;
+use mesofield_physics::scft::{run_scft, ScftConfig};
+use mesofield_physics::{spinodal, spinodal_on_grid, ChainModel, ExactSolver, Grid};
+
+#[derive(Parser)]
+#[command(name = "mesofield", version, about = "AB diblock field theory and neural operators: exact solver, SCFT, datasets")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Exact solve: read `w` [n, 2, Mx, My], write `phi` and `log_q` (float64).
+    Solve(SolveArgs),
+    /// Self-consistent field theory: the saddle point at a given chi.
+    Scft(ScftArgs),
+    /// The RPA spinodal of the homogeneous melt (continuous q, and on a grid).
+    Spinodal(SpinodalArgs),
+    /// Generate a (w, phi) dataset with the exact solver.
+    Generate(GenerateArgs),
+    /// Inspect or merge datasets.
+    #[command(subcommand)]
+    Dataset(DatasetCommand),
+    /// PNG picture of a field or density.
+    Plot(PlotArgs),
+    /// Measure exact-solver throughput and SCFT timing.
+    Bench(BenchArgs),
+}
+
+#[derive(Args)]
+struct Common {
+    /// Print the figures as JSON on stdout.
+    #[arg(long)]
+    json: bool,
+    /// Worker threads (default: RAYON_NUM_THREADS, else all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+#[derive(Args)]
+struct SolveArgs {
+    #[arg(long)]
+    input: PathBuf,
+    #[arg(long)]
+    output: PathBuf,
+    /// Model file (TOML); default: the input's metadata, else the paper's system.
+    #[arg(long)]
+    model: Option<PathBuf>,
+    #[command(flatten)]
+    common: Common,
+}
+
+#[derive(Args)]
+struct ScftArgs {
+    #[arg(long)]
+    model: Option<PathBuf>,
+    #[arg(long)]
+    chi: f64,
+    /// random[:AMP] | lamellar:N | hex:NX:NY | square:NX:NY | FILE.safetensors (its first `w`).
+    #[arg(long, default_value = "random")]
+    init: String,
+    /// Grid MXxMY (a FILE init brings its own).
+    #[arg(long, default_value = "32x32")]
+    grid: String,
+    /// Residual tolerance (max-norm of both SCF residuals).
+    #[arg(long, default_value_t = 1e-8)]
+    tol: f64,
+    #[arg(long, default_value_t = 5000)]
+    max_iterations: usize,
+    /// Seed of a random initial field.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    #[arg(long)]
+    output: Option<PathBuf>,
+    #[command(flatten)]
+    common: Common,
+}
+
+#[derive(Args)]
+struct SpinodalArgs {
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// Also report the spinodal restricted to this grid's wave vectors.
+    #[arg(long)]
+    grid: Option<String>,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct GenerateArgs {
+    #[arg(long)]
+    out: PathBuf,
+    #[arg(long)]
+    model: Option<PathBuf>,
+    #[arg(long, default_value = "32x32")]
+    grid: String,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Gaussian-random-field samples.
+    #[arg(long, default_value_t = 0)]
+    grf: usize,
+    /// GRF amplitude range LO,HI (standard deviation of each channel, kT per bead).
+    #[arg(long, default_value = "0.01,0.2")]
+    amplitude: String,
+    /// GRF correlation-length range LO,HI (box units).
+    #[arg(long, default_value = "0.3,1.6")]
+    correlation_length: String,
+    /// SCFT runs from random starts (each gives --snapshots samples).
+    #[arg(long, default_value_t = 0)]
+    scft_runs: usize,
+    #[arg(long, default_value_t = 8)]
+    snapshots: usize,
+    /// chi range LO,HI of the SCFT runs.
+    #[arg(long, default_value = "0.1,1.0")]
+    chi: String,
+    #[arg(long, default_value_t = 400)]
+    scft_iterations: usize,
+    /// Make shard i of n (0-based), e.g. 3/10.
+    #[arg(long)]
+    shard: Option<String>,
+    #[command(flatten)]
+    common: Common,
+}
+
+#[derive(Subcommand)]
+enum DatasetCommand {
+    /// Shapes, parameters and field/density statistics.
+    Info {
+        file: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Join shards into the file the unsharded run makes.
+    Merge {
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(required = true)]
+        shards: Vec<PathBuf>,
+    },
+}
+
+#[derive(Args)]
+struct PlotArgs {
+    #[arg(long)]
+    input: PathBuf,
+    /// Tensor to draw: w or phi.
+    #[arg(long, default_value = "phi")]
+    tensor: String,
+    #[arg(long, default_value_t = 0)]
+    sample: usize,
+    /// 0 = A, 1 = B.
+    #[arg(long, default_value_t = 0)]
+    channel: usize,
+    /// Fixed colour range LO,HI (default: the field's min and max).
+    #[arg(long)]
+    range: Option<String>,
+    #[arg(long)]
+    out: PathBuf,
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    /// Solves per measurement at batch 64 (batch 1 uses the same count).
+    #[arg(long, default_value_t = 256)]
+    solves: usize,
+    #[command(flatten)]
+    common: Common,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let message = format!("{e:#}").replace('\n', " ");
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Solve(a) => with_threads(a.common.threads, || cmd_solve(&a)),
+        Command::Scft(a) => with_threads(a.common.threads, || cmd_scft(&a)),
+        Command::Spinodal(a) => cmd_spinodal(&a),
+        Command::Generate(a) => with_threads(a.common.threads, || cmd_generate(&a)),
+        Command::Dataset(DatasetCommand::Info { file, json }) => cmd_info(&file, json),
+        Command::Dataset(DatasetCommand::Merge { out, shards }) => cmd_merge(&out, &shards),
+        Command::Plot(a) => cmd_plot(&a),
+        Command::Bench(a) => with_threads(a.common.threads, || cmd_bench(&a)),
+    }
+}
+
+fn with_threads(threads: Option<usize>, f: impl FnOnce() -> Result<()> + Send) -> Result<()> {
+    match threads {
+        None => f(),
+        Some(0) => bail!("--threads must be >= 1"),
+        Some(n) => rayon::ThreadPoolBuilder::new().num_threads(n).build().context("building the thread pool")?.install(f),
+    }
+}
+
+fn progress_bar(len: u64, what: &str) -> ProgressBar {
+    let bar = ProgressBar::new(len);
+    bar.set_style(
+        ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} {per_sec} eta {eta}")
+            .expect("static template")
+            .progress_chars("=> "),
+    );
+    bar.set_message(what.to_string());
+    bar
+}
+
+fn load_model(path: Option<&Path>) -> Result<ChainModel> {
+    match path {
+        Some(p) => Ok(ChainModel::from_toml_file(p)?),
+        None => Ok(ChainModel::default()),
+    }
+}
+
+/// --model, else the input file's metadata `model`, else the defaults.
+fn model_for_input(model: Option<&Path>, file: &FieldFile) -> Result<ChainModel> {
+    if model.is_some() {
+        return load_model(model);
+    }
+    if let Some(meta) = file.metadata()? {
+        if let Some(value) = meta.get("model") {
+            return ChainModel::from_json_value(value)
+                .with_context(|| format!("{}: the model in its metadata", file.path.display()));
+        }
+    }
+    Ok(ChainModel::default())
+}
+
+fn parse_range(text: &str, what: &str) -> Result<[f64; 2]> {
+    let parts: Vec<&str> = text.split(',').map(str::trim).collect();
+    let parse = |s: &str| s.parse::<f64>().map_err(|_| anyhow!("{what}: cannot parse {text:?} as LO,HI"));
+    match parts.as_slice() {
+        [one] => {
+            let v = parse(one)?;
+            Ok([v, v])
+        }
+        [lo, hi] => Ok([parse(lo)?, parse(hi)?]),
+        _ => bail!("{what}: expected LO,HI, got {text:?}"),
+    }
+}
+
+fn print_json(value: &serde_json::Value) {
+    println!("{}", serde_json::to_string_pretty(value).expect("JSON serialises"));
+}
+
+fn cmd_solve(a: &SolveArgs) -> Result<()> {
+    let file = FieldFile::open(&a.input)?;
+    let model = model_for_input(a.model.as_deref(), &file)?;
+    let (n, mx, my, w) = file.fields("w")?;
+    let grid = Grid::for_model(&model, mx, my)?;
+    let solver = ExactSolver::new(&model, grid)?;
+    let stride = 2 * grid.points();
+    let mut phi = vec![0.0; w.len()];
+    let mut log_q = vec![0.0; n];
+    let bar = progress_bar(n as u64, "solve");
+    let start = Instant::now();
+    let chunk = 64;
+    for (c, (w_chunk, (phi_chunk, lq_chunk))) in
+        w.chunks(chunk * stride).zip(phi.chunks_mut(chunk * stride).zip(log_q.chunks_mut(chunk))).enumerate()
+    {
+        solver.solve_batch(w_chunk, phi_chunk, lq_chunk).map_err(|e| match e {
+            mesofield_physics::Error::Domain { sample, source, more } => anyhow!(
+                "{}: {}",
+                a.input.display(),
+                mesofield_physics::Error::Domain { sample: sample + c * chunk, source, more }
+            ),
+            other => other.into(),
+        })?;
+        bar.inc(lq_chunk.len() as u64);
+    }
+    bar.finish_and_clear();
+    let seconds = start.elapsed().as_secs_f64();
+    let shape = vec![n, 2, mx, my];
+    let meta = json!({"format": "mesofield-solve", "mesofield_version": env!("CARGO_PKG_VERSION"), "model": model, "solver": "exact"});
+    let bytes = to_safetensors(
+        &[
+            ("w", shape.clone(), TensorData::F64(&w)),
+            ("phi", shape, TensorData::F64(&phi)),
+            ("log_q", vec![n], TensorData::F64(&log_q)),
+        ],
+        &meta.to_string(),
+    )?;
+    write_atomic(&a.output, &bytes)?;
+    let report = json!({"samples": n, "grid": [mx, my], "seconds": seconds, "solves_per_second": n as f64 / seconds});
+    if a.common.json {
+        print_json(&report);
+    } else {
+        println!("solved {n} fields on {mx}x{my} in {seconds:.3} s ({:.1} solves/s) -> {}", n as f64 / seconds, a.output.display());
+    }
+    Ok(())
+}
+
+fn cmd_scft(a: &ScftArgs) -> Result<()> {
+    let mut model = load_model(a.model.as_deref())?;
+    let (w0, grid) = match InitialField::parse(&a.init) {
+        Some(init) => {
+            let init = init?;
+            let (mx, my) = Grid::parse_size(&a.grid)?;
+            let grid = Grid::for_model(&model, mx, my)?;
+            let mut rng = StreamRng::new(a.seed, 0);
+            (init.fields(&model, &grid, a.chi, &mut rng), grid)
+        }
+        None => {
+            let path = Path::new(&a.init);
+            if !path.exists() {
+                bail!("--init {:?} is neither a built-in (random, lamellar:N, hex:NX:NY, square:NX:NY) nor an existing file", a.init);
+            }
+            let file = FieldFile::open(path)?;
+            if a.model.is_none() {
+                model = model_for_input(None, &file)?;
+            }
+            let (_, mx, my, w) = file.fields("w")?;
+            let grid = Grid::for_model(&model, mx, my)?;
+            (w[..2 * grid.points()].to_vec(), grid)
+        }
+    };
+    let config = ScftConfig { chi: a.chi, tolerance: a.tol, max_iterations: a.max_iterations, ..Default::default() };
+    let solver = ExactSolver::new(&model, grid)?;
+    let bar = progress_bar(a.max_iterations as u64, "scft");
+    let outcome = run_scft(&solver, &config, &w0, &mut |it, r| {
+        bar.set_position(it as u64);
+        bar.set_message(format!("scft residual {r:.2e}"));
+    })?;
+    bar.finish_and_clear();
+    if let Some(out) = &a.output {
+        let shape = vec![1, 2, grid.mx, grid.my];
+        let meta = json!({"format": "mesofield-scft", "mesofield_version": env!("CARGO_PKG_VERSION"), "model": model, "chi": a.chi,
+                          "converged": outcome.converged, "residual": outcome.residual});
+        let bytes = to_safetensors(
+            &[
+                ("w", shape.clone(), TensorData::F64(&outcome.w)),
+                ("phi", shape, TensorData::F64(&outcome.phi)),
+                ("log_q", vec![1], TensorData::F64(&[outcome.log_q])),
+                ("dF", vec![1], TensorData::F64(&[outcome.d_f])),
+            ],
+            &meta.to_string(),
+        )?;
+        write_atomic(out, &bytes)?;
+    }
+    let report = json!({
+        "chi": a.chi, "dF": outcome.d_f, "iterations": outcome.iterations, "residual": outcome.residual,
+        "exact_solves": outcome.solves, "seconds": outcome.seconds, "converged": outcome.converged,
+        "log_q": outcome.log_q, "grid": [grid.mx, grid.my],
+    });
+    if a.common.json {
+        print_json(&report);
+    } else {
+        println!(
+            "chi {} dF {:.10} per chain, {} iterations, residual {:.2e}, {} exact solves, {:.3} s{}",
+            a.chi,
+            outcome.d_f,
+            outcome.iterations,
+            outcome.residual,
+            outcome.solves,
+            outcome.seconds,
+            if outcome.converged { "" } else { " (NOT converged)" }
+        );
+    }
+    if !outcome.converged {
+        bail!("SCFT did not reach tolerance {} in {} iterations (residual {:.2e})", a.tol, a.max_iterations, outcome.residual);
+    }
+    Ok(())
+}
+
+fn cmd_spinodal(a: &SpinodalArgs) -> Result<()> {
+    let model = load_model(a.model.as_deref())?;
+    let s = spinodal(&model);
+    let mut report = json!({"chi_s": s.chi_s, "chiN_s": s.chi_n_s, "q_star": s.q_star});
+    if let Some(g) = &a.grid {
+        let (mx, my) = Grid::parse_size(g)?;
+        let grid = Grid::for_model(&model, mx, my)?;
+        let sg = spinodal_on_grid(&model, &grid);
+        report["chi_s_grid"] = json!(sg.chi_s);
+        report["chiN_s_grid"] = json!(sg.chi_n_s);
+        report["q_grid"] = json!(sg.q_star);
+    }
+    if a.json {
+        print_json(&report);
+    } else {
+        println!("chi_s {:.8} (chiN_s {:.6}) at q* {:.6} (box units)", s.chi_s, s.chi_n_s, s.q_star);
+        if let Some(v) = report.get("chi_s_grid") {
+            println!("on the grid: chi_s {} at |q| {}", v, report["q_grid"]);
+        }
+    }
+    Ok(())
+}
+
+fn cmd_generate(a: &GenerateArgs) -> Result<()> {
+    let model = load_model(a.model.as_deref())?;
+    let (mx, my) = Grid::parse_size(&a.grid)?;
+    let config = GeneratorConfig {
+        grid: [mx, my],
+        seed: a.seed,
+        grf: GrfFamily {
+            samples: a.grf,
+            amplitude: parse_range(&a.amplitude, "--amplitude")?,
+            correlation_length: parse_range(&a.correlation_length, "--correlation-length")?,
+        },
+        scft: ScftFamily {
+            runs: a.scft_runs,
+            snapshots_per_run: a.snapshots,
+            chi: parse_range(&a.chi, "--chi")?,
+            max_iterations: a.scft_iterations,
+            ..Default::default()
+        },
+    };
+    config.validate()?;
+    let shard = a.shard.as_deref().map(Shard::parse).transpose()?;
+    let units = shard.map(|s| s.range(config.units()).len()).unwrap_or(config.units());
+    let bar = progress_bar(units as u64, "generate");
+    let start = Instant::now();
+    let dataset = generate(&model, &config, shard, &|done| bar.set_position(done as u64))?;
+    bar.finish_and_clear();
+    dataset.save(&a.out)?;
+    let seconds = start.elapsed().as_secs_f64();
+    let report = json!({"samples": dataset.len(), "units": units, "rejected": dataset.meta.rejected,
+                        "seconds": seconds, "samples_per_second": dataset.len() as f64 / seconds, "out": a.out});
+    if a.common.json {
+        print_json(&report);
+    } else {
+        println!(
+            "{} samples ({} rejected draws) in {seconds:.2} s ({:.1} samples/s) -> {}",
+            dataset.len(),
+            dataset.meta.rejected,
+            dataset.len() as f64 / seconds,
+            a.out.display()
+        );
+    }
+    Ok(())
+}
+
+fn cmd_info(path: &Path, json_out: bool) -> Result<()> {
+    let d = Dataset::load(path)?;
+    let m = d.mx * d.my;
+    let mut families = serde_json::Map::new();
+    for (code, name) in d.meta.families.iter().enumerate() {
+        let count = d.family.iter().filter(|&&f| f as usize == code).count();
+        if count > 0 {
+            families.insert(name.clone(), json!(count));
+        }
+    }
+    let chi = ChannelStats::of(d.chi.iter().copied().filter(|v| v.is_finite()));
+    let report = json!({
+        "file": path, "samples": d.len(), "grid": [d.mx, d.my], "model": d.meta.model, "generator": d.meta.generator,
+        "rejected": d.meta.rejected, "shard": d.meta.shard, "families": families,
+        "w_a": ChannelStats::of_channel(&d.w, m, 0), "w_b": ChannelStats::of_channel(&d.w, m, 1),
+        "phi_a": ChannelStats::of_channel(&d.phi, m, 0), "phi_b": ChannelStats::of_channel(&d.phi, m, 1),
+        "log_q": ChannelStats::of(d.log_q.iter().copied()),
+        "chi": if chi.min.is_finite() { json!(chi) } else { json!(null) },
+    });
+    if json_out {
+        print_json(&report);
+    } else {
+        println!("{}: {} samples on {}x{}, families {}", path.display(), d.len(), d.mx, d.my, serde_json::Value::Object(families));
+        println!("model: {}", serde_json::to_string(&d.meta.model)?);
+        for key in ["w_a", "w_b", "phi_a", "phi_b", "log_q", "chi"] {
+            let s = &report[key];
+            if s.is_null() {
+                continue;
+            }
+            println!(
+                "  {key:6} min {:>12} max {:>12} mean {:>12} std {:>12}",
+                plot::format_value(s["min"].as_f64().unwrap_or(f64::NAN)),
+                plot::format_value(s["max"].as_f64().unwrap_or(f64::NAN)),
+                plot::format_value(s["mean"].as_f64().unwrap_or(f64::NAN)),
+                plot::format_value(s["std"].as_f64().unwrap_or(f64::NAN))
+            );
+        }
+        println!("  rejected draws: {}", d.meta.rejected);
+    }
+    Ok(())
+}
+
+fn cmd_merge(out: &Path, shards: &[PathBuf]) -> Result<()> {
+    let loaded = shards.iter().map(|p| Dataset::load(p)).collect::<Result<Vec<_>, _>>()?;
+    let merged = Dataset::merge(loaded)?;
+    merged.save(out)?;
+    println!("merged {} shards, {} samples -> {}", shards.len(), merged.len(), out.display());
+    Ok(())
+}
+
+fn cmd_plot(a: &PlotArgs) -> Result<()> {
+    let file = FieldFile::open(&a.input)?;
+    let (n, mx, my, data) = file.fields(&a.tensor)?;
+    if a.sample >= n {
+        bail!("--sample {} out of range: {} holds {n} samples", a.sample, a.input.display());
+    }
+    if a.channel > 1 {
+        bail!("--channel must be 0 (A) or 1 (B), got {}", a.channel);
+    }
+    let m = mx * my;
+    let offset = (a.sample * 2 + a.channel) * m;
+    let values = &data[offset..offset + m];
+    if values.iter().any(|v| !v.is_finite()) {
+        bail!("{} sample {} channel {} holds non-finite values", a.tensor, a.sample, a.channel);
+    }
+    let range = a.range.as_deref().map(|r| parse_range(r, "--range")).transpose()?.map(|[lo, hi]| (lo, hi));
+    let (lo, hi) = plot::field_png(values, mx, my, range, &a.out)?;
+    println!("{} sample {} channel {} range [{}, {}] -> {}", a.tensor, a.sample, a.channel, plot::format_value(lo), plot::format_value(hi), a.out.display());
+    Ok(())
+}
+
+fn cmd_bench(a: &BenchArgs) -> Result<()> {
+    let threads = rayon::current_num_threads();
+    let model = ChainModel::default();
+    let grid = Grid::for_model(&model, 32, 32)?;
+    let solver = ExactSolver::new(&model, grid)?;
+    let stride = 2 * grid.points();
+    let mut rng = StreamRng::new(1, 0);
+    let total = a.solves.max(64);
+    let w: Vec<f64> = (0..total * stride).map(|_| 0.05 * rng.normal()).collect();
+    let mut phi = vec![0.0; w.len()];
+    let mut log_q = vec![0.0; total];
+    let mut results = serde_json::Map::new();
+    for batch in [1usize, 64] {
+        // Warm the workspace pool and caches.
+        solver.solve_batch(&w[..batch * stride], &mut phi[..batch * stride], &mut log_q[..batch])?;
+        let start = Instant::now();
+        for (wc, (pc, lc)) in w.chunks(batch * stride).zip(phi.chunks_mut(batch * stride).zip(log_q.chunks_mut(batch))) {
+            solver.solve_batch(wc, pc, lc)?;
+        }
+        let seconds = start.elapsed().as_secs_f64();
+        results.insert(format!("solves_per_second_batch{batch}"), json!(total as f64 / seconds));
+    }
+    // hex_bead: saddle point, then from its fields scaled by 0.9 to 1e-10.
+    let hex = ChainModel { beads: 100, a_beads: 30, segment_a: 0.1, segment_b: 0.1, box_size: [1.69001931690, 2.92719932260] };
+    let hex_grid = Grid::for_model(&hex, 32, 56)?;
+    let hex_solver = ExactSolver::new(&hex, hex_grid)?;
+    let config = ScftConfig { chi: 0.2, tolerance: 1e-10, ..Default::default() };
+    let w0 = InitialField::Hex { nx: 1, ny: 1 }.fields(&hex, &hex_grid, 0.2, &mut StreamRng::new(0, 0));
+    let saddle = run_scft(&hex_solver, &config, &w0, &mut |_, _| {})?;
+    let scaled: Vec<f64> = saddle.w.iter().map(|v| 0.9 * v).collect();
+    let from_scaled = run_scft(&hex_solver, &config, &scaled, &mut |_, _| {})?;
+    results.insert("hex_bead_from_hex_init".into(), json!({"iterations": saddle.iterations, "seconds": saddle.seconds, "dF": saddle.d_f}));
+    results.insert(
+        "hex_bead_from_saddle_x0.9".into(),
+        json!({"iterations": from_scaled.iterations, "seconds": from_scaled.seconds, "ms_per_iteration": 1e3 * from_scaled.seconds / from_scaled.solves as f64, "dF": from_scaled.d_f}),
+    );
+    // Default system, chi = 0.3, lamellar start with small noise.
+    let mut rng = StreamRng::new(7, 0);
+    let mut w_lam = InitialField::Lamellar { periods: 2 }.fields(&model, &grid, 0.3, &mut rng);
+    for i in 0..grid.points() {
+        let z = 0.05 * 0.15 * rng.normal();
+        w_lam[i] -= z;
+        w_lam[grid.points() + i] += z;
+    }
+    let lam = run_scft(&solver, &ScftConfig { chi: 0.3, tolerance: 1e-10, ..Default::default() }, &w_lam, &mut |_, _| {})?;
+    results.insert(
+        "default_chi0.3_lamellar2_noise".into(),
+        json!({"iterations": lam.iterations, "seconds": lam.seconds, "ms_per_iteration": 1e3 * lam.seconds / lam.solves as f64, "dF": lam.d_f, "converged": lam.converged}),
+    );
+    results.insert("threads".into(), json!(threads));
+    let report = serde_json::Value::Object(results);
+    if a.common.json {
+        print_json(&report);
+    } else {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    }
+    Ok(())
+}

@@ -4,10 +4,12 @@
 //! fields, and the (w, phi) dataset pipeline.
 
 pub mod anderson;
+pub mod dataset;
 pub mod debye;
 pub mod error;
 pub mod fields;
 pub mod grid;
+pub mod io;
 pub mod model;
 pub mod rng;
 pub mod scft;

@@ -16,8 +16,9 @@
 //! - W_- moves only when |R_+| < |R_-| / 10. Far from the saddle it takes the
 //!   damped step W_- += mixing R_-, a descent of the Hamiltonian along W_-
 //!   with W_+ at its partial saddle point (mean-field L-FTS): it leaves the
-//!   disordered melt above the spinodal and cannot collapse. Below
-//!   `anderson_below` Anderson mixing of the reduced problem in W_- takes over.
+//!   disordered melt above the spinodal and cannot collapse. Once |R_-| is
+//!   below `anderson_below` times the standard deviation of W_-, Anderson
+//!   mixing of the reduced problem in W_- takes over.
 
 use std::time::Instant;
 
@@ -38,8 +39,8 @@ pub struct ScftConfig {
     pub history: usize,
     /// Mixing factor applied to the (preconditioned) step.
     pub mixing: f64,
-    /// Relaxation of W_- while its residual is above this; Anderson mixing
-    /// below it. Relaxation moves away from unstable stationary points (the
+    /// Relaxation of W_- while its residual is above this fraction of the
+    /// standard deviation of W_-; Anderson mixing below it. Relaxation moves away from unstable stationary points (the
     /// disordered melt above the spinodal), while Anderson, a quasi-Newton
     /// root finder, converges to whichever stationary point is near.
     pub anderson_below: f64,
@@ -49,7 +50,7 @@ pub struct ScftConfig {
 
 impl Default for ScftConfig {
     fn default() -> Self {
-        ScftConfig { chi: 0.3, tolerance: 1e-8, max_iterations: 3000, history: 20, mixing: 0.5, anderson_below: 1e-2, record_every: 0 }
+        ScftConfig { chi: 0.3, tolerance: 1e-8, max_iterations: 3000, history: 20, mixing: 0.5, anderson_below: 0.1, record_every: 0 }
     }
 }
 
@@ -95,6 +96,12 @@ pub struct ScftOutcome {
     pub restarts: usize,
     pub seconds: f64,
     pub history: Vec<Visited>,
+}
+
+fn std_dev(values: &[f64]) -> f64 {
+    let n = values.len() as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt()
 }
 
 /// Max-norms of the two SCF residuals of a solved state.
@@ -237,7 +244,11 @@ pub fn run_scft(
                 // for its residual to mean something; then Anderson on W_-
                 // alone (the reduced problem) proposes the step.
                 let move_minus = r_plus < 0.1 * r_minus;
-                if move_minus && r_minus < config.anderson_below {
+                // Relative to the pattern's own size, so a near-homogeneous start
+                // above the spinodal relaxes into a pattern instead of
+                // Anderson homing in on the unstable disordered state.
+                let anderson = r_minus < config.anderson_below * std_dev(&x[..m]);
+                if move_minus && anderson {
                     exchange_mixer.next(&x[..m], d_minus, 1.0, &mut next[..m]);
                     pressure_mixer.reset();
                 } else if move_minus {
