@@ -1,0 +1,222 @@
+//! The `mesofield` binary end to end: the solve/scft/spinodal contracts, and a
+//! clear one-line error with a non-zero exit for each class of bad input.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use mesofield_physics::io::{to_safetensors, FieldFile, TensorData};
+use mesofield_physics::{ChainModel, ExactSolver, Grid};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_mesofield"))
+}
+
+fn scratch_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("mesofield-cli-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).output().expect("run mesofield")
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).to_string()
+}
+
+/// Asserts a failed run with exactly one line on stderr, `error: ...` containing `needle`.
+fn assert_clean_failure(out: &Output, needle: &str) {
+    let err = stderr(out);
+    assert!(!out.status.success(), "expected failure, got success; stderr: {err}");
+    assert!(matches!(out.status.code(), Some(1) | Some(2)), "exit code; stderr: {err}");
+    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "expected one line, got: {err}");
+    assert!(lines[0].starts_with("error: "), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(err.to_lowercase().contains(&needle.to_lowercase()), "expected {needle:?} in: {err}");
+}
+
+fn write_fields(path: &Path, shape: &[usize], values: &[f64], metadata: &str) {
+    let bytes = to_safetensors(&[("w", shape.to_vec(), TensorData::F64(values))], metadata).unwrap();
+    std::fs::write(path, bytes).unwrap();
+}
+
+fn smooth_fields(n: usize, mx: usize, my: usize) -> Vec<f64> {
+    let mut w = Vec::with_capacity(n * 2 * mx * my);
+    for s in 0..n {
+        for c in 0..2 {
+            for ix in 0..mx {
+                for iy in 0..my {
+                    let x = 2.0 * std::f64::consts::PI * ix as f64 / mx as f64;
+                    let y = 2.0 * std::f64::consts::PI * iy as f64 / my as f64;
+                    let sign = if c == 0 { 1.0 } else { -1.0 };
+                    w.push(0.05 * sign * (x + s as f64).cos() + 0.02 * (2.0 * y).sin());
+                }
+            }
+        }
+    }
+    w
+}
+
+#[test]
+fn solve_matches_the_library_and_takes_the_model_from_metadata() {
+    let dir = scratch_dir("solve");
+    let (mx, my) = (16, 12);
+    let model = ChainModel { beads: 30, a_beads: 12, segment_a: 0.3, segment_b: 0.25, box_size: [3.0, 2.5] };
+    let w = smooth_fields(3, mx, my);
+    let meta = serde_json::json!({ "model": model }).to_string();
+    let input = dir.join("in.safetensors");
+    write_fields(&input, &[3, 2, mx, my], &w, &meta);
+    let output = dir.join("out.safetensors");
+    let out = run(&["solve", "--input", input.to_str().unwrap(), "--output", output.to_str().unwrap(), "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let file = FieldFile::open(&output).unwrap();
+    let (n, gx, gy, phi) = file.fields("phi").unwrap();
+    assert_eq!((n, gx, gy), (3, mx, my));
+    let (shape, log_q) = file.f64_tensor("log_q").unwrap();
+    assert_eq!(shape, vec![3]);
+    let solver = ExactSolver::new(&model, Grid::for_model(&model, mx, my).unwrap()).unwrap();
+    let mut phi_ref = vec![0.0; phi.len()];
+    let mut log_q_ref = vec![0.0; 3];
+    solver.solve_batch(&w, &mut phi_ref, &mut log_q_ref).unwrap();
+    assert_eq!(phi, phi_ref);
+    assert_eq!(log_q, log_q_ref);
+
+    // --model overrides the metadata.
+    let model_path = dir.join("m.toml");
+    std::fs::write(&model_path, ChainModel::default().to_toml_string()).unwrap();
+    let out = run(&[
+        "solve", "--input", input.to_str().unwrap(), "--output", output.to_str().unwrap(),
+        "--model", model_path.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (_, _, _, phi_default) = FieldFile::open(&output).unwrap().fields("phi").unwrap();
+    assert_ne!(phi_default, phi_ref);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn scft_and_spinodal_report_json() {
+    let dir = scratch_dir("scft");
+    let output = dir.join("saddle.safetensors");
+    let out = run(&[
+        "scft", "--chi", "0.3", "--init", "lamellar:2", "--grid", "32x32", "--tol", "1e-8", "--json",
+        "--output", output.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for key in ["dF", "iterations", "residual", "exact_solves", "seconds"] {
+        assert!(report.get(key).is_some(), "missing {key}");
+    }
+    assert!(report["residual"].as_f64().unwrap() < 1e-8);
+    assert!(report["dF"].as_f64().unwrap() < -1.0);
+    let file = FieldFile::open(&output).unwrap();
+    for name in ["w", "phi", "log_q", "dF"] {
+        assert!(file.has(name), "missing tensor {name}");
+    }
+    // A FILE init restarts from the saddle point: converged at once.
+    let again = run(&["scft", "--chi", "0.3", "--init", output.to_str().unwrap(), "--json"]);
+    assert!(again.status.success(), "{}", stderr(&again));
+    let again: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert!(again["iterations"].as_u64().unwrap() <= 1);
+    assert!((again["dF"].as_f64().unwrap() - report["dF"].as_f64().unwrap()).abs() < 1e-7);
+
+    let out = run(&["spinodal", "--grid", "32x32", "--json"]);
+    assert!(out.status.success());
+    let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let chi_n = s["chiN_s"].as_f64().unwrap();
+    assert!((chi_n - 14.6).abs() < 0.05, "chiN_s {chi_n}");
+    assert!(s["chi_s_grid"].as_f64().unwrap() >= s["chi_s"].as_f64().unwrap());
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn bad_inputs_get_one_line_errors() {
+    let dir = scratch_dir("bad");
+    let p = |name: &str| dir.join(name).to_str().unwrap().to_string();
+    let out_file = p("out.safetensors");
+
+    // Wrong shape: three channels.
+    write_fields(Path::new(&p("shape.safetensors")), &[1, 3, 8, 8], &vec![0.0; 3 * 64], "{}");
+    assert_clean_failure(&run(&["solve", "--input", &p("shape.safetensors"), "--output", &out_file]), "shape");
+
+    // NaN in the fields, naming the sample.
+    let mut w = smooth_fields(2, 8, 8);
+    w[2 * 64 + 5] = f64::NAN;
+    write_fields(Path::new(&p("nan.safetensors")), &[2, 2, 8, 8], &w, "{}");
+    assert_clean_failure(&run(&["solve", "--input", &p("nan.safetensors"), "--output", &out_file]), "sample 1");
+
+    // Non-physical model parameters.
+    std::fs::write(p("bad.toml"), "beads = 10\na_beads = 10\n").unwrap();
+    write_fields(Path::new(&p("ok.safetensors")), &[1, 2, 8, 8], &smooth_fields(1, 8, 8), "{}");
+    assert_clean_failure(
+        &run(&["solve", "--input", &p("ok.safetensors"), "--output", &out_file, "--model", &p("bad.toml")]),
+        "a_beads",
+    );
+    std::fs::write(p("unknown.toml"), "beads = 10\ncolour = 3\n").unwrap();
+    assert_clean_failure(&run(&["spinodal", "--model", &p("unknown.toml")]), "colour");
+    assert_clean_failure(&run(&["scft", "--chi", "-1", "--init", "lamellar:1"]), "chi");
+    assert_clean_failure(&run(&["scft", "--chi", "0.3", "--init", "nonsense"]), "nonsense");
+    assert_clean_failure(&run(&["scft", "--chi", "0.3", "--grid", "32y32"]), "grid");
+    assert_clean_failure(&run(&["generate", "--out", &out_file, "--grf", "3", "--shard", "3/3"]), "shard");
+
+    // Truncated file.
+    let bytes = std::fs::read(p("ok.safetensors")).unwrap();
+    std::fs::write(p("trunc.safetensors"), &bytes[..bytes.len() - 17]).unwrap();
+    assert_clean_failure(&run(&["solve", "--input", &p("trunc.safetensors"), "--output", &out_file]), "truncated");
+
+    // Foreign files: not safetensors at all, and a safetensors without `w`.
+    std::fs::write(p("foreign.safetensors"), b"PK\x03\x04 this is a zip file, not tensors").unwrap();
+    assert_clean_failure(&run(&["solve", "--input", &p("foreign.safetensors"), "--output", &out_file]), "safetensors");
+    let other = to_safetensors(&[("weights", vec![4], TensorData::F64(&[1.0, 2.0, 3.0, 4.0]))], "{}").unwrap();
+    std::fs::write(p("other.safetensors"), other).unwrap();
+    assert_clean_failure(&run(&["solve", "--input", &p("other.safetensors"), "--output", &out_file]), "\"w\"");
+    assert_clean_failure(&run(&["dataset", "info", &p("other.safetensors")]), "not a mesofield dataset");
+
+    // Missing file.
+    assert_clean_failure(&run(&["solve", "--input", &p("missing.safetensors"), "--output", &out_file]), "cannot read");
+    assert!(!Path::new(&out_file).exists(), "a failed run left an output file");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn generate_info_merge_and_plot() {
+    let dir = scratch_dir("gen");
+    let p = |name: &str| dir.join(name).to_str().unwrap().to_string();
+    let common = ["--grid", "16x16", "--grf", "6", "--scft-runs", "2", "--snapshots", "2", "--scft-iterations", "40", "--seed", "9"];
+    let mut args = vec!["generate", "--out"];
+    let whole = p("whole.safetensors");
+    args.push(&whole);
+    args.extend(common);
+    assert!(run(&args).status.success());
+    let mut shards = Vec::new();
+    for i in 0..3 {
+        let name = p(&format!("s{i}.safetensors"));
+        let shard = format!("{i}/3");
+        let mut args = vec!["generate", "--out", &name, "--shard", &shard];
+        args.extend(common);
+        let out = run(&args);
+        assert!(out.status.success(), "{}", stderr(&out));
+        shards.push(name);
+    }
+    let merged = p("merged.safetensors");
+    let mut args = vec!["dataset", "merge", "--out", &merged];
+    args.extend(shards.iter().rev().map(String::as_str));
+    assert!(run(&args).status.success());
+    assert_eq!(std::fs::read(&whole).unwrap(), std::fs::read(&merged).unwrap());
+
+    let info = run(&["dataset", "info", &whole, "--json"]);
+    assert!(info.status.success());
+    let info: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
+    assert_eq!(info["samples"], 10);
+    assert!((info["phi_a"]["mean"].as_f64().unwrap() - 0.7).abs() < 1e-12);
+
+    let png = p("phi.png");
+    assert!(run(&["plot", "--input", &whole, "--tensor", "phi", "--sample", "7", "--out", &png]).status.success());
+    let bytes = std::fs::read(&png).unwrap();
+    assert_eq!(&bytes[1..4], b"PNG");
+    assert_clean_failure(&run(&["plot", "--input", &whole, "--sample", "99", "--out", &png]), "out of range");
+    std::fs::remove_dir_all(&dir).ok();
+}

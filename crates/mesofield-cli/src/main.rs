@@ -71,7 +71,7 @@ struct SolveArgs {
 struct ScftArgs {
     #[arg(long)]
     model: Option<PathBuf>,
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     chi: f64,
     /// random[:AMP] | lamellar:N | hex:NX:NY | square:NX:NY | FILE.safetensors (its first `w`).
     #[arg(long, default_value = "random")]
@@ -186,7 +186,18 @@ struct BenchArgs {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => e.exit(),
+        Err(e) => {
+            // clap's own report spans several lines; keep its first, which says what is wrong.
+            let text = e.render().to_string();
+            let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("invalid arguments");
+            let first = first.trim_start_matches("error: ");
+            eprintln!("error: {first} (see mesofield --help)");
+            return ExitCode::from(2);
+        }
+    };
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

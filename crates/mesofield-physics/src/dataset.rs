@@ -258,6 +258,13 @@ impl Dataset {
         let meta_value = file.metadata()?.ok_or_else(|| {
             Error::Dataset(format!("{} has no mesofield metadata: not a mesofield dataset", path.display()))
         })?;
+        let format = meta_value.get("format").and_then(|f| f.as_str()).unwrap_or("none");
+        if format != FORMAT {
+            return Err(Error::Dataset(format!(
+                "{}: not a mesofield dataset (metadata format {format:?}, expected {FORMAT:?})",
+                path.display()
+            )));
+        }
         let meta: DatasetMeta = serde_json::from_value(meta_value)
             .map_err(|e| Error::Dataset(format!("{}: unreadable dataset metadata: {e}", path.display())))?;
         if meta.format != FORMAT {

@@ -263,3 +263,33 @@ fn results_are_bit_identical_across_thread_counts() {
     assert!(a.0.iter().zip(&b.0).all(|(x, y)| x.to_bits() == y.to_bits()));
     assert!(a.1.iter().zip(&b.1).all(|(x, y)| x.to_bits() == y.to_bits()));
 }
+
+#[test]
+fn fields_outside_the_domain_are_reported_not_returned_as_nan() {
+    // MODEL.md: rough exchange fields of standard deviation ~0.7 on the grid
+    // scale can drive q_s through the kernel's negative lobes (this draw does).
+    let model = ChainModel::default();
+    let grid = Grid::for_model(&model, 32, 32).unwrap();
+    let m = grid.points();
+    let solver = ExactSolver::new(&model, grid).unwrap();
+    let mut w = vec![0.0; 2 * 2 * m];
+    w[..2 * m].copy_from_slice(&random_fields(&grid, 0.02, 1));
+    let mut rng = StreamRng::new(7, 0);
+    for i in 0..m {
+        let w_minus = 0.7 * rng.normal();
+        w[2 * m + i] = -w_minus;
+        w[3 * m + i] = w_minus;
+    }
+    let mut phi = vec![0.0; w.len()];
+    let mut log_q = [0.0; 2];
+    let outcome = solver.solve_batch_each(&w, &mut phi, &mut log_q);
+    assert!(outcome[0].is_ok());
+    let err = outcome[1].clone().unwrap_err();
+    assert!(
+        matches!(err, DomainError::NonPositiveQ { .. } | DomainError::NonFiniteResult { .. }),
+        "unexpected {err:?}"
+    );
+    assert!(phi.iter().all(|v| v.is_finite()) && log_q.iter().all(|v| v.is_finite()));
+    let batch_err = solver.solve_batch(&w, &mut phi, &mut log_q).unwrap_err().to_string();
+    assert!(batch_err.starts_with("sample 1: "), "{batch_err}");
+}
