@@ -11,6 +11,7 @@ pub mod fields;
 pub mod grid;
 pub mod io;
 pub mod model;
+pub mod paired;
 pub mod rng;
 pub mod scft;
 pub mod seam;

@@ -17,11 +17,35 @@ use rayon::prelude::*;
 use crate::error::{DomainError, Error, Result};
 use crate::grid::Grid;
 use crate::model::ChainModel;
+use crate::paired::{PairedPlan, PairedScratch};
 use crate::spectral::{SpectralPlan, SpectralScratch};
 
 /// Fourier transform of the bond kernels (MODEL.md, "Bond kernel").
 pub fn bond_factor(segment_sq: f64, q_squared: f64) -> f64 {
     (-segment_sq * q_squared / 6.0).exp()
+}
+
+/// `values *= weights` and returns max |values|. Four independent lanes and
+/// a compare-select (not `f64::max`, whose NaN rule blocks vectorising); a
+/// NaN is caught later by the finiteness checks on Q and phi.
+fn multiply_and_max_abs(values: &mut [f64], weights: &[f64]) -> f64 {
+    let mut lanes = [0.0f64; 4];
+    let mut chunks = values.chunks_exact_mut(4);
+    let mut weight_chunks = weights.chunks_exact(4);
+    for (v, w) in (&mut chunks).zip(&mut weight_chunks) {
+        for k in 0..4 {
+            let x = v[k] * w[k];
+            v[k] = x;
+            let a = x.abs();
+            lanes[k] = if a > lanes[k] { a } else { lanes[k] };
+        }
+    }
+    for (v, w) in chunks.into_remainder().iter_mut().zip(weight_chunks.remainder()) {
+        *v *= w;
+        let a = v.abs();
+        lanes[0] = if a > lanes[0] { a } else { lanes[0] };
+    }
+    lanes[0].max(lanes[1]).max(lanes[2].max(lanes[3]))
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,6 +62,12 @@ pub struct ExactSolver {
     kernel_aa: Vec<f64>,
     kernel_bb: Vec<f64>,
     kernel_junction: Vec<f64>,
+    paired: PairedPlan,
+    /// Full-spectrum kernels for the paired path: A-A, B-B, junction.
+    full_kernels: [Vec<f64>; 3],
+    /// Paired complex FFTs (default) or the two real-FFT recursions under
+    /// `rayon::join` (faster for a single sample on two or more idle cores).
+    paired_fft: bool,
     /// Workspaces kept between calls: a workspace is megabytes, and fresh
     /// pages cost more than a small solve.
     pool: Mutex<Vec<SolverWorkspace>>,
@@ -68,6 +98,7 @@ struct PropagatorBuffers {
 
 /// Everything one solve needs; reuse it across solves of the same solver.
 pub struct SolverWorkspace {
+    paired: PairedScratch,
     forward: PropagatorBuffers,
     backward: PropagatorBuffers,
     /// exp(-w_A), exp(-w_B), exp(+w_A), exp(+w_B).
@@ -89,7 +120,32 @@ impl ExactSolver {
         let kernel_bb = plan.kernel(|q2| bond_factor(bb2, q2));
         // Two half bonds: exp(-(b_A^2 + b_B^2) q^2 / 12).
         let kernel_junction = plan.kernel(|q2| bond_factor(0.5 * (ba2 + bb2), q2));
-        Ok(ExactSolver { model: model.clone(), grid, plan, kernel_aa, kernel_bb, kernel_junction, pool: Mutex::new(Vec::new()) })
+        let paired = PairedPlan::new(grid);
+        let full_kernels = [
+            paired.kernel(&grid, |q2| bond_factor(ba2, q2)),
+            paired.kernel(&grid, |q2| bond_factor(bb2, q2)),
+            paired.kernel(&grid, |q2| bond_factor(0.5 * (ba2 + bb2), q2)),
+        ];
+        Ok(ExactSolver {
+            model: model.clone(),
+            grid,
+            plan,
+            kernel_aa,
+            kernel_bb,
+            kernel_junction,
+            paired,
+            full_kernels,
+            paired_fft: true,
+            pool: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Chooses the paired complex-FFT path (true, the default) or the two
+    /// real-FFT recursions run under `rayon::join`. Both compute the same
+    /// recursion; they differ by round-off only.
+    pub fn with_paired_fft(mut self, paired: bool) -> Self {
+        self.paired_fft = paired;
+        self
     }
 
     pub fn model(&self) -> &ChainModel {
@@ -109,6 +165,7 @@ impl ExactSolver {
             log_scale: vec![0.0; n],
         };
         SolverWorkspace {
+            paired: self.paired.scratch(),
             forward: buffers(),
             backward: buffers(),
             boltzmann: std::array::from_fn(|_| vec![0.0; m]),
@@ -174,13 +231,66 @@ impl ExactSolver {
             let exponent = max_abs.log2().floor();
             self.plan.convolve(&mut buf.scratch, src, self.kernel(bond), (-exponent).exp2(), dst);
             buf.log_scale[bead] = buf.log_scale[prev] + exponent * std::f64::consts::LN_2;
-            max_abs = 0.0;
-            for (v, &e) in dst.iter_mut().zip(weight(bead)) {
-                *v *= e;
-                max_abs = max_abs.max(v.abs());
-            }
+            max_abs = multiply_and_max_abs(dst, weight(bead));
         }
         if !max_abs.is_finite() {
+            return Err(DomainError::NonFiniteResult { what: "propagator" });
+        }
+        Ok(())
+    }
+
+    fn full_kernel(&self, bond: Bond) -> &[f64] {
+        // Equal segment lengths make all three kernels equal; handing out one
+        // slice lets `convolve_pair` skip the unpacking of the two inputs.
+        if self.model.segment_a == self.model.segment_b {
+            return &self.full_kernels[0];
+        }
+        match bond {
+            Bond::Aa => &self.full_kernels[0],
+            Bond::Bb => &self.full_kernels[1],
+            Bond::Junction => &self.full_kernels[2],
+        }
+    }
+
+    /// Both recursions in one loop, forward bead t and backward bead N-1-t
+    /// sharing one complex FFT pair per step (see `paired`).
+    fn propagate_paired(&self, ws: &mut SolverWorkspace) -> Result<(), DomainError> {
+        let n = self.model.beads;
+        let m = self.grid.points();
+        let SolverWorkspace { paired, forward, backward, boltzmann } = ws;
+        let weight = |bead: usize| if self.model.is_a(bead) { &boltzmann[0] } else { &boltzmann[1] };
+        forward.props[..m].copy_from_slice(weight(0));
+        backward.props[(n - 1) * m..].copy_from_slice(weight(n - 1));
+        forward.log_scale[0] = 0.0;
+        backward.log_scale[n - 1] = 0.0;
+        let max_abs = |v: &[f64]| v.iter().fold(0.0f64, |acc, x| if x.abs() > acc { x.abs() } else { acc });
+        let mut max_f = max_abs(&forward.props[..m]);
+        let mut max_b = max_abs(&backward.props[(n - 1) * m..]);
+        for t in 1..n {
+            if !(max_f.is_finite() && max_f > 0.0 && max_b.is_finite() && max_b > 0.0) {
+                return Err(DomainError::NonFiniteResult { what: "propagator" });
+            }
+            let (fb, bb) = (t, n - 1 - t);
+            // Powers of two: rescaling is exact (see `propagate`).
+            let (ef, eb) = (max_f.log2().floor(), max_b.log2().floor());
+            let (f_src, f_dst) = forward.props.split_at_mut(fb * m);
+            let (b_dst, b_src) = backward.props.split_at_mut((bb + 1) * m);
+            let f_src = &f_src[(fb - 1) * m..];
+            let f_dst = &mut f_dst[..m];
+            let b_dst = &mut b_dst[bb * m..];
+            let b_src = &b_src[..m];
+            (max_f, max_b) = self.paired.convolve_pair(
+                paired,
+                [f_src, b_src],
+                [(-ef).exp2(), (-eb).exp2()],
+                [self.full_kernel(self.bond(fb - 1)), self.full_kernel(self.bond(bb))],
+                [weight(fb), weight(bb)],
+                [f_dst, b_dst],
+            );
+            forward.log_scale[fb] = forward.log_scale[fb - 1] + ef * std::f64::consts::LN_2;
+            backward.log_scale[bb] = backward.log_scale[bb + 1] + eb * std::f64::consts::LN_2;
+        }
+        if !(max_f.is_finite() && max_b.is_finite()) {
             return Err(DomainError::NonFiniteResult { what: "propagator" });
         }
         Ok(())
@@ -212,14 +322,19 @@ impl ExactSolver {
                 *ep = v.exp();
             }
         }
-        let SolverWorkspace { forward, backward, boltzmann } = ws;
-        let boltzmann = &*boltzmann;
-        let (fwd, bwd) = rayon::join(
-            || self.propagate(forward, boltzmann, Direction::Forward),
-            || self.propagate(backward, boltzmann, Direction::Backward),
-        );
-        fwd?;
-        bwd?;
+        if self.paired_fft {
+            self.propagate_paired(ws)?;
+        } else {
+            let SolverWorkspace { forward, backward, boltzmann, .. } = &mut *ws;
+            let boltzmann = &*boltzmann;
+            let (fwd, bwd) = rayon::join(
+                || self.propagate(forward, boltzmann, Direction::Forward),
+                || self.propagate(backward, boltzmann, Direction::Backward),
+            );
+            fwd?;
+            bwd?;
+        }
+        let SolverWorkspace { forward, backward, boltzmann, .. } = ws;
 
         let last = &forward.props[(n - 1) * m..n * m];
         let mean_last = last.iter().sum::<f64>() / m as f64;
@@ -237,13 +352,19 @@ impl ExactSolver {
         let log_norm = log_q + (n as f64).ln();
         for bead in 0..n {
             let factor = (forward.log_scale[bead] + backward.log_scale[bead] - log_norm).exp();
-            let (target, exp_plus_w) =
-                if self.model.is_a(bead) { (&mut *phi_a, &boltzmann[2]) } else { (&mut *phi_b, &boltzmann[3]) };
+            let target = if self.model.is_a(bead) { &mut *phi_a } else { &mut *phi_b };
             let q = &forward.props[bead * m..(bead + 1) * m];
             let qd = &backward.props[bead * m..(bead + 1) * m];
-            for (((p, &a), &b), &e) in target.iter_mut().zip(q).zip(qd).zip(exp_plus_w) {
-                *p += a * b * e * factor;
+            for ((p, &a), &b) in target.iter_mut().zip(q).zip(qd) {
+                *p += a * b * factor;
             }
+        }
+        // exp(+w) is common to all beads of a block: applied once.
+        for (p, &e) in phi_a.iter_mut().zip(&boltzmann[2]) {
+            *p *= e;
+        }
+        for (p, &e) in phi_b.iter_mut().zip(&boltzmann[3]) {
+            *p *= e;
         }
         if phi_a.iter().chain(phi_b.iter()).any(|v| !v.is_finite()) {
             return Err(DomainError::NonFiniteResult { what: "density" });
