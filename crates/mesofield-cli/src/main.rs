@@ -73,7 +73,7 @@ struct ScftArgs {
     model: Option<PathBuf>,
     #[arg(long, allow_negative_numbers = true)]
     chi: f64,
-    /// random[:AMP] | lamellar:N | hex:NX:NY | square:NX:NY | FILE.safetensors (its first `w`).
+    /// random[:AMP] | lamellar[:N] | hex:NX:NY (cylinders) | square:NX:NY (dots) | FILE.safetensors (its first `w`).
     #[arg(long, default_value = "random")]
     init: String,
     /// Grid MXxMY (a FILE init brings its own).
@@ -154,6 +154,8 @@ enum DatasetCommand {
         out: PathBuf,
         #[arg(required = true)]
         shards: Vec<PathBuf>,
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -174,6 +176,8 @@ struct PlotArgs {
     range: Option<String>,
     #[arg(long)]
     out: PathBuf,
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -215,7 +219,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Spinodal(a) => cmd_spinodal(&a),
         Command::Generate(a) => with_threads(a.common.threads, || cmd_generate(&a)),
         Command::Dataset(DatasetCommand::Info { file, json }) => cmd_info(&file, json),
-        Command::Dataset(DatasetCommand::Merge { out, shards }) => cmd_merge(&out, &shards),
+        Command::Dataset(DatasetCommand::Merge { out, shards, json }) => cmd_merge(&out, &shards, json),
         Command::Plot(a) => cmd_plot(&a),
         Command::Bench(a) => with_threads(a.common.threads, || cmd_bench(&a)),
     }
@@ -338,7 +342,7 @@ fn cmd_scft(a: &ScftArgs) -> Result<()> {
         None => {
             let path = Path::new(&a.init);
             if !path.exists() {
-                bail!("--init {:?} is neither a built-in (random, lamellar:N, hex:NX:NY, square:NX:NY) nor an existing file", a.init);
+                bail!("--init {:?} is neither a built-in (random[:AMP], lamellar[:N], hex:NX:NY, square:NX:NY) nor an existing file", a.init);
             }
             let file = FieldFile::open(path)?;
             if a.model.is_none() {
@@ -506,10 +510,14 @@ fn cmd_info(path: &Path, json_out: bool) -> Result<()> {
     Ok(())
 }
 
-fn cmd_merge(out: &Path, shards: &[PathBuf]) -> Result<()> {
+fn cmd_merge(out: &Path, shards: &[PathBuf], json_out: bool) -> Result<()> {
     let loaded = shards.iter().map(|p| Dataset::load(p)).collect::<Result<Vec<_>, _>>()?;
     let merged = Dataset::merge(loaded)?;
     merged.save(out)?;
+    if json_out {
+        print_json(&json!({"shards": shards.len(), "samples": merged.len(), "rejected": merged.meta.rejected, "out": out}));
+        return Ok(());
+    }
     println!("merged {} shards, {} samples -> {}", shards.len(), merged.len(), out.display());
     Ok(())
 }
@@ -531,6 +539,10 @@ fn cmd_plot(a: &PlotArgs) -> Result<()> {
     }
     let range = a.range.as_deref().map(|r| parse_range(r, "--range")).transpose()?.map(|[lo, hi]| (lo, hi));
     let (lo, hi) = plot::field_png(values, mx, my, range, &a.out)?;
+    if a.json {
+        print_json(&json!({"tensor": a.tensor, "sample": a.sample, "channel": a.channel, "min": lo, "max": hi, "out": a.out}));
+        return Ok(());
+    }
     println!("{} sample {} channel {} range [{}, {}] -> {}", a.tensor, a.sample, a.channel, plot::format_value(lo), plot::format_value(hi), a.out.display());
     Ok(())
 }

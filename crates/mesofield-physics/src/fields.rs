@@ -71,7 +71,8 @@ pub enum InitialField {
 }
 
 impl InitialField {
-    /// Parses `random[:AMP]`, `lamellar:N`, `hex:NX:NY`, `square:NX:NY`.
+    /// Parses `random[:AMP]`, `lamellar[:N]`, `hex:NX:NY` (alias `cylinders`),
+    /// `square:NX:NY` (alias `dots`).
     /// Anything else is not a built-in (the caller may treat it as a file).
     pub fn parse(text: &str) -> Option<Result<Self>> {
         let parts: Vec<&str> = text.split(':').collect();
@@ -89,11 +90,11 @@ impl InitialField {
             },
             ["lamellar"] => Ok(InitialField::Lamellar { periods: 1 }),
             ["lamellar", n] => int(n).map(|periods| InitialField::Lamellar { periods }),
-            ["hex"] => Ok(InitialField::Hex { nx: 1, ny: 1 }),
-            ["hex", nx, ny] => int(nx).and_then(|nx| int(ny).map(|ny| InitialField::Hex { nx, ny })),
-            ["square"] => Ok(InitialField::Square { nx: 1, ny: 1 }),
-            ["square", nx, ny] => int(nx).and_then(|nx| int(ny).map(|ny| InitialField::Square { nx, ny })),
-            [name, ..] if ["random", "lamellar", "hex", "square"].contains(name) => {
+            ["hex" | "cylinders"] => Ok(InitialField::Hex { nx: 1, ny: 1 }),
+            ["hex" | "cylinders", nx, ny] => int(nx).and_then(|nx| int(ny).map(|ny| InitialField::Hex { nx, ny })),
+            ["square" | "dots"] => Ok(InitialField::Square { nx: 1, ny: 1 }),
+            ["square" | "dots", nx, ny] => int(nx).and_then(|nx| int(ny).map(|ny| InitialField::Square { nx, ny })),
+            [name, ..] if ["random", "lamellar", "hex", "cylinders", "square", "dots"].contains(name) => {
                 Err(Error::Parameter(format!("cannot parse initial field {text:?}")))
             }
             _ => return None,

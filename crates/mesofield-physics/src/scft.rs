@@ -13,7 +13,7 @@
 //!   exact in the linear regime, and the (S_AA - S_BB) term moves W_+ with
 //!   W_- so that a W_- step does not break incompressibility by a
 //!   chain-scale response.
-//! - W_- moves only when |R_+| < |R_-| / 10. Far from the saddle it takes the
+//! - W_- moves only when |R_+| < 0.3 |R_-|. Far from the saddle it takes the
 //!   damped step W_- += mixing R_-, a descent of the Hamiltonian along W_-
 //!   with W_+ at its partial saddle point (mean-field L-FTS): it leaves the
 //!   disordered melt above the spinodal and cannot collapse. Once |R_-| is
@@ -243,7 +243,7 @@ pub fn run_scft(
                 // W_- moves only once incompressibility holds well enough
                 // for its residual to mean something; then Anderson on W_-
                 // alone (the reduced problem) proposes the step.
-                let move_minus = r_plus < 0.1 * r_minus;
+                let move_minus = r_plus < 0.3 * r_minus;
                 // Relative to the pattern's own size, so a near-homogeneous start
                 // above the spinodal relaxes into a pattern instead of
                 // Anderson homing in on the unstable disordered state.
