@@ -559,20 +559,25 @@ fn cmd_bench(a: &BenchArgs) -> Result<()> {
     let mut phi = vec![0.0; w.len()];
     let mut log_q = vec![0.0; total];
     let mut results = serde_json::Map::new();
-    // Warm up (workspace pool, page faults, clock ramp), then best of 3.
-    solver.solve_batch(&w, &mut phi, &mut log_q)?;
-    for batch in [1usize, 64] {
-        let mut best = f64::INFINITY;
-        for _ in 0..3 {
-            let start = Instant::now();
-            for (wc, (pc, lc)) in
-                w.chunks(batch * stride).zip(phi.chunks_mut(batch * stride).zip(log_q.chunks_mut(batch)))
-            {
-                solver.solve_batch(wc, pc, lc)?;
+    // The paired complex-FFT path (default) against the two real-FFT
+    // recursions under rayon::join, in the same run.
+    let realfft = ExactSolver::new(&model, grid)?.with_paired_fft(false);
+    for (label, solver) in [("", &solver), ("_realfft_join", &realfft)] {
+        // Warm up (workspace pool, page faults, clock ramp), then best of 3.
+        solver.solve_batch(&w, &mut phi, &mut log_q)?;
+        for batch in [1usize, 64] {
+            let mut best = f64::INFINITY;
+            for _ in 0..3 {
+                let start = Instant::now();
+                for (wc, (pc, lc)) in
+                    w.chunks(batch * stride).zip(phi.chunks_mut(batch * stride).zip(log_q.chunks_mut(batch)))
+                {
+                    solver.solve_batch(wc, pc, lc)?;
+                }
+                best = best.min(start.elapsed().as_secs_f64());
             }
-            best = best.min(start.elapsed().as_secs_f64());
+            results.insert(format!("solves_per_second_batch{batch}{label}"), json!(total as f64 / best));
         }
-        results.insert(format!("solves_per_second_batch{batch}"), json!(total as f64 / best));
     }
     // hex_bead: saddle point, then from its fields scaled by 0.9 to 1e-10.
     let hex = ChainModel { beads: 100, a_beads: 30, segment_a: 0.1, segment_b: 0.1, box_size: [1.69001931690, 2.92719932260] };
