@@ -104,6 +104,21 @@ fn std_dev(values: &[f64]) -> f64 {
     (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt()
 }
 
+/// `values <- IFFT[multiplier * FFT[values]]` with a per-mode real multiplier.
+fn apply_spectral(
+    plan: &SpectralPlan,
+    scratch: &mut crate::spectral::SpectralScratch,
+    spectrum: &mut [C64],
+    values: &mut [f64],
+    multiplier: &[f64],
+) {
+    plan.forward(scratch, values, spectrum);
+    for (v, &p) in spectrum.iter_mut().zip(multiplier) {
+        *v *= p;
+    }
+    plan.inverse(scratch, spectrum, values);
+}
+
 /// Max-norms of the two SCF residuals of a solved state.
 pub fn residuals(chi: f64, w: &[f64], phi: &[f64]) -> (f64, f64) {
     let m = w.len() / 2;
@@ -180,7 +195,6 @@ pub fn run_scft(
         })
         .unzip();
     let mut spectrum = vec![C64::default(); plan.spectrum_len()];
-    let mut spectrum_minus = vec![C64::default(); plan.spectrum_len()];
 
     // x = (W_-, W_+), d = (d_-, d_+).
     let mut x = vec![0.0; 2 * m];
@@ -194,7 +208,8 @@ pub fn run_scft(
     let mut phi = vec![0.0; 2 * m];
     let mut log_q = [0.0];
     let mut pressure_mixer = AndersonMixer::new(m, config.history);
-    let mut exchange_mixer = AndersonMixer::new(m, config.history);
+    let mut exchange_mixer = AndersonMixer::new(2 * m, config.history);
+    let mut outer_d = vec![0.0; 2 * m];
     let mut history = Vec::new();
     let (mut solves, mut restarts, mut iterations) = (0usize, 0usize, 0usize);
     let mut residual;
@@ -232,46 +247,42 @@ pub fn run_scft(
         if !residual.is_finite() {
             return Err(Error::Scft(format!("non-finite residual at iteration {iterations}")));
         }
-        // d_- = R_-, d_+ = (R_+ + (S_AA - S_BB) d_-) / S_tot per mode.
-        {
-            let (d_minus, d_plus) = d.split_at_mut(m);
+        let (r_field_minus, r_field_plus) = d.split_at_mut(m);
+        for i in 0..m {
+            r_field_minus[i] = 0.5 * chi * (phi[i] - phi[m + i]) - x[i];
+            r_field_plus[i] = phi[i] + phi[m + i] - 1.0;
+        }
+        // The pressure step P R_+: Newton on the homogeneous melt's response.
+        apply_spectral(&plan, &mut scratch, &mut spectrum, r_field_plus, &inverse_total);
+        // W_- moves only once incompressibility holds well enough for its
+        // residual to mean something.
+        if r_plus >= 0.3 * r_minus {
+            next[..m].copy_from_slice(&x[..m]);
+            pressure_mixer.next(&x[m..], r_field_plus, 1.0, &mut next[m..]);
+        } else {
+            pressure_mixer.reset();
+            // The W_+ change that keeps phi_A + phi_B fixed while W_- moves
+            // along R_- (homogeneous melt's response).
+            outer_d[..m].copy_from_slice(r_field_minus);
+            outer_d[m..].copy_from_slice(r_field_minus);
+            apply_spectral(&plan, &mut scratch, &mut spectrum, &mut outer_d[m..], &compensation);
+            // Relative to the pattern's own size, so a near-homogeneous start
+            // above the spinodal relaxes into a pattern instead of Anderson
+            // homing in on the unstable disordered state.
+            if r_minus < config.anderson_below * std_dev(&x[..m]) {
+                // Anderson on the reduced problem: its coefficients, fitted to
+                // the R_- history, also extrapolate W_+ along the states
+                // visited, which predicts W_+ far better than the melt's
+                // response once a pattern has formed.
+                exchange_mixer.next(&x, &outer_d, 1.0, &mut next);
+            } else {
+                for i in 0..2 * m {
+                    next[i] = x[i] + config.mixing * outer_d[i];
+                }
+            }
             for i in 0..m {
-                d_minus[i] = 0.5 * chi * (phi[i] - phi[m + i]) - x[i];
-                d_plus[i] = phi[i] + phi[m + i] - 1.0;
+                next[m + i] += r_field_plus[i];
             }
-            {
-                // W_- moves only once incompressibility holds well enough
-                // for its residual to mean something; then Anderson on W_-
-                // alone (the reduced problem) proposes the step.
-                let move_minus = r_plus < 0.3 * r_minus;
-                // Relative to the pattern's own size, so a near-homogeneous start
-                // above the spinodal relaxes into a pattern instead of
-                // Anderson homing in on the unstable disordered state.
-                let anderson = r_minus < config.anderson_below * std_dev(&x[..m]);
-                if move_minus && anderson {
-                    exchange_mixer.next(&x[..m], d_minus, 1.0, &mut next[..m]);
-                    pressure_mixer.reset();
-                } else if move_minus {
-                    for i in 0..m {
-                        next[i] = x[i] + config.mixing * d_minus[i];
-                    }
-                    pressure_mixer.reset();
-                } else {
-                    next[..m].copy_from_slice(&x[..m]);
-                }
-                for i in 0..m {
-                    d_minus[i] = next[i] - x[i];
-                }
-            }
-            plan.forward(&mut scratch, d_plus, &mut spectrum);
-            plan.forward(&mut scratch, d_minus, &mut spectrum_minus);
-            for ((value, &minus), (&p, &c)) in
-                spectrum.iter_mut().zip(&spectrum_minus).zip(inverse_total.iter().zip(&compensation))
-            {
-                *value = *value * p + minus * c;
-            }
-            plan.inverse(&mut scratch, &spectrum, d_plus);
-            pressure_mixer.next(&x[m..], d_plus, 1.0, &mut next[m..]);
         }
         accepted_x.get_or_insert_with(|| vec![0.0; 2 * m]).copy_from_slice(&x);
         std::mem::swap(&mut x, &mut next);
