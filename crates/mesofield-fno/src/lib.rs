@@ -1,7 +1,15 @@
 //! mesofield-fno: a Fourier neural operator on Burn for the fields -> densities
-//! map of mesofield-physics.
+//! map of mesofield-physics: model, data, training, checkpoints, and the
+//! operator behind the physics crate's `FieldSolver` seam.
 
+pub mod checkpoint;
+pub mod data;
 pub mod dft;
 pub mod model;
+pub mod operator;
+pub mod training;
 
+pub use checkpoint::{Checkpoint, CheckpointError};
 pub use model::{densities, Fno, FnoConfig, FnoOutput, SpectralConv2d};
+pub use operator::FnoOperator;
+pub use training::{train, TrainConfig};

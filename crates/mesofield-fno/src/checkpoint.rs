@@ -1,0 +1,134 @@
+//! Checkpoint folders: everything needed to rebuild the operator from the
+//! folder alone.
+//!
+//! `DIR/config.json` (the training config, which holds the model config),
+//! `DIR/normalization.json`, `DIR/model.bpk` (burnpack: weights with their
+//! parameter ids, so the optimiser state matches on resume), `DIR/state.json`
+//! (epoch, step, best validation loss) and, in `last`, `DIR/optim.bpk`.
+//! A folder is written under a temporary name and renamed into place.
+
+use std::path::{Path, PathBuf};
+
+use burn::optim::{AdamWConfig, ModuleOptimizer};
+use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::data::Normalization;
+use crate::model::Fno;
+use crate::training::TrainConfig;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainState {
+    pub format: String,
+    /// Epochs completed.
+    pub epoch: usize,
+    /// Optimiser steps taken.
+    pub step: usize,
+    pub best_valid: f64,
+    pub best_epoch: usize,
+}
+
+pub const FORMAT: &str = "mesofield-fno-checkpoint-1";
+
+#[derive(Debug)]
+pub struct CheckpointError(pub String);
+
+impl std::fmt::Display for CheckpointError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for CheckpointError {}
+
+fn err(path: &Path, what: impl std::fmt::Display) -> CheckpointError {
+    CheckpointError(format!("checkpoint {}: {what}", path.display()))
+}
+
+/// A loaded checkpoint (model on the device it was loaded to).
+pub struct Checkpoint {
+    pub dir: PathBuf,
+    pub config: TrainConfig,
+    pub normalization: Normalization,
+    pub state: TrainState,
+    pub model: Fno,
+}
+
+fn read_json<T: for<'de> Deserialize<'de>>(dir: &Path, name: &str) -> Result<T, CheckpointError> {
+    let path = dir.join(name);
+    let text = std::fs::read_to_string(&path).map_err(|e| err(dir, format!("cannot read {name}: {e}")))?;
+    serde_json::from_str(&text).map_err(|e| err(dir, format!("{name} is not a mesofield FNO file: {e}")))
+}
+
+impl Checkpoint {
+    /// Loads a checkpoint folder onto `device`, refusing folders whose
+    /// weights do not match their config or that are not FNO checkpoints.
+    pub fn load(dir: &Path, device: &Device) -> Result<Self, CheckpointError> {
+        if !dir.is_dir() {
+            return Err(err(dir, "is not a checkpoint folder"));
+        }
+        let state: TrainState = read_json(dir, "state.json")?;
+        if state.format != FORMAT {
+            return Err(err(dir, format!("format {:?} is not {FORMAT:?}", state.format)));
+        }
+        let config: TrainConfig = read_json(dir, "config.json")?;
+        let normalization: Normalization = read_json(dir, "normalization.json")?;
+        let weights = dir.join("model.bpk");
+        if !weights.is_file() {
+            return Err(err(dir, "model.bpk is missing"));
+        }
+        let model = config
+            .model
+            .init(device)
+            .try_load_file(&weights)
+            .map_err(|e| err(dir, format!("weights do not match the model config ({e:?})")))?;
+        Ok(Checkpoint { dir: dir.to_path_buf(), config, normalization, state, model })
+    }
+
+    /// The optimiser state saved beside a `last` checkpoint.
+    pub fn load_optimizer(&self) -> Result<ModuleOptimizer, CheckpointError> {
+        let path = self.dir.join("optim.bpk");
+        optimizer(&self.config)
+            .load(&path)
+            .map_err(|e| err(&self.dir, format!("optimiser state unreadable ({e:?})")))
+    }
+}
+
+pub fn optimizer(config: &TrainConfig) -> ModuleOptimizer {
+    AdamWConfig::new().with_weight_decay(config.weight_decay as f32).init()
+}
+
+/// Writes a checkpoint folder atomically (temporary folder, then rename).
+pub fn save(
+    dir: &Path,
+    model: &Fno,
+    optim: Option<&ModuleOptimizer>,
+    config: &TrainConfig,
+    normalization: &Normalization,
+    state: &TrainState,
+) -> Result<(), CheckpointError> {
+    let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).map_err(|e| err(dir, format!("cannot create {}: {e}", parent.display())))?;
+    let name = dir.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "checkpoint".into());
+    let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).map_err(|e| err(dir, format!("cannot create {}: {e}", tmp.display())))?;
+    let write = |file: &str, text: String| -> Result<(), CheckpointError> {
+        std::fs::write(tmp.join(file), text).map_err(|e| err(dir, format!("cannot write {file}: {e}")))
+    };
+    write("config.json", serde_json::to_string_pretty(config).expect("config serialises"))?;
+    write("normalization.json", serde_json::to_string_pretty(normalization).expect("serialises"))?;
+    write("state.json", serde_json::to_string_pretty(state).expect("serialises"))?;
+    model.clone().save_file(tmp.join("model.bpk")).map_err(|e| err(dir, format!("cannot save weights ({e:?})")))?;
+    if let Some(optim) = optim {
+        optim.save(tmp.join("optim.bpk")).map_err(|e| err(dir, format!("cannot save optimiser ({e:?})")))?;
+    }
+    let old = parent.join(format!(".{name}.old-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&old);
+    if dir.exists() {
+        std::fs::rename(dir, &old).map_err(|e| err(dir, format!("cannot replace: {e}")))?;
+    }
+    std::fs::rename(&tmp, dir).map_err(|e| err(dir, format!("cannot move into place: {e}")))?;
+    let _ = std::fs::remove_dir_all(&old);
+    Ok(())
+}

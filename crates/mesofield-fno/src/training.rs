@@ -1,0 +1,240 @@
+//! Training: AdamW, linear warm-up then cosine decay of the learning rate,
+//! seeded shuffling, a contrast-relative L2 loss on the densities (plus a
+//! standardised ln Q term when the model predicts it), best and last
+//! checkpoints every epoch, resume from `last`.
+
+use std::path::Path;
+use std::time::Instant;
+
+use burn::optim::GradientsParams;
+use burn::prelude::*;
+use serde::Serialize;
+
+use mesofield_physics::dataset::Dataset;
+use mesofield_physics::rng::StreamRng;
+
+use crate::checkpoint::{self, Checkpoint, CheckpointError, TrainState, FORMAT};
+use crate::data::{batch, Batch, Normalization};
+use crate::model::{densities, Fno, FnoConfig};
+
+#[derive(Config, Debug)]
+pub struct TrainConfig {
+    pub model: FnoConfig,
+    #[config(default = 50)]
+    pub epochs: usize,
+    #[config(default = 32)]
+    pub batch: usize,
+    #[config(default = 3e-3)]
+    pub learning_rate: f64,
+    #[config(default = 1e-4)]
+    pub weight_decay: f64,
+    /// Warm-up steps as a fraction of all steps.
+    #[config(default = 0.03)]
+    pub warmup: f64,
+    /// Final learning rate as a fraction of the peak.
+    #[config(default = 0.01)]
+    pub final_lr_fraction: f64,
+    #[config(default = 0.1)]
+    pub log_q_weight: f64,
+    /// Floor of the loss's denominator, as an rms density contrast: samples
+    /// flatter than this are judged by absolute error.
+    #[config(default = 0.01)]
+    pub contrast_floor: f64,
+    #[config(default = 0)]
+    pub seed: u64,
+}
+
+impl TrainConfig {
+    pub fn learning_rate_at(&self, step: usize, total_steps: usize) -> f64 {
+        let total = total_steps.max(1) as f64;
+        let warmup = (self.warmup * total).max(1.0);
+        let s = step as f64;
+        if s < warmup {
+            return self.learning_rate * (s + 1.0) / warmup;
+        }
+        let progress = ((s - warmup) / (total - warmup).max(1.0)).min(1.0);
+        let floor = self.final_lr_fraction;
+        self.learning_rate * (floor + (1.0 - floor) * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos()))
+    }
+}
+
+/// Burn's random initialisation draws from a backend-wide generator; the lock
+/// keeps a seeded init reproducible when several trainings share a process.
+static INIT_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// The model's initial weights, reproducible from `seed`.
+pub fn init_seeded(config: &FnoConfig, seed: u64, device: &Device) -> Fno {
+    let _guard = INIT_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    device.seed(seed);
+    let model = config.init(device);
+    // Parameters are initialised lazily, on first use: use them all now,
+    // while the generator is ours.
+    let (mx, my) = (2 * config.modes_x, 2 * config.modes_y);
+    let probe = Tensor::<4>::zeros([1, mx, my, 2], device);
+    let _ = model.forward(probe);
+    model
+}
+
+/// Per-sample contrast-relative L2 error of `phi` ([B, Mx, My, 2]) against
+/// `target`: ||phi - target|| / sqrt(||target - f||^2 + floor^2 Mx My), both
+/// channels together; returns `[B]`.
+pub fn contrast_relative_error(phi: Tensor<4>, target: Tensor<4>, f_a: f64, floor: f64) -> Tensor<1> {
+    let [b, mx, my, _] = phi.dims();
+    let device = phi.device();
+    let mean = Tensor::<4>::from_data(TensorData::new(vec![f_a as f32, (1.0 - f_a) as f32], [1, 1, 1, 2]), &device);
+    let num = (phi - target.clone()).powi_scalar(2).sum_dims(&[1, 2, 3]).reshape([b]);
+    let den = (target - mean).powi_scalar(2).sum_dims(&[1, 2, 3]).reshape([b]).add_scalar(floor * floor * (mx * my) as f64);
+    (num / den).sqrt()
+}
+
+/// The loss of one batch and its per-sample density errors.
+pub fn batch_loss(model: &Fno, batch: &Batch, config: &TrainConfig, norm: &Normalization) -> (Tensor<1>, Tensor<1>) {
+    let out = model.forward(batch.inputs.clone());
+    let f_a = norm.model.f_a();
+    let phi = densities(out.density_logits, f_a, norm.logit_scale);
+    let errors = contrast_relative_error(phi, batch.phi.clone(), f_a, config.contrast_floor);
+    let mut loss = errors.clone().mean();
+    if let Some(log_q) = out.log_q {
+        loss = loss + (log_q - batch.log_q.clone()).powi_scalar(2).mean().mul_scalar(config.log_q_weight);
+    }
+    (loss, errors)
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct EpochMetrics {
+    pub epoch: usize,
+    pub step: usize,
+    pub learning_rate: f64,
+    pub train_loss: f64,
+    pub valid_error_mean: f64,
+    pub valid_error_median: f64,
+    pub seconds: f64,
+    pub samples_per_second: f64,
+    pub best: bool,
+}
+
+/// What the caller sees while training (for progress bars).
+pub enum Progress<'a> {
+    Batch { epoch: usize, done: usize, total: usize, loss: f64 },
+    Epoch(&'a EpochMetrics),
+}
+
+/// Mean and median of the validation errors, evaluated without autodiff.
+pub fn validate(model: &Fno, data: &Dataset, norm: &Normalization, config: &TrainConfig, device: &Device) -> (f64, f64) {
+    let mut errors = Vec::with_capacity(data.len());
+    let indices: Vec<usize> = (0..data.len()).collect();
+    for chunk in indices.chunks(config.batch.max(1)) {
+        let b = batch(data, norm, chunk, device);
+        let (_, e) = batch_loss(model, &b, config, norm);
+        errors.extend(e.into_data().try_to_vec::<f32>().unwrap_or_default().into_iter().map(f64::from));
+    }
+    let mean = errors.iter().sum::<f64>() / errors.len().max(1) as f64;
+    errors.sort_by(f64::total_cmp);
+    let median = errors.get(errors.len() / 2).copied().unwrap_or(f64::NAN);
+    (mean, median)
+}
+
+/// Trains into `out` (`out/best`, `out/last`, `out/metrics.jsonl`). With
+/// `resume`, continues from `out/last` (its config wins, except `epochs`).
+/// `stop_after` ends this run after that many epochs, as an interruption
+/// would, leaving `last` to resume from.
+pub fn train(
+    train_data: &Dataset,
+    valid_data: &Dataset,
+    config: TrainConfig,
+    out: &Path,
+    resume: bool,
+    stop_after: Option<usize>,
+    device: &Device,
+    progress: &mut dyn FnMut(Progress<'_>),
+) -> Result<TrainState, CheckpointError> {
+    if train_data.meta.model != valid_data.meta.model {
+        return Err(CheckpointError("training and validation sets were made with different models".into()));
+    }
+    if train_data.is_empty() || valid_data.is_empty() {
+        return Err(CheckpointError("training and validation sets must not be empty".into()));
+    }
+    let ad = device.clone().autodiff();
+    let last_dir = out.join("last");
+    let (mut model, mut optim, norm, mut state, config) = if resume && last_dir.exists() {
+        let ckpt = Checkpoint::load(&last_dir, &ad)?;
+        let optim = ckpt.load_optimizer()?;
+        let mut cfg = ckpt.config.clone();
+        cfg.epochs = config.epochs;
+        (ckpt.model, optim, ckpt.normalization, ckpt.state, cfg)
+    } else {
+        let model = init_seeded(&config.model, config.seed, &ad);
+        let optim = checkpoint::optimizer(&config);
+        let norm = Normalization::fit(train_data);
+        let state = TrainState { format: FORMAT.into(), epoch: 0, step: 0, best_valid: f64::INFINITY, best_epoch: 0 };
+        (model, optim, norm, state, config)
+    };
+    model
+        .check_grid(train_data.mx, train_data.my)
+        .map_err(|e| CheckpointError(format!("training set: {e}")))?;
+    let steps_per_epoch = train_data.len().div_ceil(config.batch.max(1));
+    let total_steps = steps_per_epoch * config.epochs;
+    std::fs::create_dir_all(out).map_err(|e| CheckpointError(format!("cannot create {}: {e}", out.display())))?;
+    let metrics_path = out.join("metrics.jsonl");
+    let mut epochs_this_run = 0;
+    while state.epoch < config.epochs && stop_after.is_none_or(|n| epochs_this_run < n) {
+        epochs_this_run += 1;
+        let epoch = state.epoch;
+        let start = Instant::now();
+        // Shuffle epoch e with its own stream: resume reproduces the order.
+        let mut order: Vec<usize> = (0..train_data.len()).collect();
+        let mut rng = StreamRng::new(config.seed, 1_000_000 + epoch as u64);
+        for i in (1..order.len()).rev() {
+            let j = (rng.next_u64() % (i as u64 + 1)) as usize;
+            order.swap(i, j);
+        }
+        let mut loss_sum = 0.0;
+        let mut lr = config.learning_rate;
+        for (k, chunk) in order.chunks(config.batch.max(1)).enumerate() {
+            let b = batch(train_data, &norm, chunk, &ad);
+            let (loss, _) = batch_loss(&model, &b, &config, &norm);
+            let value = f64::from(loss.clone().into_scalar::<f32>());
+            if !value.is_finite() {
+                return Err(CheckpointError(format!("loss became {value} at epoch {epoch}, batch {k}")));
+            }
+            loss_sum += value * chunk.len() as f64;
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            lr = config.learning_rate_at(state.step, total_steps);
+            model = optim.step(lr, model, grads);
+            state.step += 1;
+            progress(Progress::Batch { epoch, done: k + 1, total: steps_per_epoch, loss: value });
+        }
+        let train_seconds = start.elapsed().as_secs_f64();
+        let inference = model.valid();
+        let (valid_mean, valid_median) = validate(&inference, valid_data, &norm, &config, device);
+        state.epoch += 1;
+        let best = valid_mean < state.best_valid;
+        if best {
+            state.best_valid = valid_mean;
+            state.best_epoch = state.epoch;
+            checkpoint::save(&out.join("best"), &inference, None, &config, &norm, &state)?;
+        }
+        checkpoint::save(&last_dir, &model, Some(&optim), &config, &norm, &state)?;
+        let metrics = EpochMetrics {
+            epoch: state.epoch,
+            step: state.step,
+            learning_rate: lr,
+            train_loss: loss_sum / train_data.len() as f64,
+            valid_error_mean: valid_mean,
+            valid_error_median: valid_median,
+            seconds: start.elapsed().as_secs_f64(),
+            samples_per_second: train_data.len() as f64 / train_seconds,
+            best,
+        };
+        let line = serde_json::to_string(&metrics).expect("metrics serialise") + "\n";
+        use std::io::Write;
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&metrics_path)
+            .and_then(|mut f| f.write_all(line.as_bytes()))
+            .map_err(|e| CheckpointError(format!("cannot append to {}: {e}", metrics_path.display())))?;
+        progress(Progress::Epoch(&metrics));
+    }
+    Ok(state)
+}

@@ -1,0 +1,134 @@
+//! Training lowers the loss, checkpoints round-trip, resume continues where it
+//! stopped, and wrong or corrupt checkpoints are refused.
+
+use std::path::PathBuf;
+
+use burn::prelude::*;
+use mesofield_fno::{train, Checkpoint, FnoConfig, FnoOperator, TrainConfig};
+use mesofield_physics::dataset::{generate, Dataset, GeneratorConfig, GrfFamily, ScftFamily};
+use mesofield_physics::{ChainModel, FieldSolver};
+
+fn dataset(samples: usize, seed: u64) -> Dataset {
+    let model = ChainModel { beads: 20, a_beads: 14, box_size: [3.2, 3.2], segment_a: 0.35, segment_b: 0.35 };
+    let config = GeneratorConfig {
+        grid: [16, 16],
+        seed,
+        grf: GrfFamily { samples, amplitude: [0.05, 0.4], correlation_length: [0.3, 0.8] },
+        scft: ScftFamily::default(),
+    };
+    generate(&model, &config, None, &|_| {}).unwrap()
+}
+
+fn tiny_config(epochs: usize) -> TrainConfig {
+    let model = FnoConfig::new().with_width(8).with_layers(2).with_modes_x(4).with_modes_y(4);
+    TrainConfig::new(model).with_epochs(epochs).with_batch(8).with_learning_rate(5e-3).with_seed(3)
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("mesofield-fno-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+fn metrics(dir: &std::path::Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(dir.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn training_lowers_the_loss_and_checkpoints_round_trip() {
+    let (train_set, valid_set) = (dataset(48, 1), dataset(16, 2));
+    let out = scratch("train");
+    let device = Device::flex();
+    let state = train(&train_set, &valid_set, tiny_config(6), &out, false, None, &device, &mut |_| {}).unwrap();
+    assert_eq!(state.epoch, 6);
+    let m = metrics(&out);
+    let first = m[0]["train_loss"].as_f64().unwrap();
+    let last = m[5]["train_loss"].as_f64().unwrap();
+    assert!(last < 0.7 * first, "loss {first} -> {last}");
+    let valid_first = m[0]["valid_error_mean"].as_f64().unwrap();
+    assert!(state.best_valid < valid_first, "validation error did not improve: {valid_first} -> {}", state.best_valid);
+
+    // The best checkpoint rebuilt from its folder predicts identically, twice.
+    let a = FnoOperator::load(&out.join("best"), 16, 16, &device).unwrap();
+    let b = FnoOperator::load(&out.join("best"), 16, 16, &device).unwrap();
+    let w = &valid_set.w[..4 * 2 * 256];
+    let (phi_a, lq_a) = a.predict(w);
+    let (phi_b, lq_b) = b.predict(w);
+    assert_eq!(phi_a, phi_b);
+    assert_eq!(lq_a, lq_b);
+    // Through the seam, with the exact mass constraint.
+    let mut phi = vec![0.0; w.len()];
+    let mut log_q = vec![0.0; 4];
+    a.solve_batch(w, &mut phi, &mut log_q).unwrap();
+    for s in 0..4 {
+        let total: f64 = phi[s * 512..(s + 1) * 512].iter().sum::<f64>() / 256.0;
+        assert!((total - 1.0).abs() < 1e-5, "mass {total}");
+    }
+    std::fs::remove_dir_all(&out).ok();
+}
+
+#[test]
+fn resume_continues_where_training_stopped() {
+    let (train_set, valid_set) = (dataset(24, 5), dataset(8, 6));
+    let device = Device::flex();
+    let straight = scratch("straight");
+    train(&train_set, &valid_set, tiny_config(4), &straight, false, None, &device, &mut |_| {}).unwrap();
+    let split = scratch("split");
+    let stopped = train(&train_set, &valid_set, tiny_config(4), &split, false, Some(2), &device, &mut |_| {}).unwrap();
+    assert_eq!(stopped.epoch, 2);
+    let state = train(&train_set, &valid_set, tiny_config(4), &split, true, None, &device, &mut |_| {}).unwrap();
+    assert_eq!(state.epoch, 4);
+    let (a, b) = (metrics(&straight), metrics(&split));
+    assert_eq!(b.len(), 4, "resume restarted instead of continuing");
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!(x["step"], y["step"]);
+        let (lx, ly) = (x["train_loss"].as_f64().unwrap(), y["train_loss"].as_f64().unwrap());
+        assert!((lx - ly).abs() < 1e-4 * lx.abs().max(1e-6), "epoch {}: {lx} vs {ly}", x["epoch"]);
+    }
+    std::fs::remove_dir_all(&straight).ok();
+    std::fs::remove_dir_all(&split).ok();
+}
+
+#[test]
+fn wrong_or_corrupt_checkpoints_are_refused() {
+    let (train_set, valid_set) = (dataset(8, 7), dataset(4, 8));
+    let device = Device::flex();
+    let out = scratch("refuse");
+    train(&train_set, &valid_set, tiny_config(1), &out, false, None, &device, &mut |_| {}).unwrap();
+    let best = out.join("best");
+
+    // Another configuration: the weights no longer fit the config.
+    let other = out.join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    for f in ["model.bpk", "normalization.json", "state.json"] {
+        std::fs::copy(best.join(f), other.join(f)).unwrap();
+    }
+    let wider = TrainConfig::new(FnoConfig::new().with_width(12).with_layers(2).with_modes_x(4).with_modes_y(4));
+    std::fs::write(other.join("config.json"), serde_json::to_string(&wider).unwrap()).unwrap();
+    let e = Checkpoint::load(&other, &device).err().expect("mismatched checkpoint accepted").to_string();
+    assert!(e.contains("do not match"), "{e}");
+    assert!(!e.contains('\n'), "multi-line error: {e}");
+
+    // A corrupt weights file.
+    let corrupt = out.join("corrupt");
+    std::fs::create_dir_all(&corrupt).unwrap();
+    for f in ["config.json", "normalization.json", "state.json"] {
+        std::fs::copy(best.join(f), corrupt.join(f)).unwrap();
+    }
+    let bytes = std::fs::read(best.join("model.bpk")).unwrap();
+    std::fs::write(corrupt.join("model.bpk"), &bytes[..bytes.len() / 2]).unwrap();
+    assert!(Checkpoint::load(&corrupt, &device).is_err());
+
+    // Not a checkpoint at all.
+    std::fs::write(corrupt.join("state.json"), "{\"hello\": 1}").unwrap();
+    let e = Checkpoint::load(&corrupt, &device).err().unwrap().to_string();
+    assert!(e.contains("not a mesofield FNO file"), "{e}");
+    // A grid smaller than twice the modes.
+    let e = FnoOperator::load(&best, 6, 16, &device).err().unwrap().to_string();
+    assert!(e.contains("twice"), "{e}");
+    std::fs::remove_dir_all(&out).ok();
+}
