@@ -1,5 +1,6 @@
 //! `mesofield`: the command line of the mesofield framework.
 
+mod operator_cmds;
 mod plot;
 
 use std::path::{Path, PathBuf};
@@ -42,6 +43,12 @@ enum Command {
     Plot(PlotArgs),
     /// Measure exact-solver throughput and SCFT timing.
     Bench(BenchArgs),
+    /// Train a Fourier neural operator on exact (w, phi) pairs.
+    Train(operator_cmds::TrainArgs),
+    /// Compare an operator's predictions with the exact densities of a dataset.
+    Eval(operator_cmds::EvalArgs),
+    /// Operator prediction with the contract of `solve`.
+    Predict(operator_cmds::PredictArgs),
 }
 
 #[derive(Args)]
@@ -222,6 +229,9 @@ fn run(cli: Cli) -> Result<()> {
         Command::Dataset(DatasetCommand::Merge { out, shards, json }) => cmd_merge(&out, &shards, json),
         Command::Plot(a) => cmd_plot(&a),
         Command::Bench(a) => with_threads(a.common.threads, || cmd_bench(&a)),
+        Command::Train(a) => with_threads(a.threads, || operator_cmds::cmd_train(&a)),
+        Command::Eval(a) => with_threads(a.threads, || operator_cmds::cmd_eval(&a)),
+        Command::Predict(a) => with_threads(a.threads, || operator_cmds::cmd_predict(&a)),
     }
 }
 
@@ -233,7 +243,7 @@ fn with_threads(threads: Option<usize>, f: impl FnOnce() -> Result<()> + Send) -
     }
 }
 
-fn progress_bar(len: u64, what: &str) -> ProgressBar {
+pub(crate) fn progress_bar(len: u64, what: &str) -> ProgressBar {
     let bar = ProgressBar::new(len);
     bar.set_style(
         ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} {per_sec} eta {eta}")
@@ -278,7 +288,7 @@ fn parse_range(text: &str, what: &str) -> Result<[f64; 2]> {
     }
 }
 
-fn print_json(value: &serde_json::Value) {
+pub(crate) fn print_json(value: &serde_json::Value) {
     println!("{}", serde_json::to_string_pretty(value).expect("JSON serialises"));
 }
 

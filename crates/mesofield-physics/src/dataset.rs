@@ -366,6 +366,9 @@ pub fn generate(
     let outputs: Vec<Result<Vec<Sample>>> = range
         .clone()
         .into_par_iter()
+        // Units differ in cost by 1000x (a GRF draw vs an SCFT run): one unit
+        // per task keeps both cores busy to the end.
+        .with_max_len(1)
         .map(|unit| {
             let out = if unit < config.grf.samples {
                 grf_unit(&solver, &plan, config, unit, &rejected).map(|s| vec![s])
