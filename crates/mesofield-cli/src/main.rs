@@ -1,5 +1,11 @@
 //! `mesofield`: the command line of the mesofield framework.
 
+// Training allocates and frees tensors of megabytes per step; glibc's malloc
+// returns them to the kernel each time (a quarter of the run in page faults),
+// mimalloc keeps them.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod operator_cmds;
 mod plot;
 
