@@ -220,3 +220,58 @@ fn generate_info_merge_and_plot() {
     assert_clean_failure(&run(&["plot", "--input", &whole, "--sample", "99", "--out", &png]), "out of range");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn train_predict_and_eval_an_operator() {
+    let dir = scratch_dir("fno");
+    let p = |name: &str| dir.join(name).to_str().unwrap().to_string();
+    for (name, seed) in [("train.safetensors", "1"), ("valid.safetensors", "2")] {
+        let out = run(&["generate", "--out", &p(name), "--grid", "16x16", "--grf", "16", "--seed", seed]);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let ck = p("ck");
+    let out = run(&[
+        "train", "--data", &p("train.safetensors"), "--valid", &p("valid.safetensors"), "--out", &ck, "--epochs", "2",
+        "--batch", "8", "--width", "8", "--layers", "1", "--modes", "4", "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["epochs"], 2);
+    let best = format!("{ck}/best");
+
+    // predict has the contract of solve: reads `w`, writes `phi` and `log_q`.
+    let out = run(&["predict", "--checkpoint", &best, "--input", &p("valid.safetensors"), "--output", &p("pred.safetensors")]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let file = FieldFile::open(Path::new(&p("pred.safetensors"))).unwrap();
+    let (n, mx, my, phi) = file.fields("phi").unwrap();
+    assert_eq!((n, mx, my), (16, 16, 16));
+    assert!(file.has("log_q"));
+    for s in 0..n {
+        let mass: f64 = phi[s * 512..(s + 1) * 512].iter().sum::<f64>() / 256.0;
+        assert!((mass - 1.0).abs() < 1e-5);
+    }
+
+    let out = run(&["eval", "--checkpoint", &best, "--data", &p("valid.safetensors"), "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(report["contrast_relative_a"]["median"].as_f64().unwrap().is_finite());
+    assert!(report["exact_fields_per_second"].as_f64().unwrap() > 0.0);
+
+    // Errors: a grid below twice the modes, a folder that is not a checkpoint, no wgpu in this build.
+    write_fields(Path::new(&p("tiny.safetensors")), &[1, 2, 6, 6], &vec![0.0; 72], "{}");
+    assert_clean_failure(
+        &run(&["predict", "--checkpoint", &best, "--input", &p("tiny.safetensors"), "--output", &p("x.safetensors")]),
+        "twice",
+    );
+    assert_clean_failure(
+        &run(&["predict", "--checkpoint", &p("train.safetensors"), "--input", &p("valid.safetensors"), "--output", &p("x.safetensors")]),
+        "checkpoint",
+    );
+    if !cfg!(feature = "wgpu") {
+        assert_clean_failure(
+            &run(&["train", "--data", &p("train.safetensors"), "--valid", &p("valid.safetensors"), "--out", &ck, "--backend", "wgpu"]),
+            "wgpu",
+        );
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
