@@ -8,6 +8,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod operator_cmds;
 mod plot;
+mod reproduce;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -55,6 +56,8 @@ enum Command {
     Eval(operator_cmds::EvalArgs),
     /// Operator prediction with the contract of `solve`.
     Predict(operator_cmds::PredictArgs),
+    /// Reproduce a figure of the paper end to end (fig3).
+    Reproduce(reproduce::ReproduceArgs),
 }
 
 #[derive(Args)]
@@ -238,6 +241,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Train(a) => with_threads(a.threads, || operator_cmds::cmd_train(&a)),
         Command::Eval(a) => with_threads(a.threads, || operator_cmds::cmd_eval(&a)),
         Command::Predict(a) => with_threads(a.threads, || operator_cmds::cmd_predict(&a)),
+        Command::Reproduce(a) => with_threads(a.threads, || reproduce::cmd_reproduce(&a)),
     }
 }
 

@@ -9,10 +9,10 @@ use clap::Args;
 use serde_json::json;
 
 use mesofield_fno::training::{Progress, TrainConfig};
+use mesofield_fno::evaluation::{evaluate, EvalReport, Summary};
 use mesofield_fno::{train, FnoConfig, FnoOperator};
 use mesofield_physics::dataset::Dataset;
 use mesofield_physics::io::{to_safetensors, write_atomic, FieldFile, TensorData as Td};
-use mesofield_physics::{ExactSolver, Grid};
 
 use crate::{print_json, progress_bar};
 
@@ -150,21 +150,6 @@ pub fn cmd_train(a: &TrainArgs) -> Result<()> {
     Ok(())
 }
 
-fn percentile(sorted: &[f64], q: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let i = ((sorted.len() - 1) as f64 * q).round() as usize;
-    sorted[i]
-}
-
-fn summary(values: &[f64]) -> serde_json::Value {
-    let mut v: Vec<f64> = values.to_vec();
-    v.sort_by(f64::total_cmp);
-    json!({"median": percentile(&v, 0.5), "p95": percentile(&v, 0.95), "worst": v.last().copied().unwrap_or(f64::NAN),
-           "mean": v.iter().sum::<f64>() / v.len().max(1) as f64})
-}
-
 pub fn cmd_eval(a: &EvalArgs) -> Result<()> {
     let device = device(&a.backend)?;
     let data = load_dataset(&a.data)?;
@@ -172,68 +157,31 @@ pub fn cmd_eval(a: &EvalArgs) -> Result<()> {
     if op.normalization.model != data.meta.model {
         bail!("{} was made with another chain model than the checkpoint's", a.data.display());
     }
-    let m = data.mx * data.my;
-    let n = data.len();
-    let bar = progress_bar(n as u64, "eval");
-    let start = Instant::now();
-    let (phi, log_q) = op.predict(&data.w);
-    let operator_seconds = start.elapsed().as_secs_f64();
+    let bar = progress_bar(data.len() as u64, "eval");
+    let report = evaluate(&op, &data);
     bar.finish_and_clear();
-    // The exact solver on the same fields, same machine.
-    let grid = Grid::for_model(&data.meta.model, data.mx, data.my)?;
-    let solver = ExactSolver::new(&data.meta.model, grid)?;
-    let mut phi_exact = vec![0.0; data.w.len()];
-    let mut lq_exact = vec![0.0; n];
-    let start = Instant::now();
-    solver.solve_batch(&data.w, &mut phi_exact, &mut lq_exact)?;
-    let exact_seconds = start.elapsed().as_secs_f64();
-    let (mut rel_l2, mut contrast_a, mut contrast_b, mut mass, mut lq_err) = (vec![], vec![], vec![], vec![], vec![]);
-    for s in 0..n {
-        let p = &phi[s * 2 * m..(s + 1) * 2 * m];
-        let t = &data.phi[s * 2 * m..(s + 1) * 2 * m];
-        let diff2: f64 = p.iter().zip(t).map(|(a, b)| (a - b).powi(2)).sum();
-        let norm2: f64 = t.iter().map(|v| v * v).sum();
-        rel_l2.push((diff2 / norm2).sqrt());
-        for (c, out) in [(0usize, &mut contrast_a), (1usize, &mut contrast_b)] {
-            let pc = &p[c * m..(c + 1) * m];
-            let tc = &t[c * m..(c + 1) * m];
-            let mean = tc.iter().sum::<f64>() / m as f64;
-            let num: f64 = pc.iter().zip(tc).map(|(a, b)| (a - b).powi(2)).sum();
-            let den: f64 = tc.iter().map(|v| (v - mean).powi(2)).sum();
-            out.push((num / den.max(1e-300)).sqrt());
-        }
-        mass.push((p.iter().sum::<f64>() / m as f64 - 1.0).abs());
-        if op.predicts_log_q() {
-            lq_err.push((log_q[s] - data.log_q[s]).abs());
-        }
-    }
-    let report = json!({
-        "checkpoint": a.checkpoint, "data": a.data, "samples": n, "grid": [data.mx, data.my],
-        "relative_l2": summary(&rel_l2),
-        "contrast_relative_a": summary(&contrast_a),
-        "contrast_relative_b": summary(&contrast_b),
-        "mass_error": summary(&mass),
-        "log_q_abs_error": if lq_err.is_empty() { json!(null) } else { summary(&lq_err) },
-        "operator_fields_per_second": n as f64 / operator_seconds,
-        "exact_fields_per_second": n as f64 / exact_seconds,
-        "threads": rayon::current_num_threads(),
-    });
+    let mut value = serde_json::to_value(&report)?;
+    value["checkpoint"] = json!(a.checkpoint);
+    value["data"] = json!(a.data);
     if let Some(out) = &a.out {
         std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-        write_atomic(&out.join("report.json"), serde_json::to_string_pretty(&report)?.as_bytes())?;
+        write_atomic(&out.join("report.json"), serde_json::to_string_pretty(&value)?.as_bytes())?;
     }
     if a.json {
-        print_json(&report);
+        print_json(&value);
     } else {
-        let s = |k: &str| format!("median {:.4} p95 {:.4} worst {:.4}", report[k]["median"].as_f64().unwrap_or(f64::NAN),
-            report[k]["p95"].as_f64().unwrap_or(f64::NAN), report[k]["worst"].as_f64().unwrap_or(f64::NAN));
-        println!("{n} fields on {}x{}", data.mx, data.my);
-        println!("  contrast-relative error A: {}", s("contrast_relative_a"));
-        println!("  contrast-relative error B: {}", s("contrast_relative_b"));
-        println!("  relative L2 of phi:        {}", s("relative_l2"));
-        println!("  operator {:.0} fields/s, exact solver {:.0} fields/s", n as f64 / operator_seconds, n as f64 / exact_seconds);
+        print_report(&report);
     }
     Ok(())
+}
+
+pub fn print_report(r: &EvalReport) {
+    let s = |x: &Summary| format!("median {:.4} p95 {:.4} worst {:.4}", x.median, x.p95, x.worst);
+    println!("{} fields on {}x{}", r.samples, r.grid[0], r.grid[1]);
+    println!("  contrast-relative error A: {}", s(&r.contrast_relative_a));
+    println!("  contrast-relative error B: {}", s(&r.contrast_relative_b));
+    println!("  relative L2 of phi:        {}", s(&r.relative_l2));
+    println!("  operator {:.0} fields/s, exact solver {:.0} fields/s", r.operator_fields_per_second, r.exact_fields_per_second);
 }
 
 pub fn cmd_predict(a: &PredictArgs) -> Result<()> {

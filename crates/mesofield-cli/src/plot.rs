@@ -78,11 +78,45 @@ pub fn format_value(v: f64) -> String {
 /// Renders `values` (`[mx][my]`, first index along x, drawn left to right; y
 /// drawn upwards) into a PNG with a colour bar labelled with min and max.
 pub fn field_png(values: &[f64], mx: usize, my: usize, range: Option<(f64, f64)>, path: &Path) -> Result<(f64, f64)> {
+    let (img, lo, hi) = field_image(values, mx, my, range, 512);
+    save_png(img, path)?;
+    Ok((lo, hi))
+}
+
+pub fn save_png(img: image::RgbImage, path: &Path) -> Result<()> {
+    let mut bytes = Vec::new();
+    image::DynamicImage::ImageRgb8(img)
+        .write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png)
+        .context("encoding PNG")?;
+    mesofield_physics::io::write_atomic(path, &bytes)?;
+    Ok(())
+}
+
+/// Panels side by side, rows top to bottom, on a white background.
+pub fn tile(rows: Vec<Vec<image::RgbImage>>) -> image::RgbImage {
+    let width = rows.iter().map(|r| r.iter().map(|p| p.width()).sum::<u32>()).max().unwrap_or(1);
+    let height = rows.iter().map(|r| r.iter().map(|p| p.height()).max().unwrap_or(0)).sum::<u32>().max(1);
+    let mut out = image::RgbImage::from_pixel(width, height, image::Rgb([255, 255, 255]));
+    let mut y = 0;
+    for row in rows {
+        let mut x = 0;
+        let h = row.iter().map(|p| p.height()).max().unwrap_or(0);
+        for panel in row {
+            image::imageops::replace(&mut out, &panel, x as i64, y as i64);
+            x += panel.width();
+        }
+        y += h;
+    }
+    out
+}
+
+/// The picture of `field_png` in memory, `size` pixels for the field's longer side.
+pub fn field_image(values: &[f64], mx: usize, my: usize, range: Option<(f64, f64)>, size: usize) -> (image::RgbImage, f64, f64) {
     let (lo, hi) = range.unwrap_or_else(|| {
         values.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)))
     });
     let span = if hi > lo { hi - lo } else { 1.0 };
-    let cell = (512 / mx.max(my)).max(1) as u32;
+    let cell = (size / mx.max(my)).max(1) as u32;
     let (width, height) = (mx as u32 * cell, my as u32 * cell);
     let (bar_w, gap, text_w) = (24u32, 10u32, 100u32);
     let margin = 16u32;
@@ -110,10 +144,5 @@ pub fn field_png(values: &[f64], mx: usize, my: usize, range: Option<(f64, f64)>
     }
     draw_text(&mut img, &format_value(hi), bar_x + bar_w + 6, margin, 2);
     draw_text(&mut img, &format_value(lo), bar_x + bar_w + 6, margin + height - 10, 2);
-    let mut bytes = Vec::new();
-    image::DynamicImage::ImageRgb8(img)
-        .write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png)
-        .context("encoding PNG")?;
-    mesofield_physics::io::write_atomic(path, &bytes)?;
-    Ok((lo, hi))
+    (img, lo, hi)
 }

@@ -5,6 +5,7 @@
 pub mod checkpoint;
 pub mod data;
 pub mod dft;
+pub mod evaluation;
 pub mod model;
 pub mod operator;
 pub mod training;

@@ -1,0 +1,229 @@
+//! `mesofield reproduce fig3 [--quick]`: datasets (if missing), training
+//! (resumed if interrupted), evaluation in and out of distribution and at
+//! another resolution, the report and the figure.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use serde::Deserialize;
+use serde_json::json;
+
+use mesofield_fno::evaluation::{evaluate, EvalReport};
+use mesofield_fno::training::{Progress, TrainConfig};
+use mesofield_fno::{train, FnoConfig, FnoOperator};
+use mesofield_physics::dataset::{generate, Dataset, GeneratorConfig, GrfFamily, ScftFamily};
+use mesofield_physics::io::write_atomic;
+use mesofield_physics::ChainModel;
+
+use crate::operator_cmds::{device, print_report};
+use crate::{plot, progress_bar};
+
+#[derive(Args)]
+pub struct ReproduceArgs {
+    /// Which figure: fig3.
+    pub figure: String,
+    /// The small variant: minutes on 2 cores; every path says fig3-quick.
+    #[arg(long)]
+    pub quick: bool,
+    /// Experiment file (default experiments/FIGURE.toml).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    #[arg(long, default_value = "cpu")]
+    pub backend: String,
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SetSpec {
+    #[serde(default)]
+    grf: usize,
+    #[serde(default)]
+    scft_runs: usize,
+    #[serde(default = "default_snapshots")]
+    snapshots: usize,
+    amplitude: Option<[f64; 2]>,
+    correlation_length: Option<[f64; 2]>,
+    chi: Option<[f64; 2]>,
+    seed: u64,
+}
+
+fn default_snapshots() -> usize {
+    8
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Fig3Spec {
+    grid: [usize; 2],
+    zero_shot_grid: [usize; 2],
+    train: SetSpec,
+    valid: SetSpec,
+    test: SetSpec,
+    ood: SetSpec,
+    zero_shot: SetSpec,
+    epochs: usize,
+    batch: usize,
+    learning_rate: f64,
+    width: usize,
+    layers: usize,
+    modes: usize,
+    seed: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Fig3File {
+    default: Fig3Spec,
+    quick: Fig3Spec,
+}
+
+impl SetSpec {
+    fn generator(&self, grid: [usize; 2]) -> GeneratorConfig {
+        let grf = GrfFamily::default();
+        let scft = ScftFamily::default();
+        GeneratorConfig {
+            grid,
+            seed: self.seed,
+            grf: GrfFamily {
+                samples: self.grf,
+                amplitude: self.amplitude.unwrap_or(grf.amplitude),
+                correlation_length: self.correlation_length.unwrap_or(grf.correlation_length),
+            },
+            scft: ScftFamily {
+                runs: self.scft_runs,
+                snapshots_per_run: self.snapshots,
+                chi: self.chi.unwrap_or(scft.chi),
+                ..scft
+            },
+        }
+    }
+}
+
+/// Loads `path` if it holds the dataset `config` describes, else generates it.
+fn dataset(path: &Path, model: &ChainModel, config: &GeneratorConfig, what: &str) -> Result<Dataset> {
+    if path.exists() {
+        let d = Dataset::load(path)?;
+        if d.meta.generator.as_ref() == Some(config) && &d.meta.model == model {
+            return Ok(d);
+        }
+        eprintln!("{} was made with other settings: regenerating", path.display());
+    }
+    let bar = progress_bar(config.units() as u64, &format!("generate {what}"));
+    let d = generate(model, config, None, &|n| bar.set_position(n as u64))?;
+    bar.finish_and_clear();
+    d.save(path)?;
+    eprintln!("{what}: {} samples -> {}", d.len(), path.display());
+    Ok(d)
+}
+
+pub fn cmd_reproduce(a: &ReproduceArgs) -> Result<()> {
+    if a.figure != "fig3" {
+        bail!("unknown figure {:?}: this version reproduces fig3", a.figure);
+    }
+    let config_path = a.config.clone().unwrap_or_else(|| PathBuf::from(format!("experiments/{}.toml", a.figure)));
+    let text = std::fs::read_to_string(&config_path).with_context(|| format!("reading {}", config_path.display()))?;
+    let file: Fig3File = toml::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("{}: {}", config_path.display(), e.to_string().replace('\n', " ")))?;
+    let (spec, name) = if a.quick { (file.quick, "fig3-quick") } else { (file.default, "fig3") };
+    let device = device(&a.backend)?;
+    let model = ChainModel::default();
+    let data_dir = PathBuf::from("datasets").join(name);
+    let ckpt_dir = PathBuf::from("checkpoints").join(name);
+    let out_dir = PathBuf::from("experiments").join(name);
+    std::fs::create_dir_all(&data_dir)?;
+    std::fs::create_dir_all(&out_dir)?;
+
+    let train_set = dataset(&data_dir.join("train.safetensors"), &model, &spec.train.generator(spec.grid), "train")?;
+    let valid_set = dataset(&data_dir.join("valid.safetensors"), &model, &spec.valid.generator(spec.grid), "valid")?;
+    let test_set = dataset(&data_dir.join("test.safetensors"), &model, &spec.test.generator(spec.grid), "test")?;
+    let ood_set = dataset(&data_dir.join("ood.safetensors"), &model, &spec.ood.generator(spec.grid), "ood")?;
+    let zero_shot_set = dataset(
+        &data_dir.join("zero_shot.safetensors"),
+        &model,
+        &spec.zero_shot.generator(spec.zero_shot_grid),
+        "zero_shot",
+    )?;
+
+    let fno = FnoConfig::new().with_width(spec.width).with_layers(spec.layers).with_modes_x(spec.modes).with_modes_y(spec.modes);
+    let config = TrainConfig::new(fno)
+        .with_epochs(spec.epochs)
+        .with_batch(spec.batch)
+        .with_learning_rate(spec.learning_rate)
+        .with_seed(spec.seed);
+    let bar = progress_bar(1, "train");
+    // Resumes from `last` when a previous run was interrupted; a finished
+    // run returns at once.
+    let state = train(&train_set, &valid_set, config, &ckpt_dir, true, None, &device, &mut |p| match p {
+        Progress::Batch { epoch, done, total, loss } => {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+            bar.set_message(format!("train epoch {} loss {loss:.4}", epoch + 1));
+        }
+        Progress::Epoch(m) => bar.println(format!(
+            "epoch {:>3} train {:.4} valid mean {:.4} median {:.4} {:.0} samples/s",
+            m.epoch, m.train_loss, m.valid_error_mean, m.valid_error_median, m.samples_per_second
+        )),
+    })?;
+    bar.finish_and_clear();
+
+    let best = ckpt_dir.join("best");
+    let mut reports = serde_json::Map::new();
+    let mut table = String::from(
+        "| set | samples | grid | contrast-rel. A median | p95 | worst | contrast-rel. B median | p95 | rel. L2 median | operator fields/s | exact fields/s |\n\
+         | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n",
+    );
+    let mut test_report: Option<EvalReport> = None;
+    for (label, set) in [("test (in distribution)", &test_set), ("out of distribution", &ood_set), ("zero-shot resolution", &zero_shot_set)] {
+        let op = FnoOperator::load(&best, set.mx, set.my, &device)?;
+        let r = evaluate(&op, set);
+        println!("{label}:");
+        print_report(&r);
+        table.push_str(&format!(
+            "| {label} | {} | {}x{} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} | {:.0} | {:.0} |\n",
+            r.samples, r.grid[0], r.grid[1], r.contrast_relative_a.median, r.contrast_relative_a.p95,
+            r.contrast_relative_a.worst, r.contrast_relative_b.median, r.contrast_relative_b.p95,
+            r.relative_l2.median, r.operator_fields_per_second, r.exact_fields_per_second
+        ));
+        reports.insert(label.to_string(), serde_json::to_value(&r)?);
+        if test_report.is_none() {
+            test_report = Some(r);
+        }
+    }
+    let report = json!({"figure": "fig3", "variant": name, "epochs": state.epoch, "best_epoch": state.best_epoch,
+                        "best_valid": state.best_valid, "checkpoint": best, "sets": reports});
+    write_atomic(&out_dir.join("report.json"), serde_json::to_string_pretty(&report)?.as_bytes())?;
+    write_atomic(&out_dir.join("table.md"), table.as_bytes())?;
+    let figure = out_dir.join("fig3.png");
+    draw_examples(&test_set, test_report.as_ref().expect("test evaluated"), &figure)?;
+    println!("report, table and figure -> {}", out_dir.display());
+    Ok(())
+}
+
+/// Two test examples (the median and the 90th-percentile error): w_A, exact
+/// phi_A, predicted phi_A (one colour scale) and the error map.
+fn draw_examples(data: &Dataset, report: &EvalReport, path: &Path) -> Result<()> {
+    let (mx, my) = (data.mx, data.my);
+    let m = mx * my;
+    let mut order: Vec<usize> = (0..data.len()).collect();
+    order.sort_by(|&i, &j| report.per_sample_a[i].total_cmp(&report.per_sample_a[j]));
+    let picks = [order[order.len() / 2], order[(order.len() * 9 / 10).min(order.len() - 1)]];
+    let mut rows = Vec::new();
+    for &s in &picks {
+        let w_a = &data.w[s * 2 * m..s * 2 * m + m];
+        let exact = &data.phi[s * 2 * m..s * 2 * m + m];
+        let pred = &report.predicted[s * 2 * m..s * 2 * m + m];
+        let error: Vec<f64> = pred.iter().zip(exact).map(|(p, e)| p - e).collect();
+        let (lo, hi) = exact.iter().chain(pred).fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
+        let e = error.iter().fold(0.0f64, |a, v| a.max(v.abs())).max(1e-12);
+        rows.push(vec![
+            plot::field_image(w_a, mx, my, None, 256).0,
+            plot::field_image(exact, mx, my, Some((lo, hi)), 256).0,
+            plot::field_image(pred, mx, my, Some((lo, hi)), 256).0,
+            plot::field_image(&error, mx, my, Some((-e, e)), 256).0,
+        ]);
+    }
+    plot::save_png(plot::tile(rows), path)
+}
