@@ -102,6 +102,19 @@ fn wgpu_device() -> Result<Device> {
     bail!("this mesofield was built without the wgpu backend (cargo build --features wgpu)")
 }
 
+/// OUT/loss.png from OUT/metrics.jsonl: training loss (dark) and mean
+/// validation error (light) per epoch, log scale.
+pub fn loss_curve(out: &Path) -> Result<()> {
+    let text = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap_or_default();
+    let (mut train, mut valid) = (Vec::new(), Vec::new());
+    for line in text.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).with_context(|| format!("{}/metrics.jsonl", out.display()))?;
+        train.push(v["train_loss"].as_f64().unwrap_or(f64::NAN));
+        valid.push(v["valid_error_mean"].as_f64().unwrap_or(f64::NAN));
+    }
+    crate::plot::log_curves_png(&[(train, crate::plot::viridis(0.15)), (valid, crate::plot::viridis(0.75))], &out.join("loss.png"))
+}
+
 fn load_dataset(path: &Path) -> Result<Dataset> {
     Ok(Dataset::load(path)?)
 }
@@ -140,6 +153,7 @@ pub fn cmd_train(a: &TrainArgs) -> Result<()> {
         }
     })?;
     bar.finish_and_clear();
+    loss_curve(&a.out)?;
     let report = json!({"epochs": state.epoch, "steps": state.step, "best_valid": state.best_valid,
                         "best_epoch": state.best_epoch, "seconds": start.elapsed().as_secs_f64(), "out": a.out});
     if a.json {

@@ -146,3 +146,59 @@ pub fn field_image(values: &[f64], mx: usize, my: usize, range: Option<(f64, f64
     draw_text(&mut img, &format_value(lo), bar_x + bar_w + 6, margin + height - 10, 2);
     (img, lo, hi)
 }
+
+/// Curves on a log10 y axis (x = index + 1), each in its colour, with the y
+/// range written at the axis ends. For training-loss curves.
+pub fn log_curves_png(series: &[(Vec<f64>, [u8; 3])], path: &Path) -> Result<()> {
+    let (w, h, margin) = (640u32, 400u32, 60u32);
+    let mut img = image::RgbImage::from_pixel(w + 2 * margin, h + 2 * margin, image::Rgb([255, 255, 255]));
+    let points: Vec<f64> = series.iter().flat_map(|(v, _)| v.iter().copied()).filter(|v| *v > 0.0 && v.is_finite()).collect();
+    if points.is_empty() {
+        return save_png(img, path);
+    }
+    let lo = points.iter().copied().fold(f64::INFINITY, f64::min).log10();
+    let hi = points.iter().copied().fold(f64::NEG_INFINITY, f64::max).log10();
+    let span = if hi > lo { hi - lo } else { 1.0 };
+    let len = series.iter().map(|(v, _)| v.len()).max().unwrap_or(1).max(2);
+    let to_px = |i: usize, v: f64| -> (f64, f64) {
+        let x = margin as f64 + w as f64 * i as f64 / (len - 1) as f64;
+        let y = margin as f64 + h as f64 * (1.0 - (v.log10() - lo) / span);
+        (x, y)
+    };
+    // Axes.
+    for x in margin..=margin + w {
+        img.put_pixel(x, margin + h, image::Rgb([0, 0, 0]));
+    }
+    for y in margin..=margin + h {
+        img.put_pixel(margin, y, image::Rgb([0, 0, 0]));
+    }
+    for (values, colour) in series {
+        let mut prev: Option<(f64, f64)> = None;
+        for (i, &v) in values.iter().enumerate() {
+            if !(v > 0.0 && v.is_finite()) {
+                prev = None;
+                continue;
+            }
+            let p = to_px(i, v);
+            if let Some(q) = prev {
+                let steps = ((p.0 - q.0).abs().max((p.1 - q.1).abs()) as usize).max(1);
+                for s in 0..=steps {
+                    let t = s as f64 / steps as f64;
+                    let (x, y) = (q.0 + t * (p.0 - q.0), q.1 + t * (p.1 - q.1));
+                    for d in 0..2u32 {
+                        let (xi, yi) = (x as u32 + d, y as u32);
+                        if xi < img.width() && yi < img.height() {
+                            img.put_pixel(xi, yi, image::Rgb(*colour));
+                        }
+                    }
+                }
+            }
+            prev = Some(p);
+        }
+    }
+    draw_text(&mut img, &format_value(10f64.powf(hi)), 4, margin - 5, 2);
+    draw_text(&mut img, &format_value(10f64.powf(lo)), 4, margin + h - 5, 2);
+    draw_text(&mut img, &format!("{len}"), margin + w - 10, margin + h + 8, 2);
+    draw_text(&mut img, "1", margin, margin + h + 8, 2);
+    save_png(img, path)
+}

@@ -168,6 +168,8 @@ pub fn cmd_reproduce(a: &ReproduceArgs) -> Result<()> {
         )),
     })?;
     bar.finish_and_clear();
+    crate::operator_cmds::loss_curve(&ckpt_dir)?;
+    std::fs::copy(ckpt_dir.join("loss.png"), out_dir.join("loss.png")).context("copying the loss curve")?;
 
     let best = ckpt_dir.join("best");
     let mut reports = serde_json::Map::new();
