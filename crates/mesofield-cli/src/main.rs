@@ -134,7 +134,7 @@ struct GenerateArgs {
     #[arg(long, default_value_t = 0)]
     grf: usize,
     /// GRF amplitude range LO,HI (standard deviation of each channel, kT per bead).
-    #[arg(long, default_value = "0.01,0.2")]
+    #[arg(long, default_value = "0.001,0.02")]
     amplitude: String,
     /// GRF correlation-length range LO,HI (box units).
     #[arg(long, default_value = "0.3,1.6")]

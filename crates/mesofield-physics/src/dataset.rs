@@ -51,7 +51,7 @@ pub struct GrfFamily {
 
 impl Default for GrfFamily {
     fn default() -> Self {
-        GrfFamily { samples: 0, amplitude: [0.01, 0.2], correlation_length: [0.3, 1.6] }
+        GrfFamily { samples: 0, amplitude: [0.001, 0.02], correlation_length: [0.3, 1.6] }
     }
 }
 
