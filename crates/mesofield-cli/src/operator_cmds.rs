@@ -94,7 +94,7 @@ pub fn device(backend: &str) -> Result<Device> {
 
 #[cfg(feature = "wgpu")]
 fn wgpu_device() -> Result<Device> {
-    Ok(Device::wgpu(0))
+    Ok(Device::wgpu(DeviceKind::DefaultDevice))
 }
 
 #[cfg(not(feature = "wgpu"))]
