@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use mesofield_physics::io::{to_safetensors, FieldFile, TensorData};
+use mesofield_physics::io::{FieldFile, TensorData, to_safetensors};
 use mesofield_physics::{ChainModel, ExactSolver, Grid};
 
 fn bin() -> Command {
@@ -88,8 +88,13 @@ fn solve_matches_the_library_and_takes_the_model_from_metadata() {
     let model_path = dir.join("m.toml");
     std::fs::write(&model_path, ChainModel::default().to_toml_string()).unwrap();
     let out = run(&[
-        "solve", "--input", input.to_str().unwrap(), "--output", output.to_str().unwrap(),
-        "--model", model_path.to_str().unwrap(),
+        "solve",
+        "--input",
+        input.to_str().unwrap(),
+        "--output",
+        output.to_str().unwrap(),
+        "--model",
+        model_path.to_str().unwrap(),
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let (_, _, _, phi_default) = FieldFile::open(&output).unwrap().fields("phi").unwrap();
@@ -102,8 +107,18 @@ fn scft_and_spinodal_report_json() {
     let dir = scratch_dir("scft");
     let output = dir.join("saddle.safetensors");
     let out = run(&[
-        "scft", "--chi", "0.3", "--init", "lamellar:2", "--grid", "32x32", "--tol", "1e-8", "--json",
-        "--output", output.to_str().unwrap(),
+        "scft",
+        "--chi",
+        "0.3",
+        "--init",
+        "lamellar:2",
+        "--grid",
+        "32x32",
+        "--tol",
+        "1e-8",
+        "--json",
+        "--output",
+        output.to_str().unwrap(),
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -185,7 +200,20 @@ fn bad_inputs_get_one_line_errors() {
 fn generate_info_merge_and_plot() {
     let dir = scratch_dir("gen");
     let p = |name: &str| dir.join(name).to_str().unwrap().to_string();
-    let common = ["--grid", "16x16", "--grf", "6", "--scft-runs", "2", "--snapshots", "2", "--scft-iterations", "40", "--seed", "9"];
+    let common = [
+        "--grid",
+        "16x16",
+        "--grf",
+        "6",
+        "--scft-runs",
+        "2",
+        "--snapshots",
+        "2",
+        "--scft-iterations",
+        "40",
+        "--seed",
+        "9",
+    ];
     let mut args = vec!["generate", "--out"];
     let whole = p("whole.safetensors");
     args.push(&whole);
@@ -231,8 +259,24 @@ fn train_predict_and_eval_an_operator() {
     }
     let ck = p("ck");
     let out = run(&[
-        "train", "--data", &p("train.safetensors"), "--valid", &p("valid.safetensors"), "--out", &ck, "--epochs", "2",
-        "--batch", "8", "--width", "8", "--layers", "1", "--modes", "4", "--json",
+        "train",
+        "--data",
+        &p("train.safetensors"),
+        "--valid",
+        &p("valid.safetensors"),
+        "--out",
+        &ck,
+        "--epochs",
+        "2",
+        "--batch",
+        "8",
+        "--width",
+        "8",
+        "--layers",
+        "1",
+        "--modes",
+        "4",
+        "--json",
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -240,7 +284,15 @@ fn train_predict_and_eval_an_operator() {
     let best = format!("{ck}/best");
 
     // predict has the contract of solve: reads `w`, writes `phi` and `log_q`.
-    let out = run(&["predict", "--checkpoint", &best, "--input", &p("valid.safetensors"), "--output", &p("pred.safetensors")]);
+    let out = run(&[
+        "predict",
+        "--checkpoint",
+        &best,
+        "--input",
+        &p("valid.safetensors"),
+        "--output",
+        &p("pred.safetensors"),
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let file = FieldFile::open(Path::new(&p("pred.safetensors"))).unwrap();
     let (n, mx, my, phi) = file.fields("phi").unwrap();
@@ -264,12 +316,30 @@ fn train_predict_and_eval_an_operator() {
         "twice",
     );
     assert_clean_failure(
-        &run(&["predict", "--checkpoint", &p("train.safetensors"), "--input", &p("valid.safetensors"), "--output", &p("x.safetensors")]),
+        &run(&[
+            "predict",
+            "--checkpoint",
+            &p("train.safetensors"),
+            "--input",
+            &p("valid.safetensors"),
+            "--output",
+            &p("x.safetensors"),
+        ]),
         "checkpoint",
     );
     if !cfg!(feature = "wgpu") {
         assert_clean_failure(
-            &run(&["train", "--data", &p("train.safetensors"), "--valid", &p("valid.safetensors"), "--out", &ck, "--backend", "wgpu"]),
+            &run(&[
+                "train",
+                "--data",
+                &p("train.safetensors"),
+                "--valid",
+                &p("valid.safetensors"),
+                "--out",
+                &ck,
+                "--backend",
+                "wgpu",
+            ]),
             "wgpu",
         );
     }

@@ -14,20 +14,24 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{Context, Result, anyhow, bail};
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
-use mesofield_physics::dataset::{generate, ChannelStats, Dataset, GeneratorConfig, GrfFamily, ScftFamily, Shard};
+use mesofield_physics::dataset::{ChannelStats, Dataset, GeneratorConfig, GrfFamily, ScftFamily, Shard, generate};
 use mesofield_physics::fields::InitialField;
-use mesofield_physics::io::{to_safetensors, write_atomic, FieldFile, TensorData};
+use mesofield_physics::io::{FieldFile, TensorData, to_safetensors, write_atomic};
 use mesofield_physics::rng::StreamRng;
-use mesofield_physics::scft::{run_scft, ScftConfig};
-use mesofield_physics::{spinodal, spinodal_on_grid, ChainModel, ExactSolver, Grid};
+use mesofield_physics::scft::{ScftConfig, run_scft};
+use mesofield_physics::{ChainModel, ExactSolver, Grid, spinodal, spinodal_on_grid};
 
 #[derive(Parser)]
-#[command(name = "mesofield", version, about = "AB diblock field theory and neural operators: exact solver, SCFT, datasets")]
+#[command(
+    name = "mesofield",
+    version,
+    about = "AB diblock field theory and neural operators: exact solver, SCFT, datasets"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -249,7 +253,9 @@ fn with_threads(threads: Option<usize>, f: impl FnOnce() -> Result<()> + Send) -
     match threads {
         None => f(),
         Some(0) => bail!("--threads must be >= 1"),
-        Some(n) => rayon::ThreadPoolBuilder::new().num_threads(n).build().context("building the thread pool")?.install(f),
+        Some(n) => {
+            rayon::ThreadPoolBuilder::new().num_threads(n).build().context("building the thread pool")?.install(f)
+        }
     }
 }
 
@@ -344,7 +350,11 @@ fn cmd_solve(a: &SolveArgs) -> Result<()> {
     if a.common.json {
         print_json(&report);
     } else {
-        println!("solved {n} fields on {mx}x{my} in {seconds:.3} s ({:.1} solves/s) -> {}", n as f64 / seconds, a.output.display());
+        println!(
+            "solved {n} fields on {mx}x{my} in {seconds:.3} s ({:.1} solves/s) -> {}",
+            n as f64 / seconds,
+            a.output.display()
+        );
     }
     Ok(())
 }
@@ -362,7 +372,10 @@ fn cmd_scft(a: &ScftArgs) -> Result<()> {
         None => {
             let path = Path::new(&a.init);
             if !path.exists() {
-                bail!("--init {:?} is neither a built-in (random[:AMP], lamellar[:N], hex:NX:NY, square:NX:NY) nor an existing file", a.init);
+                bail!(
+                    "--init {:?} is neither a built-in (random[:AMP], lamellar[:N], hex:NX:NY, square:NX:NY) nor an existing file",
+                    a.init
+                );
             }
             let file = FieldFile::open(path)?;
             if a.model.is_none() {
@@ -416,7 +429,12 @@ fn cmd_scft(a: &ScftArgs) -> Result<()> {
         );
     }
     if !outcome.converged {
-        bail!("SCFT did not reach tolerance {} in {} iterations (residual {:.2e})", a.tol, a.max_iterations, outcome.residual);
+        bail!(
+            "SCFT did not reach tolerance {} in {} iterations (residual {:.2e})",
+            a.tol,
+            a.max_iterations,
+            outcome.residual
+        );
     }
     Ok(())
 }
@@ -510,7 +528,14 @@ fn cmd_info(path: &Path, json_out: bool) -> Result<()> {
     if json_out {
         print_json(&report);
     } else {
-        println!("{}: {} samples on {}x{}, families {}", path.display(), d.len(), d.mx, d.my, serde_json::Value::Object(families));
+        println!(
+            "{}: {} samples on {}x{}, families {}",
+            path.display(),
+            d.len(),
+            d.mx,
+            d.my,
+            serde_json::Value::Object(families)
+        );
         println!("model: {}", serde_json::to_string(&d.meta.model)?);
         for key in ["w_a", "w_b", "phi_a", "phi_b", "log_q", "chi"] {
             let s = &report[key];
@@ -535,7 +560,9 @@ fn cmd_merge(out: &Path, shards: &[PathBuf], json_out: bool) -> Result<()> {
     let merged = Dataset::merge(loaded)?;
     merged.save(out)?;
     if json_out {
-        print_json(&json!({"shards": shards.len(), "samples": merged.len(), "rejected": merged.meta.rejected, "out": out}));
+        print_json(
+            &json!({"shards": shards.len(), "samples": merged.len(), "rejected": merged.meta.rejected, "out": out}),
+        );
         return Ok(());
     }
     println!("merged {} shards, {} samples -> {}", shards.len(), merged.len(), out.display());
@@ -560,10 +587,20 @@ fn cmd_plot(a: &PlotArgs) -> Result<()> {
     let range = a.range.as_deref().map(|r| parse_range(r, "--range")).transpose()?.map(|[lo, hi]| (lo, hi));
     let (lo, hi) = plot::field_png(values, mx, my, range, &a.out)?;
     if a.json {
-        print_json(&json!({"tensor": a.tensor, "sample": a.sample, "channel": a.channel, "min": lo, "max": hi, "out": a.out}));
+        print_json(
+            &json!({"tensor": a.tensor, "sample": a.sample, "channel": a.channel, "min": lo, "max": hi, "out": a.out}),
+        );
         return Ok(());
     }
-    println!("{} sample {} channel {} range [{}, {}] -> {}", a.tensor, a.sample, a.channel, plot::format_value(lo), plot::format_value(hi), a.out.display());
+    println!(
+        "{} sample {} channel {} range [{}, {}] -> {}",
+        a.tensor,
+        a.sample,
+        a.channel,
+        plot::format_value(lo),
+        plot::format_value(hi),
+        a.out.display()
+    );
     Ok(())
 }
 
@@ -600,7 +637,13 @@ fn cmd_bench(a: &BenchArgs) -> Result<()> {
         }
     }
     // hex_bead: saddle point, then from its fields scaled by 0.9 to 1e-10.
-    let hex = ChainModel { beads: 100, a_beads: 30, segment_a: 0.1, segment_b: 0.1, box_size: [1.69001931690, 2.92719932260] };
+    let hex = ChainModel {
+        beads: 100,
+        a_beads: 30,
+        segment_a: 0.1,
+        segment_b: 0.1,
+        box_size: [1.69001931690, 2.92719932260],
+    };
     let hex_grid = Grid::for_model(&hex, 32, 56)?;
     let hex_solver = ExactSolver::new(&hex, hex_grid)?;
     let config = ScftConfig { chi: 0.2, tolerance: 1e-10, ..Default::default() };
@@ -608,7 +651,10 @@ fn cmd_bench(a: &BenchArgs) -> Result<()> {
     let saddle = run_scft(&hex_solver, &config, &w0, &mut |_, _| {})?;
     let scaled: Vec<f64> = saddle.w.iter().map(|v| 0.9 * v).collect();
     let from_scaled = run_scft(&hex_solver, &config, &scaled, &mut |_, _| {})?;
-    results.insert("hex_bead_from_hex_init".into(), json!({"iterations": saddle.iterations, "seconds": saddle.seconds, "dF": saddle.d_f}));
+    results.insert(
+        "hex_bead_from_hex_init".into(),
+        json!({"iterations": saddle.iterations, "seconds": saddle.seconds, "dF": saddle.d_f}),
+    );
     results.insert(
         "hex_bead_from_saddle_x0.9".into(),
         json!({"iterations": from_scaled.iterations, "seconds": from_scaled.seconds, "ms_per_iteration": 1e3 * from_scaled.seconds / from_scaled.solves as f64, "dF": from_scaled.d_f}),
@@ -621,7 +667,8 @@ fn cmd_bench(a: &BenchArgs) -> Result<()> {
         w_lam[i] -= z;
         w_lam[grid.points() + i] += z;
     }
-    let lam = run_scft(&solver, &ScftConfig { chi: 0.3, tolerance: 1e-10, ..Default::default() }, &w_lam, &mut |_, _| {})?;
+    let lam =
+        run_scft(&solver, &ScftConfig { chi: 0.3, tolerance: 1e-10, ..Default::default() }, &w_lam, &mut |_, _| {})?;
     results.insert(
         "default_chi0.3_lamellar2_noise".into(),
         json!({"iterations": lam.iterations, "seconds": lam.seconds, "ms_per_iteration": 1e3 * lam.seconds / lam.solves as f64, "dF": lam.d_f, "converged": lam.converged}),

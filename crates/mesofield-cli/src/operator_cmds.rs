@@ -3,16 +3,16 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 use burn::prelude::*;
 use clap::Args;
 use serde_json::json;
 
+use mesofield_fno::evaluation::{EvalReport, Summary, evaluate};
 use mesofield_fno::training::{Progress, TrainConfig};
-use mesofield_fno::evaluation::{evaluate, EvalReport, Summary};
-use mesofield_fno::{train, FnoConfig, FnoOperator};
+use mesofield_fno::{FnoConfig, FnoOperator, train};
 use mesofield_physics::dataset::Dataset;
-use mesofield_physics::io::{to_safetensors, write_atomic, FieldFile, TensorData as Td};
+use mesofield_physics::io::{FieldFile, TensorData as Td, to_safetensors, write_atomic};
 
 use crate::{print_json, progress_bar};
 
@@ -108,11 +108,15 @@ pub fn loss_curve(out: &Path) -> Result<()> {
     let text = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap_or_default();
     let (mut train, mut valid) = (Vec::new(), Vec::new());
     for line in text.lines() {
-        let v: serde_json::Value = serde_json::from_str(line).with_context(|| format!("{}/metrics.jsonl", out.display()))?;
+        let v: serde_json::Value =
+            serde_json::from_str(line).with_context(|| format!("{}/metrics.jsonl", out.display()))?;
         train.push(v["train_loss"].as_f64().unwrap_or(f64::NAN));
         valid.push(v["valid_error_mean"].as_f64().unwrap_or(f64::NAN));
     }
-    crate::plot::log_curves_png(&[(train, crate::plot::viridis(0.15)), (valid, crate::plot::viridis(0.75))], &out.join("loss.png"))
+    crate::plot::log_curves_png(
+        &[(train, crate::plot::viridis(0.15)), (valid, crate::plot::viridis(0.75))],
+        &out.join("loss.png"),
+    )
 }
 
 fn load_dataset(path: &Path) -> Result<Dataset> {
@@ -127,7 +131,8 @@ pub fn cmd_train(a: &TrainArgs) -> Result<()> {
         bail!("--epochs and --batch must be >= 1");
     }
     let model = FnoConfig::new().with_width(a.width).with_layers(a.layers).with_modes_x(a.modes).with_modes_y(a.modes);
-    let config = TrainConfig::new(model).with_epochs(a.epochs).with_batch(a.batch).with_seed(a.seed).with_learning_rate(a.lr);
+    let config =
+        TrainConfig::new(model).with_epochs(a.epochs).with_batch(a.batch).with_seed(a.seed).with_learning_rate(a.lr);
     let steps = train_set.len().div_ceil(a.batch) as u64;
     let bar = progress_bar(steps, "train");
     let start = Instant::now();
@@ -159,7 +164,13 @@ pub fn cmd_train(a: &TrainArgs) -> Result<()> {
     if a.json {
         print_json(&report);
     } else {
-        println!("trained {} epochs; best validation error {:.4} at epoch {} -> {}", state.epoch, state.best_valid, state.best_epoch, a.out.join("best").display());
+        println!(
+            "trained {} epochs; best validation error {:.4} at epoch {} -> {}",
+            state.epoch,
+            state.best_valid,
+            state.best_epoch,
+            a.out.join("best").display()
+        );
     }
     Ok(())
 }
@@ -195,7 +206,10 @@ pub fn print_report(r: &EvalReport) {
     println!("  contrast-relative error A: {}", s(&r.contrast_relative_a));
     println!("  contrast-relative error B: {}", s(&r.contrast_relative_b));
     println!("  relative L2 of phi:        {}", s(&r.relative_l2));
-    println!("  operator {:.0} fields/s, exact solver {:.0} fields/s", r.operator_fields_per_second, r.exact_fields_per_second);
+    println!(
+        "  operator {:.0} fields/s, exact solver {:.0} fields/s",
+        r.operator_fields_per_second, r.exact_fields_per_second
+    );
 }
 
 pub fn cmd_predict(a: &PredictArgs) -> Result<()> {

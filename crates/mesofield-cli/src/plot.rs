@@ -111,10 +111,15 @@ pub fn tile(rows: Vec<Vec<image::RgbImage>>) -> image::RgbImage {
 }
 
 /// The picture of `field_png` in memory, `size` pixels for the field's longer side.
-pub fn field_image(values: &[f64], mx: usize, my: usize, range: Option<(f64, f64)>, size: usize) -> (image::RgbImage, f64, f64) {
-    let (lo, hi) = range.unwrap_or_else(|| {
-        values.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)))
-    });
+pub fn field_image(
+    values: &[f64],
+    mx: usize,
+    my: usize,
+    range: Option<(f64, f64)>,
+    size: usize,
+) -> (image::RgbImage, f64, f64) {
+    let (lo, hi) = range
+        .unwrap_or_else(|| values.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v))));
     let span = if hi > lo { hi - lo } else { 1.0 };
     let cell = (size / mx.max(my)).max(1) as u32;
     let (width, height) = (mx as u32 * cell, my as u32 * cell);
@@ -152,7 +157,8 @@ pub fn field_image(values: &[f64], mx: usize, my: usize, range: Option<(f64, f64
 pub fn log_curves_png(series: &[(Vec<f64>, [u8; 3])], path: &Path) -> Result<()> {
     let (w, h, margin) = (640u32, 400u32, 60u32);
     let mut img = image::RgbImage::from_pixel(w + 2 * margin, h + 2 * margin, image::Rgb([255, 255, 255]));
-    let points: Vec<f64> = series.iter().flat_map(|(v, _)| v.iter().copied()).filter(|v| *v > 0.0 && v.is_finite()).collect();
+    let points: Vec<f64> =
+        series.iter().flat_map(|(v, _)| v.iter().copied()).filter(|v| *v > 0.0 && v.is_finite()).collect();
     if points.is_empty() {
         return save_png(img, path);
     }

@@ -4,17 +4,17 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::Args;
 use serde::Deserialize;
 use serde_json::json;
 
-use mesofield_fno::evaluation::{evaluate, EvalReport};
+use mesofield_fno::evaluation::{EvalReport, evaluate};
 use mesofield_fno::training::{Progress, TrainConfig};
-use mesofield_fno::{train, FnoConfig, FnoOperator};
-use mesofield_physics::dataset::{generate, Dataset, GeneratorConfig, GrfFamily, ScftFamily};
-use mesofield_physics::io::write_atomic;
+use mesofield_fno::{FnoConfig, FnoOperator, train};
 use mesofield_physics::ChainModel;
+use mesofield_physics::dataset::{Dataset, GeneratorConfig, GrfFamily, ScftFamily, generate};
+use mesofield_physics::io::write_atomic;
 
 use crate::operator_cmds::{device, print_report};
 use crate::{plot, progress_bar};
@@ -147,7 +147,11 @@ pub fn cmd_reproduce(a: &ReproduceArgs) -> Result<()> {
         "zero_shot",
     )?;
 
-    let fno = FnoConfig::new().with_width(spec.width).with_layers(spec.layers).with_modes_x(spec.modes).with_modes_y(spec.modes);
+    let fno = FnoConfig::new()
+        .with_width(spec.width)
+        .with_layers(spec.layers)
+        .with_modes_x(spec.modes)
+        .with_modes_y(spec.modes);
     let config = TrainConfig::new(fno)
         .with_epochs(spec.epochs)
         .with_batch(spec.batch)
@@ -178,16 +182,28 @@ pub fn cmd_reproduce(a: &ReproduceArgs) -> Result<()> {
          | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n",
     );
     let mut test_report: Option<EvalReport> = None;
-    for (label, set) in [("test (in distribution)", &test_set), ("out of distribution", &ood_set), ("zero-shot resolution", &zero_shot_set)] {
+    for (label, set) in [
+        ("test (in distribution)", &test_set),
+        ("out of distribution", &ood_set),
+        ("zero-shot resolution", &zero_shot_set),
+    ] {
         let op = FnoOperator::load(&best, set.mx, set.my, &device)?;
         let r = evaluate(&op, set);
         println!("{label}:");
         print_report(&r);
         table.push_str(&format!(
             "| {label} | {} | {}x{} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} | {:.0} | {:.0} |\n",
-            r.samples, r.grid[0], r.grid[1], r.contrast_relative_a.median, r.contrast_relative_a.p95,
-            r.contrast_relative_a.worst, r.contrast_relative_b.median, r.contrast_relative_b.p95,
-            r.relative_l2.median, r.operator_fields_per_second, r.exact_fields_per_second
+            r.samples,
+            r.grid[0],
+            r.grid[1],
+            r.contrast_relative_a.median,
+            r.contrast_relative_a.p95,
+            r.contrast_relative_a.worst,
+            r.contrast_relative_b.median,
+            r.contrast_relative_b.p95,
+            r.relative_l2.median,
+            r.operator_fields_per_second,
+            r.exact_fields_per_second
         ));
         reports.insert(label.to_string(), serde_json::to_value(&r)?);
         if test_report.is_none() {
@@ -218,7 +234,8 @@ fn draw_examples(data: &Dataset, report: &EvalReport, path: &Path) -> Result<()>
         let exact = &data.phi[s * 2 * m..s * 2 * m + m];
         let pred = &report.predicted[s * 2 * m..s * 2 * m + m];
         let error: Vec<f64> = pred.iter().zip(exact).map(|(p, e)| p - e).collect();
-        let (lo, hi) = exact.iter().chain(pred).fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
+        let (lo, hi) =
+            exact.iter().chain(pred).fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
         let e = error.iter().fold(0.0f64, |a, v| a.max(v.abs())).max(1e-12);
         rows.push(vec![
             plot::field_image(w_a, mx, my, None, 256).0,

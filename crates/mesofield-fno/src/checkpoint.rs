@@ -88,9 +88,7 @@ impl Checkpoint {
     /// The optimiser state saved beside a `last` checkpoint.
     pub fn load_optimizer(&self) -> Result<ModuleOptimizer, CheckpointError> {
         let path = self.dir.join("optim.bpk");
-        optimizer(&self.config)
-            .load(&path)
-            .map_err(|e| err(&self.dir, format!("optimiser state unreadable ({e:?})")))
+        optimizer(&self.config).load(&path).map_err(|e| err(&self.dir, format!("optimiser state unreadable ({e:?})")))
     }
 }
 

@@ -10,8 +10,8 @@
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use mesofield_physics::dataset::Dataset;
 use mesofield_physics::ChainModel;
+use mesofield_physics::dataset::Dataset;
 
 /// sigmoid(softplus^{-1}(1)) = 1 - 1/e: the slope of the density mapping at a uniform state.
 const UNIFORM_SLOPE: f64 = 0.632_120_558_828_557_7;

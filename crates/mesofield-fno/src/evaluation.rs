@@ -107,4 +107,3 @@ pub fn evaluate(op: &FnoOperator, data: &Dataset) -> EvalReport {
         predicted: phi,
     }
 }
-

@@ -11,6 +11,6 @@ pub mod operator;
 pub mod training;
 
 pub use checkpoint::{Checkpoint, CheckpointError};
-pub use model::{densities, Fno, FnoConfig, FnoOutput, SpectralConv2d};
+pub use model::{Fno, FnoConfig, FnoOutput, SpectralConv2d, densities};
 pub use operator::FnoOperator;
-pub use training::{train, TrainConfig};
+pub use training::{TrainConfig, train};

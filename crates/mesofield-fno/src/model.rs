@@ -13,8 +13,8 @@
 use burn::module::Param;
 use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
-use burn::tensor::activation::{gelu, softplus};
 use burn::tensor::Distribution;
+use burn::tensor::activation::{gelu, softplus};
 
 use crate::dft::DftMatrices;
 

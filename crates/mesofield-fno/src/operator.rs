@@ -8,8 +8,8 @@ use burn::prelude::*;
 use mesofield_physics::{ChainModel, Error, FieldSolver, Grid};
 
 use crate::checkpoint::{Checkpoint, CheckpointError};
-use crate::data::{channels_first, Normalization};
-use crate::model::{densities, Fno};
+use crate::data::{Normalization, channels_first};
+use crate::model::{Fno, densities};
 
 pub struct FnoOperator {
     pub checkpoint_dir: std::path::PathBuf,
@@ -56,7 +56,9 @@ impl FnoOperator {
             let values = p.into_data().try_to_vec::<f32>().expect("float32 densities");
             phi.extend(channels_first(&values, mx, my));
             let lq: Vec<f64> = match out.log_q {
-                Some(t) => t.into_data().try_to_vec::<f32>().expect("float32 ln Q").into_iter().map(f64::from).collect(),
+                Some(t) => {
+                    t.into_data().try_to_vec::<f32>().expect("float32 ln Q").into_iter().map(f64::from).collect()
+                }
                 None => vec![f64::NAN; end - start],
             };
             for (s, v) in lq.into_iter().enumerate() {

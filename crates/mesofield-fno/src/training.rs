@@ -13,9 +13,9 @@ use serde::Serialize;
 use mesofield_physics::dataset::Dataset;
 use mesofield_physics::rng::StreamRng;
 
-use crate::checkpoint::{self, Checkpoint, CheckpointError, TrainState, FORMAT};
-use crate::data::{batch, Batch, Normalization};
-use crate::model::{densities, Fno, FnoConfig};
+use crate::checkpoint::{self, Checkpoint, CheckpointError, FORMAT, TrainState};
+use crate::data::{Batch, Normalization, batch};
+use crate::model::{Fno, FnoConfig, densities};
 
 #[derive(Config, Debug)]
 pub struct TrainConfig {
@@ -83,7 +83,8 @@ pub fn contrast_relative_error(phi: Tensor<4>, target: Tensor<4>, f_a: f64, floo
     let device = phi.device();
     let mean = Tensor::<4>::from_data(TensorData::new(vec![f_a as f32, (1.0 - f_a) as f32], [1, 1, 1, 2]), &device);
     let num = (phi - target.clone()).powi_scalar(2).sum_dims(&[1, 2, 3]).reshape([b]);
-    let den = (target - mean).powi_scalar(2).sum_dims(&[1, 2, 3]).reshape([b]).add_scalar(floor * floor * (mx * my) as f64);
+    let den =
+        (target - mean).powi_scalar(2).sum_dims(&[1, 2, 3]).reshape([b]).add_scalar(floor * floor * (mx * my) as f64);
     (num / den).sqrt()
 }
 
@@ -120,7 +121,13 @@ pub enum Progress<'a> {
 }
 
 /// Mean and median of the validation errors, evaluated without autodiff.
-pub fn validate(model: &Fno, data: &Dataset, norm: &Normalization, config: &TrainConfig, device: &Device) -> (f64, f64) {
+pub fn validate(
+    model: &Fno,
+    data: &Dataset,
+    norm: &Normalization,
+    config: &TrainConfig,
+    device: &Device,
+) -> (f64, f64) {
     let mut errors = Vec::with_capacity(data.len());
     let indices: Vec<usize> = (0..data.len()).collect();
     for chunk in indices.chunks(config.batch.max(1)) {
@@ -169,9 +176,7 @@ pub fn train(
         let state = TrainState { format: FORMAT.into(), epoch: 0, step: 0, best_valid: f64::INFINITY, best_epoch: 0 };
         (model, optim, norm, state, config)
     };
-    model
-        .check_grid(train_data.mx, train_data.my)
-        .map_err(|e| CheckpointError(format!("training set: {e}")))?;
+    model.check_grid(train_data.mx, train_data.my).map_err(|e| CheckpointError(format!("training set: {e}")))?;
     let steps_per_epoch = train_data.len().div_ceil(config.batch.max(1));
     let total_steps = steps_per_epoch * config.epochs;
     std::fs::create_dir_all(out).map_err(|e| CheckpointError(format!("cannot create {}: {e}", out.display())))?;

@@ -5,7 +5,7 @@
 use burn::module::Param;
 use burn::prelude::*;
 use mesofield_fno::dft::reference_spectral_conv;
-use mesofield_fno::{densities, FnoConfig, SpectralConv2d};
+use mesofield_fno::{FnoConfig, SpectralConv2d, densities};
 use mesofield_physics::rng::StreamRng;
 
 fn device() -> Device {
@@ -71,12 +71,9 @@ fn spectral_layer(c_in: usize, c_out: usize, kx: usize, ky: usize, seed: u64) ->
 fn spectral_convolution_matches_the_naive_float64_dft() {
     // Odd and even mode counts, rectangular grids, and grids of exactly twice
     // the modes (the x Nyquist row is then a kept mode).
-    for (b, c_in, c_out, mx, my, kx, ky) in [
-        (2, 3, 2, 8, 8, 3, 3),
-        (1, 2, 3, 12, 10, 4, 5),
-        (2, 2, 2, 8, 6, 4, 3),
-        (1, 1, 2, 10, 14, 2, 4),
-    ] {
+    for (b, c_in, c_out, mx, my, kx, ky) in
+        [(2, 3, 2, 8, 8, 3, 3), (1, 2, 3, 12, 10, 4, 5), (2, 2, 2, 8, 6, 4, 3), (1, 1, 2, 10, 14, 2, 4)]
+    {
         let (layer, w_re, w_im) = spectral_layer(c_in, c_out, kx, ky, 7 + mx as u64);
         let v = randn(b * c_in * mx * my, 3);
         let reference = reference_spectral_conv(&v, b, c_in, c_out, mx, my, kx, ky, &w_re, &w_im);
@@ -124,7 +121,11 @@ fn spectral_convolution_gradients_match_finite_differences() {
         plus[index] += eps;
         minus[index] -= eps;
         let fd = (eval(&plus) - eval(&minus)) / (2.0 * eps);
-        assert!((fd - grad_re[index]).abs() < 1e-3 * (1.0 + fd.abs()), "weight {index}: fd {fd} vs autodiff {}", grad_re[index]);
+        assert!(
+            (fd - grad_re[index]).abs() < 1e-3 * (1.0 + fd.abs()),
+            "weight {index}: fd {fd} vs autodiff {}",
+            grad_re[index]
+        );
     }
 }
 

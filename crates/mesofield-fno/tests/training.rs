@@ -4,8 +4,8 @@
 use std::path::PathBuf;
 
 use burn::prelude::*;
-use mesofield_fno::{train, Checkpoint, FnoConfig, FnoOperator, TrainConfig};
-use mesofield_physics::dataset::{generate, Dataset, GeneratorConfig, GrfFamily, ScftFamily};
+use mesofield_fno::{Checkpoint, FnoConfig, FnoOperator, TrainConfig, train};
+use mesofield_physics::dataset::{Dataset, GeneratorConfig, GrfFamily, ScftFamily, generate};
 use mesofield_physics::{ChainModel, FieldSolver};
 
 fn dataset(samples: usize, seed: u64) -> Dataset {

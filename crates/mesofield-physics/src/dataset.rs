@@ -23,12 +23,12 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::fields::{gaussian_random_field, InitialField};
+use crate::fields::{InitialField, gaussian_random_field};
 use crate::grid::Grid;
-use crate::io::{to_safetensors, FieldFile, TensorData};
+use crate::io::{FieldFile, TensorData, to_safetensors};
 use crate::model::ChainModel;
 use crate::rng::StreamRng;
-use crate::scft::{run_scft, ScftConfig};
+use crate::scft::{ScftConfig, run_scft};
 use crate::solver::ExactSolver;
 use crate::spectral::SpectralPlan;
 
@@ -126,7 +126,8 @@ impl Shard {
     pub fn parse(text: &str) -> Result<Self> {
         let bad = || Error::Parameter(format!("cannot parse shard {text:?}: expected i/n with 0 <= i < n"));
         let (i, n) = text.split_once('/').ok_or_else(bad)?;
-        let (index, count): (usize, usize) = (i.trim().parse().map_err(|_| bad())?, n.trim().parse().map_err(|_| bad())?);
+        let (index, count): (usize, usize) =
+            (i.trim().parse().map_err(|_| bad())?, n.trim().parse().map_err(|_| bad())?);
         if count == 0 || index >= count {
             return Err(bad());
         }
@@ -301,9 +302,11 @@ impl Dataset {
         if shards.is_empty() {
             return Err(Error::Dataset("nothing to merge".into()));
         }
-        let count = shards[0].meta.shard.map(|s| s.count).ok_or_else(|| {
-            Error::Dataset("the first input is not a shard (its metadata has no shard)".into())
-        })?;
+        let count = shards[0]
+            .meta
+            .shard
+            .map(|s| s.count)
+            .ok_or_else(|| Error::Dataset("the first input is not a shard (its metadata has no shard)".into()))?;
         shards.sort_by_key(|d| d.meta.shard.map(|s| s.index).unwrap_or(usize::MAX));
         let mut reference = shards[0].meta.clone();
         reference.shard = None;
@@ -433,7 +436,12 @@ fn grf_unit(
     unreachable!()
 }
 
-fn scft_unit(solver: &ExactSolver, config: &GeneratorConfig, unit: usize, rejected: &AtomicUsize) -> Result<Vec<Sample>> {
+fn scft_unit(
+    solver: &ExactSolver,
+    config: &GeneratorConfig,
+    unit: usize,
+    rejected: &AtomicUsize,
+) -> Result<Vec<Sample>> {
     let family = &config.scft;
     let mut rng = StreamRng::new(config.seed, unit as u64);
     let m = solver.grid().points();
@@ -441,8 +449,13 @@ fn scft_unit(solver: &ExactSolver, config: &GeneratorConfig, unit: usize, reject
         let chi = rng.uniform_in(family.chi[0], family.chi[1]);
         let init = InitialField::Random { amplitude: family.initial_noise };
         let w0 = init.fields(solver.model(), solver.grid(), chi, &mut rng);
-        let scft_config =
-            ScftConfig { chi, tolerance: 1e-8, max_iterations: family.max_iterations, record_every: 1, ..Default::default() };
+        let scft_config = ScftConfig {
+            chi,
+            tolerance: 1e-8,
+            max_iterations: family.max_iterations,
+            record_every: 1,
+            ..Default::default()
+        };
         match run_scft(solver, &scft_config, &w0, &mut |_, _| {}) {
             Ok(outcome) => {
                 let path = outcome.history;

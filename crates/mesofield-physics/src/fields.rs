@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::grid::Grid;
 use crate::model::ChainModel;
 use crate::rng::StreamRng;
-use crate::spectral::{SpectralPlan, C64};
+use crate::spectral::{C64, SpectralPlan};
 
 /// (W_-, W_+) -> (w_A, w_B) in place into `w`.
 pub fn from_exchange_pressure(w_minus: &[f64], w_plus: &[f64], w: &mut [f64]) {

@@ -55,8 +55,7 @@ pub fn to_safetensors(tensors: &[(&str, Vec<usize>, TensorData<'_>)], metadata: 
         .collect();
     let mut views = Vec::with_capacity(bytes.len());
     for (name, dtype, shape, raw) in &bytes {
-        let view = TensorView::new(*dtype, shape.clone(), raw)
-            .map_err(|e| Error::Io(format!("tensor {name}: {e}")))?;
+        let view = TensorView::new(*dtype, shape.clone(), raw).map_err(|e| Error::Io(format!("tensor {name}: {e}")))?;
         views.push((name.clone(), view));
     }
     let meta = HashMap::from([(METADATA_KEY.to_string(), metadata.to_string())]);

@@ -18,7 +18,7 @@ pub mod seam;
 pub mod solver;
 pub mod spectral;
 
-pub use debye::{spinodal, spinodal_on_grid, Debye, Spinodal};
+pub use debye::{Debye, Spinodal, spinodal, spinodal_on_grid};
 pub use error::{DomainError, Error, ModelError, Result};
 pub use grid::Grid;
 pub use model::ChainModel;

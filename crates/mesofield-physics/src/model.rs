@@ -73,15 +73,13 @@ impl ChainModel {
         }
         let pick = |segment: Option<f64>, stiffness: Option<f64>, block: &str| -> Result<f64, ModelError> {
             match (segment, stiffness) {
-                (Some(_), Some(_)) => Err(ModelError::Invalid(format!(
-                    "give segment_{block} or stiffness_{block}, not both"
-                ))),
+                (Some(_), Some(_)) => {
+                    Err(ModelError::Invalid(format!("give segment_{block} or stiffness_{block}, not both")))
+                }
                 (Some(b), None) => Ok(b),
                 (None, Some(k)) => {
                     if !(k.is_finite() && k > 0.0) {
-                        return Err(ModelError::Invalid(format!(
-                            "stiffness_{block} must be finite and > 0, got {k}"
-                        )));
+                        return Err(ModelError::Invalid(format!("stiffness_{block} must be finite and > 0, got {k}")));
                     }
                     Ok(segment_from_stiffness(k, h))
                 }

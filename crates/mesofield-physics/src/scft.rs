@@ -27,7 +27,7 @@ use crate::debye::Debye;
 use crate::error::{Error, Result};
 use crate::fields::{from_exchange_pressure, to_exchange_pressure};
 use crate::seam::FieldSolver;
-use crate::spectral::{SpectralPlan, C64};
+use crate::spectral::{C64, SpectralPlan};
 
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ScftConfig {
@@ -50,7 +50,15 @@ pub struct ScftConfig {
 
 impl Default for ScftConfig {
     fn default() -> Self {
-        ScftConfig { chi: 0.3, tolerance: 1e-8, max_iterations: 3000, history: 20, mixing: 0.5, anderson_below: 0.1, record_every: 0 }
+        ScftConfig {
+            chi: 0.3,
+            tolerance: 1e-8,
+            max_iterations: 3000,
+            history: 20,
+            mixing: 0.5,
+            anderson_below: 0.1,
+            record_every: 0,
+        }
     }
 }
 

@@ -159,11 +159,8 @@ impl ExactSolver {
     pub fn workspace(&self) -> SolverWorkspace {
         let n = self.model.beads;
         let m = self.grid.points();
-        let buffers = || PropagatorBuffers {
-            scratch: self.plan.scratch(),
-            props: vec![0.0; n * m],
-            log_scale: vec![0.0; n],
-        };
+        let buffers =
+            || PropagatorBuffers { scratch: self.plan.scratch(), props: vec![0.0; n * m], log_scale: vec![0.0; n] };
         SolverWorkspace {
             paired: self.paired.scratch(),
             forward: buffers(),
@@ -194,7 +191,12 @@ impl ExactSolver {
     }
 
     /// Runs one direction's recursion over all beads into `buf`.
-    fn propagate(&self, buf: &mut PropagatorBuffers, boltzmann: &[Vec<f64>; 4], direction: Direction) -> Result<(), DomainError> {
+    fn propagate(
+        &self,
+        buf: &mut PropagatorBuffers,
+        boltzmann: &[Vec<f64>; 4],
+        direction: Direction,
+    ) -> Result<(), DomainError> {
         let n = self.model.beads;
         let m = self.grid.points();
         let bead_at = |step: usize| match direction {
@@ -386,7 +388,11 @@ impl ExactSolver {
             .zip(outcome.par_iter_mut())
             .for_each_init(
                 || self.pooled(),
-                |ws, (((w, phi), lq), out)| match self.solve_into(ws.workspace.as_mut().expect("held until drop"), w, phi) {
+                |ws, (((w, phi), lq), out)| match self.solve_into(
+                    ws.workspace.as_mut().expect("held until drop"),
+                    w,
+                    phi,
+                ) {
                     Ok(v) => *lq = v,
                     Err(e) => {
                         phi.fill(0.0);

@@ -1,16 +1,21 @@
 //! SCFT against the published PSCF value and the spinodal, Debye functions
 //! against the continuous-chain limit, model files, and dataset determinism.
 
-use mesofield_physics::dataset::{generate, Dataset, GeneratorConfig, GrfFamily, ScftFamily, Shard};
+use mesofield_physics::dataset::{Dataset, GeneratorConfig, GrfFamily, ScftFamily, Shard, generate};
 use mesofield_physics::fields::InitialField;
 use mesofield_physics::rng::StreamRng;
-use mesofield_physics::scft::{run_scft, ScftConfig};
-use mesofield_physics::{spinodal, ChainModel, Debye, ExactSolver, Grid};
+use mesofield_physics::scft::{ScftConfig, run_scft};
+use mesofield_physics::{ChainModel, Debye, ExactSolver, Grid, spinodal};
 
 fn hex_bead() -> (ChainModel, Grid) {
     // PSCF's hex_bead has 30 A + 70 B beads, as here.
-    let model =
-        ChainModel { beads: 100, a_beads: 30, segment_a: 0.1, segment_b: 0.1, box_size: [1.69001931690, 2.92719932260] };
+    let model = ChainModel {
+        beads: 100,
+        a_beads: 30,
+        segment_a: 0.1,
+        segment_b: 0.1,
+        box_size: [1.69001931690, 2.92719932260],
+    };
     let grid = Grid::for_model(&model, 32, 56).unwrap();
     (model, grid)
 }
@@ -53,8 +58,9 @@ fn scft_stays_homogeneous_below_the_spinodal_and_orders_above() {
         (phi[..m].iter().map(|v| (v - mean).powi(2)).sum::<f64>() / m as f64).sqrt()
     };
     let w0 = InitialField::Random { amplitude: 0.05 }.fields(&model, &grid, 0.7 * chi_s, &mut StreamRng::new(3, 0));
-    let below = run_scft(&solver, &ScftConfig { chi: 0.7 * chi_s, tolerance: 1e-9, ..Default::default() }, &w0, &mut |_, _| {})
-        .unwrap();
+    let below =
+        run_scft(&solver, &ScftConfig { chi: 0.7 * chi_s, tolerance: 1e-9, ..Default::default() }, &w0, &mut |_, _| {})
+            .unwrap();
     assert!(below.converged);
     assert!(std_phi_a(&below.phi) < 1e-8, "std {}", std_phi_a(&below.phi));
     assert!(below.d_f.abs() < 1e-9, "dF {}", below.d_f);
@@ -81,8 +87,9 @@ fn scft_converges_from_a_noisy_lamellar_start_at_chi_0_3() {
             w[i] -= z;
             w[grid.points() + i] += z;
         }
-        let out = run_scft(&solver, &ScftConfig { chi: 0.3, tolerance: 1e-10, ..Default::default() }, &w, &mut |_, _| {})
-            .unwrap();
+        let out =
+            run_scft(&solver, &ScftConfig { chi: 0.3, tolerance: 1e-10, ..Default::default() }, &w, &mut |_, _| {})
+                .unwrap();
         assert!(out.converged, "lamellar:{periods} residual {}", out.residual);
         assert!(out.d_f < -1.0, "dF {}", out.d_f);
     }
@@ -119,7 +126,8 @@ fn discrete_debye_functions_approach_the_continuous_chain() {
 
 #[test]
 fn model_files_are_validated() {
-    let m = ChainModel::from_toml_str("beads = 50\na_beads = 20\nsegment_a = 0.3\nsegment_b = 0.4\nbox = [3.0, 4.0]").unwrap();
+    let m = ChainModel::from_toml_str("beads = 50\na_beads = 20\nsegment_a = 0.3\nsegment_b = 0.4\nbox = [3.0, 4.0]")
+        .unwrap();
     assert_eq!((m.beads, m.a_beads, m.box_size), (50, 20, [3.0, 4.0]));
     let k = ChainModel::from_toml_str("stiffness_a = 2.25\nstiffness_b = 3.0\nlattice_spacing = 0.2").unwrap();
     assert!((k.segment_a - 0.2 * (3.0f64 / 2.25).sqrt()).abs() < 1e-15);

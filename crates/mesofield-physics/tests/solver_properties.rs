@@ -30,7 +30,8 @@ fn reference_solve(model: &ChainModel, grid: &Grid, w: &[f64]) -> (Vec<f64>, f64
                 let mut sum = 0.0;
                 for kx in 0..mx {
                     for ky in 0..my {
-                        let phase = 2.0 * std::f64::consts::PI
+                        let phase = 2.0
+                            * std::f64::consts::PI
                             * (kx as f64 * rx as f64 / mx as f64 + ky as f64 * ry as f64 / my as f64);
                         sum += (-b2 * grid.q_squared(kx, ky) / 6.0).exp() * phase.cos();
                     }
@@ -191,7 +192,8 @@ fn linear_response_matches_the_debye_functions() {
                     let mut w = vec![0.0; 2 * m];
                     for ix in 0..grid.mx {
                         for iy in 0..grid.my {
-                            let phase = 2.0 * std::f64::consts::PI
+                            let phase = 2.0
+                                * std::f64::consts::PI
                                 * ((nx * ix) as f64 / grid.mx as f64 + (ny * iy) as f64 / grid.my as f64);
                             w[channel * m + ix * grid.my + iy] = sign * eps * phase.cos();
                         }
