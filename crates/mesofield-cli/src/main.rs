@@ -308,6 +308,27 @@ pub(crate) fn print_json(value: &serde_json::Value) {
     println!("{}", serde_json::to_string_pretty(value).expect("JSON serialises"));
 }
 
+/// The file `solve` and `predict` write: `w`, `phi` and, where known, `log_q`,
+/// with the model and the solver in the metadata.
+pub(crate) fn write_solve_output(
+    path: &Path,
+    [n, mx, my]: [usize; 3],
+    w: &[f64],
+    phi: &[f64],
+    log_q: Option<&[f64]>,
+    model: &ChainModel,
+    solver: &str,
+) -> Result<()> {
+    let shape = vec![n, 2, mx, my];
+    let meta = json!({"format": "mesofield-solve", "mesofield_version": env!("CARGO_PKG_VERSION"), "model": model, "solver": solver});
+    let mut tensors = vec![("w", shape.clone(), TensorData::F64(w)), ("phi", shape, TensorData::F64(phi))];
+    if let Some(log_q) = log_q {
+        tensors.push(("log_q", vec![n], TensorData::F64(log_q)));
+    }
+    write_atomic(path, &to_safetensors(&tensors, &meta.to_string())?)?;
+    Ok(())
+}
+
 fn cmd_solve(a: &SolveArgs) -> Result<()> {
     let file = FieldFile::open(&a.input)?;
     let model = model_for_input(a.model.as_deref(), &file)?;
@@ -335,17 +356,7 @@ fn cmd_solve(a: &SolveArgs) -> Result<()> {
     }
     bar.finish_and_clear();
     let seconds = start.elapsed().as_secs_f64();
-    let shape = vec![n, 2, mx, my];
-    let meta = json!({"format": "mesofield-solve", "mesofield_version": env!("CARGO_PKG_VERSION"), "model": model, "solver": "exact"});
-    let bytes = to_safetensors(
-        &[
-            ("w", shape.clone(), TensorData::F64(&w)),
-            ("phi", shape, TensorData::F64(&phi)),
-            ("log_q", vec![n], TensorData::F64(&log_q)),
-        ],
-        &meta.to_string(),
-    )?;
-    write_atomic(&a.output, &bytes)?;
+    write_solve_output(&a.output, [n, mx, my], &w, &phi, Some(&log_q), &model, "exact")?;
     let report = json!({"samples": n, "grid": [mx, my], "seconds": seconds, "solves_per_second": n as f64 / seconds});
     if a.common.json {
         print_json(&report);

@@ -12,7 +12,7 @@ use mesofield_fno::evaluation::{EvalReport, Summary, evaluate};
 use mesofield_fno::training::{Progress, TrainConfig};
 use mesofield_fno::{FnoConfig, FnoOperator, train};
 use mesofield_physics::dataset::Dataset;
-use mesofield_physics::io::{FieldFile, TensorData as Td, to_safetensors, write_atomic};
+use mesofield_physics::io::{FieldFile, write_atomic};
 
 use crate::{print_json, progress_bar};
 
@@ -223,14 +223,9 @@ pub fn cmd_predict(a: &PredictArgs) -> Result<()> {
     let start = Instant::now();
     let (phi, log_q) = op.predict(&w);
     let seconds = start.elapsed().as_secs_f64();
-    let shape = vec![n, 2, mx, my];
-    let meta = json!({"format": "mesofield-solve", "mesofield_version": env!("CARGO_PKG_VERSION"),
-                      "model": op.normalization.model, "solver": format!("operator:{}", a.checkpoint.display())});
-    let mut tensors = vec![("w", shape.clone(), Td::F64(&w)), ("phi", shape, Td::F64(&phi))];
-    if op.predicts_log_q() {
-        tensors.push(("log_q", vec![n], Td::F64(&log_q)));
-    }
-    write_atomic(&a.output, &to_safetensors(&tensors, &meta.to_string())?)?;
+    let solver = format!("operator:{}", a.checkpoint.display());
+    let log_q = op.predicts_log_q().then_some(log_q.as_slice());
+    crate::write_solve_output(&a.output, [n, mx, my], &w, &phi, log_q, &op.normalization.model, &solver)?;
     let report = json!({"samples": n, "grid": [mx, my], "seconds": seconds, "fields_per_second": n as f64 / seconds});
     if a.json {
         print_json(&report);

@@ -8,7 +8,7 @@ use burn::prelude::*;
 use mesofield_physics::{ChainModel, Error, FieldSolver, Grid};
 
 use crate::checkpoint::{Checkpoint, CheckpointError};
-use crate::data::{Normalization, channels_first};
+use crate::data::{Normalization, channels_first, gauge_free_log_q};
 use crate::model::{Fno, densities};
 
 pub struct FnoOperator {
@@ -63,10 +63,9 @@ impl FnoOperator {
             };
             for (s, v) in lq.into_iter().enumerate() {
                 let ws = &chunk[s * 2 * m..(s + 1) * 2 * m];
-                let mean_a = ws[..m].iter().sum::<f64>() / m as f64;
-                let mean_b = ws[m..].iter().sum::<f64>() / m as f64;
+                // ln Q of the zero-mean fields, moved back to the fields' gauge.
                 let free = v * self.normalization.log_q_std + self.normalization.log_q_mean;
-                log_q.push(free - model.a_beads as f64 * mean_a - model.b_beads() as f64 * mean_b);
+                log_q.push(free - gauge_free_log_q(model, ws, 0.0));
             }
         }
         (phi, log_q)

@@ -136,13 +136,13 @@ fn the_operator_is_translation_equivariant() {
     let (b, mx, my) = (2, 16, 12);
     let x = randn(b * mx * my * 2, 4);
     let (sx, sy) = (5, 3);
+    let index = |ib: usize, ix: usize, iy: usize, c: usize| ((ib * mx + ix) * my + iy) * 2 + c;
     let mut shifted = vec![0.0; x.len()];
     for ib in 0..b {
         for ix in 0..mx {
             for iy in 0..my {
                 for c in 0..2 {
-                    let src = ((ib * mx + ix) * my + iy) * 2 + c;
-                    let dst = ((ib * mx + (ix + sx) % mx) * my + (iy + sy) % my) * 2 + c;
+                    let (src, dst) = (index(ib, ix, iy, c), index(ib, (ix + sx) % mx, (iy + sy) % my, c));
                     shifted[dst] = x[src];
                 }
             }
@@ -156,8 +156,7 @@ fn the_operator_is_translation_equivariant() {
         for ix in 0..mx {
             for iy in 0..my {
                 for c in 0..2 {
-                    let src = ((ib * mx + ix) * my + iy) * 2 + c;
-                    let dst = ((ib * mx + (ix + sx) % mx) * my + (iy + sy) % my) * 2 + c;
+                    let (src, dst) = (index(ib, ix, iy, c), index(ib, (ix + sx) % mx, (iy + sy) % my, c));
                     assert!((a[src] - s[dst]).abs() < 1e-5 * scale.max(1.0), "not equivariant at {ix},{iy}");
                 }
             }

@@ -40,10 +40,6 @@ impl AndersonMixer {
         self.has_last = false;
     }
 
-    pub fn history_len(&self) -> usize {
-        self.dx.len()
-    }
-
     /// Given the current point `x` and its step `d`, writes the next point into
     /// `next`: x + mixing * d corrected by the history (plain mixing while the
     /// history is empty).

@@ -162,17 +162,4 @@ impl SpectralPlan {
         }
         table
     }
-
-    /// Multiplicity of each half-spectrum entry in the full spectrum (1 for the
-    /// ky = 0 and Nyquist columns, 2 otherwise), for Parseval sums.
-    pub fn half_weights(&self) -> Vec<f64> {
-        let mut w = vec![2.0; self.spectrum_len()];
-        for kx in 0..self.grid.mx {
-            w[kx] = 1.0;
-            if self.grid.my % 2 == 0 {
-                w[(self.my_half - 1) * self.grid.mx + kx] = 1.0;
-            }
-        }
-        w
-    }
 }
