@@ -60,6 +60,8 @@ enum Command {
     Eval(operator_cmds::EvalArgs),
     /// Operator prediction with the contract of `solve`.
     Predict(operator_cmds::PredictArgs),
+    /// Time the operator: training step, inference, spectral convolution (synthetic data).
+    BenchOperator(operator_cmds::BenchOperatorArgs),
     /// Reproduce a figure of the paper end to end (fig3).
     Reproduce(reproduce::ReproduceArgs),
 }
@@ -242,6 +244,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Dataset(DatasetCommand::Merge { out, shards, json }) => cmd_merge(&out, &shards, json),
         Command::Plot(a) => cmd_plot(&a),
         Command::Bench(a) => with_threads(a.common.threads, || cmd_bench(&a)),
+        Command::BenchOperator(a) => with_threads(a.threads, || operator_cmds::cmd_bench_operator(&a)),
         Command::Train(a) => with_threads(a.threads, || operator_cmds::cmd_train(&a)),
         Command::Eval(a) => with_threads(a.threads, || operator_cmds::cmd_eval(&a)),
         Command::Predict(a) => with_threads(a.threads, || operator_cmds::cmd_predict(&a)),

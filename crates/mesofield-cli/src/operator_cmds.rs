@@ -84,6 +84,59 @@ pub struct PredictArgs {
     pub threads: Option<usize>,
 }
 
+#[derive(Args)]
+pub struct BenchOperatorArgs {
+    #[arg(long, default_value_t = 32)]
+    pub batch: usize,
+    /// Grid, MXxMY.
+    #[arg(long, default_value = "32x32")]
+    pub grid: String,
+    #[arg(long, default_value_t = 32)]
+    pub width: usize,
+    #[arg(long, default_value_t = 4)]
+    pub layers: usize,
+    #[arg(long, default_value_t = 12)]
+    pub modes: usize,
+    /// Timed runs of each measurement (the median is reported), after 3 warm-up runs.
+    #[arg(long, default_value_t = 10)]
+    pub repeats: usize,
+    #[arg(long, default_value = "cpu")]
+    pub backend: String,
+    #[arg(long)]
+    pub json: bool,
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+/// `bench-operator`: training step, inference and spectral convolution timings
+/// on synthetic data (the shapes of `bench/peer_neuralop.py`).
+pub fn cmd_bench_operator(a: &BenchOperatorArgs) -> Result<()> {
+    let (mx, my) = mesofield_physics::Grid::parse_size(&a.grid)?;
+    if a.batch == 0 || a.width == 0 || a.layers == 0 || a.modes == 0 || a.repeats == 0 {
+        bail!("--batch, --width, --layers, --modes and --repeats must be at least 1");
+    }
+    if mx < 2 * a.modes || my < 2 * a.modes {
+        bail!(
+            "grid {mx}x{my} is smaller than twice the modes ({} needs at least {}x{})",
+            a.modes,
+            2 * a.modes,
+            2 * a.modes
+        );
+    }
+    let device = device(&a.backend)?;
+    let config = FnoConfig::new().with_width(a.width).with_layers(a.layers).with_modes_x(a.modes).with_modes_y(a.modes);
+    let report = mesofield_fno::bench::run(&config, a.batch, mx, my, a.repeats, &device);
+    let mut value = serde_json::to_value(&report)?;
+    value["threads"] = json!(rayon::current_num_threads());
+    value["backend"] = json!(a.backend);
+    if a.json {
+        print_json(&value);
+    } else {
+        println!("{}", serde_json::to_string_pretty(&value)?);
+    }
+    Ok(())
+}
+
 pub fn device(backend: &str) -> Result<Device> {
     match backend {
         "cpu" | "flex" => Ok(Device::flex()),

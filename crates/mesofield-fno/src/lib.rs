@@ -2,6 +2,7 @@
 //! map of mesofield-physics: model, data, training, checkpoints, and the
 //! operator behind the physics crate's `FieldSolver` seam.
 
+pub mod bench;
 pub mod checkpoint;
 pub mod data;
 pub mod dft;
