@@ -6,7 +6,6 @@
 
 use std::time::Instant;
 
-use burn::optim::GradientsParams;
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use serde::Serialize;
@@ -16,7 +15,7 @@ use mesofield_physics::ChainModel;
 use crate::checkpoint;
 use crate::data::{Batch, Normalization};
 use crate::model::{FnoConfig, SpectralConv2d};
-use crate::training::{TrainConfig, batch_loss, init_seeded};
+use crate::training::{TrainConfig, batch_gradients, init_seeded, shard_indices};
 
 #[derive(Clone, Debug, Serialize)]
 pub struct BenchReport {
@@ -61,8 +60,8 @@ pub fn run(model: &FnoConfig, batch: usize, mx: usize, my: usize, repeats: usize
     let norm =
         Normalization { w_std: [1.0, 1.0], logit_scale: [0.1, 0.1], log_q_mean: 0.0, log_q_std: 1.0, model: chain };
     let config = TrainConfig::new(model.clone());
-    let shape = [batch, mx, my, 2];
-    let make_batch = |dev: &Device| {
+    let make_batch = |dev: &Device, batch: usize| {
+        let shape = [batch, mx, my, 2];
         let mean = Tensor::<4>::from_data(TensorData::new(vec![f_a as f32, (1.0 - f_a) as f32], [1, 1, 1, 2]), dev);
         Batch {
             inputs: Tensor::random(shape, Distribution::Normal(0.0, 1.0), dev),
@@ -71,14 +70,18 @@ pub fn run(model: &FnoConfig, batch: usize, mx: usize, my: usize, repeats: usize
         }
     };
 
-    let train_batch = make_batch(&ad);
+    // As training does: the batch in `config.shards` sub-batches.
+    let indices: Vec<usize> = (0..batch).collect();
+    let shards: Vec<Batch> = shard_indices(&indices, config.shards)
+        .into_iter()
+        .map(|part| make_batch(&ad, part.len()))
+        .collect();
     let mut fno = Some(init_seeded(model, 0, &ad));
     let mut optim = checkpoint::optimizer(&config);
     let train_step_ms = median_ms(
         || {
             let current = fno.take().expect("model present between steps");
-            let (loss, _) = batch_loss(&current, &train_batch, &config, &norm);
-            let grads = GradientsParams::from_grads(loss.backward(), &current);
+            let (_, grads) = batch_gradients(&current, &shards, &config, &norm);
             fno = Some(optim.step(1e-4, current, grads));
         },
         3,
@@ -86,12 +89,19 @@ pub fn run(model: &FnoConfig, batch: usize, mx: usize, my: usize, repeats: usize
     );
 
     let inference_model = fno.take().expect("model present").valid();
-    let infer_batch = make_batch(device);
+    // As `FnoOperator::predict` does: one part of the batch per worker thread.
+    let infer_parts: Vec<Tensor<4>> = shard_indices(&indices, rayon::current_num_threads())
+        .into_iter()
+        .map(|part| make_batch(device, part.len()).inputs)
+        .collect();
     let inference_ms = median_ms(
         || {
-            let out = inference_model.forward(infer_batch.inputs.clone());
-            // Reading the result back forces the computation on lazy backends.
-            let _ = out.density_logits.sum().into_scalar::<f32>();
+            use rayon::prelude::*;
+            infer_parts.par_iter().for_each(|x| {
+                let out = inference_model.forward(x.clone());
+                // Reading the result back forces the computation on lazy backends.
+                let _ = out.density_logits.sum().into_scalar::<f32>();
+            });
         },
         3,
         repeats,

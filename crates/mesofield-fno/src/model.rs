@@ -34,7 +34,7 @@ pub struct FnoConfig {
     /// Hidden channels of the lifting MLP, as a multiple of `width`.
     #[config(default = 2)]
     pub lifting_ratio: usize,
-    #[config(default = 128)]
+    #[config(default = 64)]
     pub projection_hidden: usize,
     /// Append sin/cos of 2 pi x / Lx and 2 pi y / Ly to the input. Breaks
     /// translation equivariance; off by default.

@@ -39,35 +39,50 @@ impl FnoOperator {
 
     /// Predictions for `w` (`[n][2][Mx*My]`): densities in the same layout
     /// and ln Q (with the gauge of the given fields restored), float64.
+    /// Batches of at most `batch` fields, as many at a time as there are
+    /// worker threads (one forward pass keeps about one core busy on Flex).
     pub fn predict(&self, w: &[f64]) -> (Vec<f64>, Vec<f64>) {
-        let (mx, my) = (self.grid.mx, self.grid.my);
-        let m = mx * my;
+        use rayon::prelude::*;
+        let m = self.grid.points();
         let n = w.len() / (2 * m);
-        let model = &self.normalization.model;
+        let per = self.batch.max(1).min(n.div_ceil(rayon::current_num_threads()).max(1));
+        let parts: Vec<(Vec<f64>, Vec<f64>)> =
+            w.par_chunks(per * 2 * m).map(|chunk| self.predict_chunk(chunk)).collect();
         let mut phi = Vec::with_capacity(w.len());
         let mut log_q = Vec::with_capacity(n);
-        for start in (0..n).step_by(self.batch.max(1)) {
-            let end = (start + self.batch.max(1)).min(n);
-            let chunk = &w[start * 2 * m..end * 2 * m];
-            let inputs = self.normalization.inputs(chunk, mx, my);
-            let x = Tensor::<4>::from_data(TensorData::new(inputs, [end - start, mx, my, 2]), &self.device);
-            let out = self.model.forward(x);
-            let p = densities(out.density_logits, model.f_a(), self.normalization.logit_scale);
-            let values = p.into_data().try_to_vec::<f32>().expect("float32 densities");
-            phi.extend(channels_first(&values, mx, my));
-            let lq: Vec<f64> = match out.log_q {
-                Some(t) => {
-                    t.into_data().try_to_vec::<f32>().expect("float32 ln Q").into_iter().map(f64::from).collect()
-                }
-                None => vec![f64::NAN; end - start],
-            };
-            for (s, v) in lq.into_iter().enumerate() {
+        for (p, lq) in parts {
+            phi.extend(p);
+            log_q.extend(lq);
+        }
+        (phi, log_q)
+    }
+
+    /// One forward pass over all fields of `chunk`.
+    fn predict_chunk(&self, chunk: &[f64]) -> (Vec<f64>, Vec<f64>) {
+        let (mx, my) = (self.grid.mx, self.grid.my);
+        let m = mx * my;
+        let count = chunk.len() / (2 * m);
+        let model = &self.normalization.model;
+        let inputs = self.normalization.inputs(chunk, mx, my);
+        let x = Tensor::<4>::from_data(TensorData::new(inputs, [count, mx, my, 2]), &self.device);
+        let out = self.model.forward(x);
+        let p = densities(out.density_logits, model.f_a(), self.normalization.logit_scale);
+        let values = p.into_data().try_to_vec::<f32>().expect("float32 densities");
+        let phi = channels_first(&values, mx, my);
+        let lq: Vec<f64> = match out.log_q {
+            Some(t) => t.into_data().try_to_vec::<f32>().expect("float32 ln Q").into_iter().map(f64::from).collect(),
+            None => vec![f64::NAN; count],
+        };
+        let log_q = lq
+            .into_iter()
+            .enumerate()
+            .map(|(s, v)| {
                 let ws = &chunk[s * 2 * m..(s + 1) * 2 * m];
                 // ln Q of the zero-mean fields, moved back to the fields' gauge.
                 let free = v * self.normalization.log_q_std + self.normalization.log_q_mean;
-                log_q.push(free - gauge_free_log_q(model, ws, 0.0));
-            }
-        }
+                free - gauge_free_log_q(model, ws, 0.0)
+            })
+            .collect();
         (phi, log_q)
     }
 

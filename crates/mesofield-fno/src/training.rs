@@ -6,6 +6,7 @@
 use std::path::Path;
 use std::time::Instant;
 
+use burn::module::{ModuleMapper, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
 use burn::prelude::*;
 use serde::Serialize;
@@ -42,6 +43,12 @@ pub struct TrainConfig {
     pub contrast_floor: f64,
     #[config(default = 0)]
     pub seed: u64,
+    /// Sub-batches of each step, each forward and backward pass on its own
+    /// worker thread (Flex keeps one graph on about one core). Fixed in the
+    /// config rather than taken from the thread count, so a run gives the
+    /// same numbers on any machine.
+    #[config(default = 2)]
+    pub shards: usize,
 }
 
 impl TrainConfig {
@@ -101,6 +108,76 @@ pub fn batch_loss(model: &Fno, batch: &Batch, config: &TrainConfig, norm: &Norma
     (loss, errors)
 }
 
+/// Adds the gradients of `other` into `into`, parameter by parameter.
+struct SumGradients<'a> {
+    into: &'a mut GradientsParams,
+    other: &'a mut GradientsParams,
+}
+
+impl ModuleVisitor for SumGradients<'_> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let id = param.id;
+        match (self.into.remove::<D>(id), self.other.remove::<D>(id)) {
+            (Some(a), Some(b)) => self.into.register(id, a + b),
+            (Some(g), None) | (None, Some(g)) => self.into.register(id, g),
+            (None, None) => {}
+        }
+    }
+}
+
+/// The same parameters (same ids and values) as new autodiff leaves, so a
+/// graph built on them shares no node with another shard's graph: Burn's
+/// autodiff keeps graphs that share nodes under one mutex, which would run
+/// the shards' backward passes one after the other.
+struct FreshLeaves;
+
+impl ModuleMapper for FreshLeaves {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        param.map(|t| t.detach().require_grad())
+    }
+}
+
+/// The gradients of the mean loss over the union of `shards` (sub-batches of
+/// one batch), each shard's forward and backward pass on its own rayon task.
+/// Flex runs most element-wise work of one graph on one core; a graph per
+/// core is how a small model fills the machine. Each shard's loss is
+/// weighted by its share of the samples, so the sum is the gradient of the
+/// whole batch's mean loss. Returns that mean loss and the gradients.
+pub fn batch_gradients(
+    model: &Fno,
+    shards: &[Batch],
+    config: &TrainConfig,
+    norm: &Normalization,
+) -> (f64, GradientsParams) {
+    use rayon::prelude::*;
+    let total: usize = shards.iter().map(|b| b.log_q.dims()[0]).sum();
+    let results: Vec<(f64, GradientsParams)> = shards
+        .par_iter()
+        .map(|shard| {
+            let model = if shards.len() > 1 { model.clone().map(&mut FreshLeaves) } else { model.clone() };
+            let share = shard.log_q.dims()[0] as f64 / total.max(1) as f64;
+            let (loss, _) = batch_loss(&model, shard, config, norm);
+            let loss = loss.mul_scalar(share);
+            let value = f64::from(loss.clone().into_scalar::<f32>());
+            (value, GradientsParams::from_grads(loss.backward(), &model))
+        })
+        .collect();
+    let mut iter = results.into_iter();
+    let (mut loss, mut grads) = iter.next().unwrap_or((0.0, GradientsParams::new()));
+    for (value, mut other) in iter {
+        loss += value;
+        model.visit(&mut SumGradients { into: &mut grads, other: &mut other });
+    }
+    (loss, grads)
+}
+
+/// Splits `indices` into at most `parts` nearly equal, non-empty pieces.
+pub fn shard_indices(indices: &[usize], parts: usize) -> Vec<&[usize]> {
+    let parts = parts.clamp(1, indices.len().max(1));
+    let size = indices.len().div_ceil(parts).max(1);
+    indices.chunks(size).collect()
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct EpochMetrics {
     pub epoch: usize,
@@ -128,13 +205,17 @@ pub fn validate(
     config: &TrainConfig,
     device: &Device,
 ) -> (f64, f64) {
-    let mut errors = Vec::with_capacity(data.len());
+    use rayon::prelude::*;
     let indices: Vec<usize> = (0..data.len()).collect();
-    for chunk in indices.chunks(config.batch.max(1)) {
-        let b = batch(data, norm, chunk, device);
-        let (_, e) = batch_loss(model, &b, config, norm);
-        errors.extend(e.into_data().try_to_vec::<f32>().unwrap_or_default().into_iter().map(f64::from));
-    }
+    let chunks: Vec<&[usize]> = indices.chunks(config.batch.max(1)).collect();
+    let mut errors: Vec<f64> = chunks
+        .par_iter()
+        .flat_map_iter(|chunk| {
+            let b = batch(data, norm, chunk, device);
+            let (_, e) = batch_loss(model, &b, config, norm);
+            e.into_data().try_to_vec::<f32>().unwrap_or_default().into_iter().map(f64::from)
+        })
+        .collect();
     let mean = errors.iter().sum::<f64>() / errors.len().max(1) as f64;
     errors.sort_by(f64::total_cmp);
     let median = errors.get(errors.len() / 2).copied().unwrap_or(f64::NAN);
@@ -182,6 +263,7 @@ pub fn train(
     std::fs::create_dir_all(out).map_err(|e| CheckpointError(format!("cannot create {}: {e}", out.display())))?;
     let metrics_path = out.join("metrics.jsonl");
     let mut epochs_this_run = 0;
+    let shards_per_batch = config.shards.max(1);
     while state.epoch < config.epochs && stop_after.is_none_or(|n| epochs_this_run < n) {
         epochs_this_run += 1;
         let epoch = state.epoch;
@@ -196,14 +278,15 @@ pub fn train(
         let mut loss_sum = 0.0;
         let mut lr = config.learning_rate;
         for (k, chunk) in order.chunks(config.batch.max(1)).enumerate() {
-            let b = batch(train_data, &norm, chunk, &ad);
-            let (loss, _) = batch_loss(&model, &b, &config, &norm);
-            let value = f64::from(loss.clone().into_scalar::<f32>());
+            let shards: Vec<Batch> = shard_indices(chunk, shards_per_batch)
+                .into_iter()
+                .map(|part| batch(train_data, &norm, part, &ad))
+                .collect();
+            let (value, grads) = batch_gradients(&model, &shards, &config, &norm);
             if !value.is_finite() {
                 return Err(CheckpointError(format!("loss became {value} at epoch {epoch}, batch {k}")));
             }
             loss_sum += value * chunk.len() as f64;
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
             lr = config.learning_rate_at(state.step, total_steps);
             model = optim.step(lr, model, grads);
             state.step += 1;

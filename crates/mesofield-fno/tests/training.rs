@@ -132,3 +132,52 @@ fn wrong_or_corrupt_checkpoints_are_refused() {
     assert!(e.contains("twice"), "{e}");
     std::fs::remove_dir_all(&out).ok();
 }
+
+/// A step's gradients summed over sub-batches on separate threads (each with
+/// its own autodiff graph) equal the gradients of the whole batch's loss.
+#[test]
+fn sharded_gradients_equal_the_whole_batch_gradients() {
+    use burn::module::{Module, ModuleVisitor, Param};
+    use burn::optim::GradientsParams;
+    use mesofield_fno::data::{Normalization, batch};
+    use mesofield_fno::training::{batch_gradients, batch_loss, init_seeded, shard_indices};
+
+    struct Compare<'a> {
+        whole: &'a GradientsParams,
+        sharded: &'a GradientsParams,
+        worst: f64,
+        count: usize,
+    }
+    impl ModuleVisitor for Compare<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let a = self.whole.get::<D>(param.id).expect("whole-batch gradient");
+            let b = self.sharded.get::<D>(param.id).expect("sharded gradient");
+            let scale = f64::from(a.clone().abs().max().into_scalar::<f32>()).max(1e-12);
+            let diff = f64::from((a - b).abs().max().into_scalar::<f32>());
+            self.worst = self.worst.max(diff / scale);
+            self.count += 1;
+        }
+    }
+
+    let data = dataset(12, 5);
+    let config = tiny_config(1);
+    let norm = Normalization::fit(&data);
+    let device = Device::flex().autodiff();
+    let model = init_seeded(&config.model, 11, &device);
+    let indices: Vec<usize> = (0..11).collect();
+
+    let whole_batch = batch(&data, &norm, &indices, &device);
+    let (loss, _) = batch_loss(&model, &whole_batch, &config, &norm);
+    let whole_loss = f64::from(loss.clone().into_scalar::<f32>());
+    let whole = GradientsParams::from_grads(loss.backward(), &model);
+
+    // Uneven shards (4, 4 and 3 samples) weigh by their share of the batch.
+    let shards: Vec<_> = shard_indices(&indices, 3).into_iter().map(|p| batch(&data, &norm, p, &device)).collect();
+    assert_eq!(shards.len(), 3);
+    let (sharded_loss, sharded) = batch_gradients(&model, &shards, &config, &norm);
+    assert!((sharded_loss - whole_loss).abs() < 1e-5 * whole_loss, "{sharded_loss} vs {whole_loss}");
+    let mut compare = Compare { whole: &whole, sharded: &sharded, worst: 0.0, count: 0 };
+    model.visit(&mut compare);
+    assert!(compare.count >= 10, "only {} parameters visited", compare.count);
+    assert!(compare.worst < 1e-4, "sharded gradients differ by {} (relative to the largest entry)", compare.worst);
+}
