@@ -5,13 +5,15 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
+use burn::prelude::Device;
 use clap::Args;
 use serde::Deserialize;
 use serde_json::json;
 
 use mesofield_fno::evaluation::{EvalReport, evaluate};
 use mesofield_fno::training::{Progress, TrainConfig};
-use mesofield_fno::{FnoConfig, FnoOperator, train};
+use mesofield_fno::data::Normalization;
+use mesofield_fno::{Checkpoint, FnoConfig, FnoOperator, train};
 use mesofield_physics::ChainModel;
 use mesofield_physics::dataset::{Dataset, GeneratorConfig, GrfFamily, ScftFamily, generate};
 use mesofield_physics::io::write_atomic;
@@ -157,6 +159,7 @@ pub fn cmd_reproduce(a: &ReproduceArgs) -> Result<()> {
         .with_batch(spec.batch)
         .with_learning_rate(spec.learning_rate)
         .with_seed(spec.seed);
+    set_aside_stale_checkpoints(&ckpt_dir, &config, &train_set, &device)?;
     let bar = progress_bar(1, "train");
     // Resumes from `last` when a previous run was interrupted; a finished
     // run returns at once.
@@ -217,6 +220,34 @@ pub fn cmd_reproduce(a: &ReproduceArgs) -> Result<()> {
     let figure = out_dir.join("fig3.png");
     draw_examples(&test_set, test_report.as_ref().expect("test evaluated"), &figure)?;
     println!("report, table and figure -> {}", out_dir.display());
+    Ok(())
+}
+
+/// A `last` checkpoint trained with other settings or on another training
+/// set would be resumed as if it were this run's: move the folder aside to
+/// `NAME.previous` (replacing an older one) and start over.
+fn set_aside_stale_checkpoints(dir: &Path, config: &TrainConfig, train_set: &Dataset, device: &Device) -> Result<()> {
+    let last = dir.join("last");
+    if !last.exists() {
+        return Ok(());
+    }
+    let settings = |c: &TrainConfig| -> serde_json::Value {
+        let mut v = serde_json::to_value(c).unwrap_or_default();
+        v["epochs"] = json!(null);
+        v
+    };
+    let why = match Checkpoint::load(&last, device) {
+        Ok(ckpt) if settings(&ckpt.config) != settings(config) => "other training settings".to_string(),
+        Ok(ckpt) if ckpt.normalization != Normalization::fit(train_set) => "another training set".to_string(),
+        Ok(_) => return Ok(()),
+        Err(e) => format!("an unreadable checkpoint ({e})"),
+    };
+    let aside = dir.with_extension("previous");
+    if aside.exists() {
+        std::fs::remove_dir_all(&aside).with_context(|| format!("removing {}", aside.display()))?;
+    }
+    std::fs::rename(dir, &aside).with_context(|| format!("moving {} aside", dir.display()))?;
+    eprintln!("{} holds {why}: moved to {}, training from the start", dir.display(), aside.display());
     Ok(())
 }
 

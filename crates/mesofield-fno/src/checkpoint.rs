@@ -71,7 +71,16 @@ impl Checkpoint {
         if state.format != FORMAT {
             return Err(err(dir, format!("format {:?} is not {FORMAT:?}", state.format)));
         }
-        let config: TrainConfig = read_json(dir, "config.json")?;
+        let mut config: serde_json::Value = read_json(dir, "config.json")?;
+        // Training settings added after a checkpoint was written take their defaults.
+        let defaults = serde_json::to_value(TrainConfig::new(crate::FnoConfig::new())).expect("config serialises");
+        if let (Some(stored), Some(defaults)) = (config.as_object_mut(), defaults.as_object()) {
+            for (key, value) in defaults {
+                stored.entry(key.clone()).or_insert_with(|| value.clone());
+            }
+        }
+        let config: TrainConfig = serde_json::from_value(config)
+            .map_err(|e| err(dir, format!("config.json is not a mesofield FNO file: {e}")))?;
         let normalization: Normalization = read_json(dir, "normalization.json")?;
         let weights = dir.join("model.bpk");
         if !weights.is_file() {
