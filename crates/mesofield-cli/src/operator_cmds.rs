@@ -14,7 +14,7 @@ use mesofield_fno::{FnoConfig, FnoOperator, train};
 use mesofield_physics::dataset::Dataset;
 use mesofield_physics::io::{FieldFile, write_atomic};
 
-use crate::{print_json, progress_bar};
+use crate::{plot, print_json, progress_bar};
 
 #[derive(Args)]
 pub struct TrainArgs {
@@ -59,7 +59,8 @@ pub struct EvalArgs {
     pub data: PathBuf,
     #[arg(long, default_value = "cpu")]
     pub backend: String,
-    /// Also write OUT/report.json.
+    /// Also write OUT/report.json, OUT/histogram.png (error histograms) and
+    /// OUT/worst.png (the four worst predictions).
     #[arg(long)]
     pub out: Option<PathBuf>,
     #[arg(long)]
@@ -244,6 +245,7 @@ pub fn cmd_eval(a: &EvalArgs) -> Result<()> {
     if let Some(out) = &a.out {
         std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
         write_atomic(&out.join("report.json"), serde_json::to_string_pretty(&value)?.as_bytes())?;
+        eval_pictures(&data, &report, out, "")?;
     }
     if a.json {
         print_json(&value);
@@ -251,6 +253,54 @@ pub fn cmd_eval(a: &EvalArgs) -> Result<()> {
         print_report(&report);
     }
     Ok(())
+}
+
+/// Rows of pictures for the samples `picks` of `data`: w_A, the exact and
+/// the predicted phi_A on one colour scale, and their difference, each
+/// titled; the first panel names the sample and its errors.
+pub fn example_rows(data: &Dataset, report: &EvalReport, picks: &[usize]) -> Vec<Vec<image::RgbImage>> {
+    let (mx, my) = (data.mx, data.my);
+    let m = mx * my;
+    picks
+        .iter()
+        .map(|&s| {
+            let w_a = &data.w[s * 2 * m..s * 2 * m + m];
+            let exact = &data.phi[s * 2 * m..s * 2 * m + m];
+            let pred = &report.predicted[s * 2 * m..s * 2 * m + m];
+            let error: Vec<f64> = pred.iter().zip(exact).map(|(p, e)| p - e).collect();
+            let (lo, hi) =
+                exact.iter().chain(pred).fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
+            let e = error.iter().fold(0.0f64, |a, v| a.max(v.abs())).max(1e-12);
+            let family = match data.family.get(s) {
+                Some(1) => "SCFT",
+                Some(0) => "GRF",
+                _ => "",
+            };
+            vec![
+                plot::titled(plot::field_image(w_a, mx, my, None, 256).0, &format!("W_A  {family} SAMPLE {s}")),
+                plot::titled(plot::field_image(exact, mx, my, Some((lo, hi)), 256).0, "EXACT PHI_A"),
+                plot::titled(plot::field_image(pred, mx, my, Some((lo, hi)), 256).0, "PREDICTED PHI_A"),
+                plot::titled(
+                    plot::field_image(&error, mx, my, Some((-e, e)), 256).0,
+                    &format!("ERROR A {:.4} B {:.4}", report.per_sample_a[s], report.per_sample_b[s]),
+                ),
+            ]
+        })
+        .collect()
+}
+
+/// `DIR/PREFIXhistogram.png` (contrast-relative errors of phi_A and phi_B on
+/// log bins) and `DIR/PREFIXworst.png` (the four samples worst in phi_A).
+pub fn eval_pictures(data: &Dataset, report: &EvalReport, dir: &Path, prefix: &str) -> Result<()> {
+    plot::log_histogram_png(
+        &[(&report.per_sample_a, [40, 40, 120]), (&report.per_sample_b, [120, 200, 120])],
+        "CONTRAST-RELATIVE ERROR: PHI_A DARK, PHI_B LIGHT",
+        &dir.join(format!("{prefix}histogram.png")),
+    )?;
+    let mut order: Vec<usize> = (0..data.len()).collect();
+    order.sort_by(|&i, &j| report.per_sample_a[j].total_cmp(&report.per_sample_a[i]));
+    order.truncate(4);
+    plot::save_png(plot::tile(example_rows(data, report, &order)), &dir.join(format!("{prefix}worst.png")))
 }
 
 pub fn print_report(r: &EvalReport) {

@@ -29,7 +29,8 @@ pub fn viridis(t: f64) -> [u8; 3] {
     rgb
 }
 
-/// 3x5 glyphs, rows top to bottom, 3 bits each (MSB left).
+/// 3x5 glyphs, rows top to bottom, 3 bits each (MSB left). Letters are
+/// upper case (lower case is drawn as upper case, except the `e` of numbers).
 fn glyph(c: char) -> [u8; 5] {
     match c {
         '0' => [7, 5, 5, 5, 7],
@@ -43,11 +44,114 @@ fn glyph(c: char) -> [u8; 5] {
         '8' => [7, 5, 7, 5, 7],
         '9' => [7, 5, 7, 1, 7],
         '.' => [0, 0, 0, 0, 2],
+        ',' => [0, 0, 0, 2, 4],
         '-' => [0, 0, 7, 0, 0],
         '+' => [0, 2, 7, 2, 0],
         'e' => [0, 7, 7, 4, 7],
+        '_' => [0, 0, 0, 0, 7],
+        '(' => [1, 2, 2, 2, 1],
+        ')' => [4, 2, 2, 2, 4],
+        '/' => [1, 1, 2, 4, 4],
+        ':' => [0, 2, 0, 2, 0],
+        '%' => [5, 1, 2, 4, 5],
+        '=' => [0, 7, 0, 7, 0],
+        '<' => [1, 2, 4, 2, 1],
+        '>' => [4, 2, 1, 2, 4],
+        c if c.is_ascii_lowercase() => glyph(c.to_ascii_uppercase()),
+        'A' => [2, 5, 7, 5, 5],
+        'B' => [6, 5, 6, 5, 6],
+        'C' => [3, 4, 4, 4, 3],
+        'D' => [6, 5, 5, 5, 6],
+        'E' => [7, 4, 6, 4, 7],
+        'F' => [7, 4, 6, 4, 4],
+        'G' => [3, 4, 5, 5, 3],
+        'H' => [5, 5, 7, 5, 5],
+        'I' => [7, 2, 2, 2, 7],
+        'J' => [1, 1, 1, 5, 2],
+        'K' => [5, 5, 6, 5, 5],
+        'L' => [4, 4, 4, 4, 7],
+        'M' => [5, 7, 7, 5, 5],
+        'N' => [6, 5, 5, 5, 5],
+        'O' => [2, 5, 5, 5, 2],
+        'P' => [6, 5, 6, 4, 4],
+        'Q' => [2, 5, 5, 6, 3],
+        'R' => [6, 5, 6, 5, 5],
+        'S' => [3, 4, 2, 1, 6],
+        'T' => [7, 2, 2, 2, 2],
+        'U' => [5, 5, 5, 5, 7],
+        'V' => [5, 5, 5, 5, 2],
+        'W' => [5, 5, 7, 7, 5],
+        'X' => [5, 5, 2, 5, 5],
+        'Y' => [5, 5, 2, 2, 2],
+        'Z' => [7, 1, 2, 4, 7],
         _ => [0, 0, 0, 0, 0],
     }
+}
+
+/// `panel` with `title` written in a band above it.
+pub fn titled(panel: image::RgbImage, title: &str) -> image::RgbImage {
+    let band = 22u32;
+    let mut out = image::RgbImage::from_pixel(panel.width(), panel.height() + band, image::Rgb([255, 255, 255]));
+    image::imageops::replace(&mut out, &panel, 0, band as i64);
+    draw_text(&mut out, title, 16, 6, 2);
+    out
+}
+
+/// Histograms of several positive samples on shared log10 bins, bars of
+/// each series side by side in its colour; decades marked on the x axis.
+pub fn log_histogram_png(series: &[(&[f64], [u8; 3])], title: &str, path: &Path) -> Result<()> {
+    let (w, h, margin) = (720u32, 360u32, 50u32);
+    let mut img = image::RgbImage::from_pixel(w + 2 * margin, h + 2 * margin + 20, image::Rgb([255, 255, 255]));
+    draw_text(&mut img, title, margin, 12, 2);
+    let logs: Vec<Vec<f64>> = series
+        .iter()
+        .map(|(v, _)| v.iter().filter(|x| **x > 0.0 && x.is_finite()).map(|x| x.log10()).collect())
+        .collect();
+    let all = logs.iter().flatten().copied();
+    let (lo, hi) = all.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(v), b.max(v)));
+    if !lo.is_finite() {
+        return save_png(img, path);
+    }
+    let (lo, hi) = (lo.floor(), hi.ceil().max(lo.floor() + 1.0));
+    let bins = 40usize;
+    let counts: Vec<Vec<usize>> = logs
+        .iter()
+        .map(|v| {
+            let mut c = vec![0usize; bins];
+            for x in v {
+                c[(((x - lo) / (hi - lo)) * bins as f64).floor().clamp(0.0, (bins - 1) as f64) as usize] += 1;
+            }
+            c
+        })
+        .collect();
+    let top = counts.iter().flatten().copied().max().unwrap_or(1).max(1);
+    let (x0, y0) = (margin, margin + 20 + h);
+    let bin_w = w / bins as u32;
+    let bar_w = (bin_w / series.len().max(1) as u32).max(1);
+    for (k, (c, (_, colour))) in counts.iter().zip(series).enumerate() {
+        for (b, &n) in c.iter().enumerate() {
+            let bar_h = (h as f64 * n as f64 / top as f64).round() as u32;
+            let x = x0 + b as u32 * bin_w + k as u32 * bar_w;
+            for dx in 0..bar_w.saturating_sub(1).max(1) {
+                for dy in 0..bar_h {
+                    img.put_pixel(x + dx, y0 - 1 - dy, image::Rgb(*colour));
+                }
+            }
+        }
+    }
+    for x in x0..=x0 + w {
+        img.put_pixel(x, y0, image::Rgb([0, 0, 0]));
+    }
+    let decades = (hi - lo).round() as i32;
+    for d in 0..=decades {
+        let x = x0 + (w as f64 * d as f64 / decades as f64) as u32;
+        for dy in 0..6 {
+            img.put_pixel(x.min(x0 + w), y0 + dy, image::Rgb([0, 0, 0]));
+        }
+        draw_text(&mut img, &format!("1e{}", lo as i32 + d), x.saturating_sub(8), y0 + 10, 2);
+    }
+    draw_text(&mut img, &format!("max count {top}"), x0 + w - 140, margin + 24, 2);
+    save_png(img, path)
 }
 
 fn draw_text(img: &mut image::RgbImage, text: &str, x0: u32, y0: u32, scale: u32) {

@@ -10,15 +10,15 @@ use clap::Args;
 use serde::Deserialize;
 use serde_json::json;
 
+use mesofield_fno::data::Normalization;
 use mesofield_fno::evaluation::{EvalReport, evaluate};
 use mesofield_fno::training::{Progress, TrainConfig};
-use mesofield_fno::data::Normalization;
 use mesofield_fno::{Checkpoint, FnoConfig, FnoOperator, train};
 use mesofield_physics::ChainModel;
 use mesofield_physics::dataset::{Dataset, GeneratorConfig, GrfFamily, ScftFamily, generate};
 use mesofield_physics::io::write_atomic;
 
-use crate::operator_cmds::{device, print_report};
+use crate::operator_cmds::{device, eval_pictures, example_rows, print_report};
 use crate::{plot, progress_bar};
 
 #[derive(Args)]
@@ -185,13 +185,14 @@ pub fn cmd_reproduce(a: &ReproduceArgs) -> Result<()> {
          | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n",
     );
     let mut test_report: Option<EvalReport> = None;
-    for (label, set) in [
-        ("test (in distribution)", &test_set),
-        ("out of distribution", &ood_set),
-        ("zero-shot resolution", &zero_shot_set),
+    for (label, prefix, set) in [
+        ("test (in distribution)", "test_", &test_set),
+        ("out of distribution", "ood_", &ood_set),
+        ("zero-shot resolution", "zero_shot_", &zero_shot_set),
     ] {
         let op = FnoOperator::load(&best, set.mx, set.my, &device)?;
         let r = evaluate(&op, set);
+        eval_pictures(set, &r, &out_dir, prefix)?;
         println!("{label}:");
         print_report(&r);
         table.push_str(&format!(
@@ -254,26 +255,8 @@ fn set_aside_stale_checkpoints(dir: &Path, config: &TrainConfig, train_set: &Dat
 /// Two test examples (the median and the 90th-percentile error): w_A, exact
 /// phi_A, predicted phi_A (one colour scale) and the error map.
 fn draw_examples(data: &Dataset, report: &EvalReport, path: &Path) -> Result<()> {
-    let (mx, my) = (data.mx, data.my);
-    let m = mx * my;
     let mut order: Vec<usize> = (0..data.len()).collect();
     order.sort_by(|&i, &j| report.per_sample_a[i].total_cmp(&report.per_sample_a[j]));
     let picks = [order[order.len() / 2], order[(order.len() * 9 / 10).min(order.len() - 1)]];
-    let mut rows = Vec::new();
-    for &s in &picks {
-        let w_a = &data.w[s * 2 * m..s * 2 * m + m];
-        let exact = &data.phi[s * 2 * m..s * 2 * m + m];
-        let pred = &report.predicted[s * 2 * m..s * 2 * m + m];
-        let error: Vec<f64> = pred.iter().zip(exact).map(|(p, e)| p - e).collect();
-        let (lo, hi) =
-            exact.iter().chain(pred).fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
-        let e = error.iter().fold(0.0f64, |a, v| a.max(v.abs())).max(1e-12);
-        rows.push(vec![
-            plot::field_image(w_a, mx, my, None, 256).0,
-            plot::field_image(exact, mx, my, Some((lo, hi)), 256).0,
-            plot::field_image(pred, mx, my, Some((lo, hi)), 256).0,
-            plot::field_image(&error, mx, my, Some((-e, e)), 256).0,
-        ]);
-    }
-    plot::save_png(plot::tile(rows), path)
+    plot::save_png(plot::tile(example_rows(data, report, &picks)), path)
 }

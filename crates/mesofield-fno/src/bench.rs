@@ -72,10 +72,8 @@ pub fn run(model: &FnoConfig, batch: usize, mx: usize, my: usize, repeats: usize
 
     // As training does: the batch in `config.shards` sub-batches.
     let indices: Vec<usize> = (0..batch).collect();
-    let shards: Vec<Batch> = shard_indices(&indices, config.shards)
-        .into_iter()
-        .map(|part| make_batch(&ad, part.len()))
-        .collect();
+    let shards: Vec<Batch> =
+        shard_indices(&indices, config.shards).into_iter().map(|part| make_batch(&ad, part.len())).collect();
     let mut fno = Some(init_seeded(model, 0, &ad));
     let mut optim = checkpoint::optimizer(&config);
     let train_step_ms = median_ms(

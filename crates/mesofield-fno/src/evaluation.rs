@@ -50,6 +50,9 @@ pub struct EvalReport {
     /// Per-sample contrast-relative error of phi_A, in dataset order.
     #[serde(skip)]
     pub per_sample_a: Vec<f64>,
+    /// Per-sample contrast-relative error of phi_B, in dataset order.
+    #[serde(skip)]
+    pub per_sample_b: Vec<f64>,
     /// The operator's densities `[n][2][Mx*My]`.
     #[serde(skip)]
     pub predicted: Vec<f64>,
@@ -104,6 +107,7 @@ pub fn evaluate(op: &FnoOperator, data: &Dataset) -> EvalReport {
         exact_fields_per_second: n as f64 / exact_seconds,
         threads: rayon::current_num_threads(),
         per_sample_a: con_a,
+        per_sample_b: con_b,
         predicted: phi,
     }
 }

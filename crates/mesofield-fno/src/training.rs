@@ -92,7 +92,8 @@ pub fn contrast_relative_error(phi: Tensor<4>, target: Tensor<4>, f_a: f64, floo
     let device = phi.device();
     let mean = Tensor::<4>::from_data(TensorData::new(vec![f_a as f32, (1.0 - f_a) as f32], [1, 1, 1, 2]), &device);
     let num = (phi - target.clone()).powi_scalar(2).sum_dims(&[1, 2]).reshape([b, 2]);
-    let den = (target - mean).powi_scalar(2).sum_dims(&[1, 2]).reshape([b, 2]).add_scalar(floor * floor * (mx * my) as f64);
+    let den =
+        (target - mean).powi_scalar(2).sum_dims(&[1, 2]).reshape([b, 2]).add_scalar(floor * floor * (mx * my) as f64);
     (num / den).sqrt().mean_dim(1).reshape([b])
 }
 
