@@ -42,6 +42,9 @@ pub struct TrainArgs {
     pub layers: usize,
     #[arg(long, default_value_t = 12)]
     pub modes: usize,
+    /// Train on the relative H1 error (values and gradients) instead of L2.
+    #[arg(long)]
+    pub h1: bool,
     /// Continue from OUT/last (its settings win, except --epochs).
     #[arg(long)]
     pub resume: bool,
@@ -185,8 +188,12 @@ pub fn cmd_train(a: &TrainArgs) -> Result<()> {
         bail!("--epochs and --batch must be >= 1");
     }
     let model = FnoConfig::new().with_width(a.width).with_layers(a.layers).with_modes_x(a.modes).with_modes_y(a.modes);
-    let config =
-        TrainConfig::new(model).with_epochs(a.epochs).with_batch(a.batch).with_seed(a.seed).with_learning_rate(a.lr);
+    let config = TrainConfig::new(model)
+        .with_epochs(a.epochs)
+        .with_batch(a.batch)
+        .with_seed(a.seed)
+        .with_learning_rate(a.lr)
+        .with_h1(a.h1);
     let steps = train_set.len().div_ceil(a.batch) as u64;
     let bar = progress_bar(steps, "train");
     let start = Instant::now();

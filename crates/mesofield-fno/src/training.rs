@@ -41,6 +41,9 @@ pub struct TrainConfig {
     /// flatter than this are judged by absolute error.
     #[config(default = 0.01)]
     pub contrast_floor: f64,
+    /// Judge errors in the H1 norm (values and gradients) instead of L2.
+    #[config(default = false)]
+    pub h1: bool,
     #[config(default = 0)]
     pub seed: u64,
     /// Sub-batches of each step, each forward and backward pass on its own
@@ -82,19 +85,34 @@ pub fn init_seeded(config: &FnoConfig, seed: u64, device: &Device) -> Fno {
     model
 }
 
-/// Per-sample contrast-relative L2 error of `phi` ([B, Mx, My, 2]) against
+/// Per-sample contrast-relative error of `phi` ([B, Mx, My, 2]) against
 /// `target`, the mean over the two channels of
 /// ||phi_t - target_t|| / sqrt(||target_t - f_t||^2 + floor^2 Mx My); returns `[B]`.
 /// Per channel, because that is how the operator is judged: summed over both
 /// channels, the B block (30 of 100 beads) weighs less than its error does.
-pub fn contrast_relative_error(phi: Tensor<4>, target: Tensor<4>, f_a: f64, floor: f64) -> Tensor<1> {
+/// With `h1`, both norms are H1 norms, ||u||^2 + ||grad u||^2, the gradient
+/// by periodic forward differences on the unit square (neuraloperator's
+/// convention), which weighs sharp interfaces more.
+pub fn contrast_relative_error(phi: Tensor<4>, target: Tensor<4>, f_a: f64, floor: f64, h1: bool) -> Tensor<1> {
     let [b, mx, my, _] = phi.dims();
     let device = phi.device();
     let mean = Tensor::<4>::from_data(TensorData::new(vec![f_a as f32, (1.0 - f_a) as f32], [1, 1, 1, 2]), &device);
-    let num = (phi - target.clone()).powi_scalar(2).sum_dims(&[1, 2]).reshape([b, 2]);
-    let den =
-        (target - mean).powi_scalar(2).sum_dims(&[1, 2]).reshape([b, 2]).add_scalar(floor * floor * (mx * my) as f64);
+    let num = squared_norms(phi - target.clone(), h1);
+    let den = squared_norms(target - mean, h1).add_scalar(floor * floor * (mx * my) as f64);
     (num / den).sqrt().mean_dim(1).reshape([b])
+}
+
+/// Per sample and channel, sum over the grid of u^2 (plus the squared
+/// forward differences times M^2 along each axis with `h1`); `[B, C]`.
+fn squared_norms(u: Tensor<4>, h1: bool) -> Tensor<2> {
+    let [b, mx, my, c] = u.dims();
+    let sum = |t: Tensor<4>| t.powi_scalar(2).sum_dims(&[1, 2]).reshape([b, c]);
+    if !h1 {
+        return sum(u);
+    }
+    let dx = (u.clone().roll_dim(-1, 1) - u.clone()).mul_scalar(mx as f64);
+    let dy = (u.clone().roll_dim(-1, 2) - u.clone()).mul_scalar(my as f64);
+    sum(u) + sum(dx) + sum(dy)
 }
 
 /// The loss of one batch and its per-sample density errors.
@@ -102,7 +120,7 @@ pub fn batch_loss(model: &Fno, batch: &Batch, config: &TrainConfig, norm: &Norma
     let out = model.forward(batch.inputs.clone());
     let f_a = norm.model.f_a();
     let phi = densities(out.density_logits, f_a, norm.logit_scale);
-    let errors = contrast_relative_error(phi, batch.phi.clone(), f_a, config.contrast_floor);
+    let errors = contrast_relative_error(phi, batch.phi.clone(), f_a, config.contrast_floor, config.h1);
     let mut loss = errors.clone().mean();
     if let Some(log_q) = out.log_q {
         loss = loss + (log_q - batch.log_q.clone()).powi_scalar(2).mean().mul_scalar(config.log_q_weight);

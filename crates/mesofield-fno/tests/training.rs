@@ -181,3 +181,36 @@ fn sharded_gradients_equal_the_whole_batch_gradients() {
     assert!(compare.count >= 10, "only {} parameters visited", compare.count);
     assert!(compare.worst < 1e-4, "sharded gradients differ by {} (relative to the largest entry)", compare.worst);
 }
+
+/// The loss's error measure against closed forms: a cosine error on a cosine
+/// contrast, in L2 (ratio of amplitudes) and in H1 (forward differences of
+/// a cosine: |2 sin(pi k / M)| M times its amplitude).
+#[test]
+fn contrast_relative_error_matches_closed_forms_in_l2_and_h1() {
+    use mesofield_fno::training::contrast_relative_error;
+    use std::f64::consts::PI;
+    let (mx, my, f_a) = (16usize, 12usize, 0.7);
+    let (a, k, eps, q) = (0.2, 3.0, 0.01, 2.0);
+    let (mut target, mut phi) = (Vec::new(), Vec::new());
+    for ix in 0..mx {
+        for iy in 0..my {
+            let contrast = a * (2.0 * PI * k * ix as f64 / mx as f64).cos();
+            let error = eps * (2.0 * PI * q * iy as f64 / my as f64).cos();
+            for f in [f_a, 1.0 - f_a] {
+                target.push((f + contrast) as f32);
+                phi.push((f + contrast + error) as f32);
+            }
+        }
+    }
+    let device = Device::flex();
+    let tensor = |v: Vec<f32>| Tensor::<4>::from_data(TensorData::new(v, [1, mx, my, 2]), &device);
+    let value = |h1: bool| {
+        let e = contrast_relative_error(tensor(phi.clone()), tensor(target.clone()), f_a, 0.0, h1);
+        f64::from(e.into_scalar::<f32>())
+    };
+    let l2 = eps / a;
+    let grad = |k: f64, m: usize| (2.0 * (PI * k / m as f64).sin() * m as f64).powi(2);
+    let h1 = (eps * eps * (1.0 + grad(q, my)) / (a * a * (1.0 + grad(k, mx)))).sqrt();
+    assert!((value(false) - l2).abs() < 1e-4 * l2, "L2: {} vs {l2}", value(false));
+    assert!((value(true) - h1).abs() < 1e-4 * h1, "H1: {} vs {h1}", value(true));
+}
