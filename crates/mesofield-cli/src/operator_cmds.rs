@@ -8,8 +8,9 @@ use burn::prelude::*;
 use clap::Args;
 use serde_json::json;
 
+use mesofield_fno::checkpoint::TrainState;
 use mesofield_fno::evaluation::{EvalReport, Summary, evaluate};
-use mesofield_fno::training::{Progress, TrainConfig};
+use mesofield_fno::training::{Progress, Stop, TrainConfig};
 use mesofield_fno::{FnoConfig, FnoOperator, train};
 use mesofield_physics::dataset::Dataset;
 use mesofield_physics::io::{FieldFile, write_atomic};
@@ -141,6 +142,39 @@ pub fn cmd_bench_operator(a: &BenchOperatorArgs) -> Result<()> {
     Ok(())
 }
 
+/// The stop signal of training runs: the first Ctrl-C raises it (the run
+/// saves `last` after the batch in progress and returns), a second one ends
+/// the process at once.
+pub fn ctrl_c_stop() -> &'static Stop {
+    static STOP: Stop = Stop::never();
+    static INSTALL: std::sync::Once = std::sync::Once::new();
+    INSTALL.call_once(|| {
+        let installed = ctrlc::set_handler(|| {
+            if STOP.requested.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                std::process::exit(130);
+            }
+            eprintln!("\ninterrupt: saving the last checkpoint after this batch (Ctrl-C again to quit at once)");
+        });
+        if let Err(e) = installed {
+            eprintln!("warning: no Ctrl-C handler ({e}); an interrupt keeps the previous epoch's checkpoint");
+        }
+    });
+    &STOP
+}
+
+/// The error that ends a command whose training was interrupted, if it was.
+pub fn interrupted(state: &TrainState, epochs: usize, dir: &Path, to_continue: &str) -> Result<()> {
+    if state.epoch < epochs {
+        bail!(
+            "interrupted in epoch {} after batch {}: {} holds the state; {to_continue}",
+            state.epoch + 1,
+            state.epoch_batches,
+            dir.join("last").display()
+        );
+    }
+    Ok(())
+}
+
 pub fn device(backend: &str) -> Result<Device> {
     match backend {
         "cpu" | "flex" => Ok(Device::flex()),
@@ -198,7 +232,7 @@ pub fn cmd_train(a: &TrainArgs) -> Result<()> {
     let bar = progress_bar(steps, "train");
     let start = Instant::now();
     let mut lines = Vec::new();
-    let state = train(&train_set, &valid_set, config, &a.out, a.resume, None, &device, &mut |p| match p {
+    let state = train(&train_set, &valid_set, config, &a.out, a.resume, ctrl_c_stop(), &device, &mut |p| match p {
         Progress::Batch { epoch, done, total, loss } => {
             bar.set_length(total as u64);
             bar.set_position(done as u64);
@@ -220,6 +254,7 @@ pub fn cmd_train(a: &TrainArgs) -> Result<()> {
     })?;
     bar.finish_and_clear();
     loss_curve(&a.out)?;
+    interrupted(&state, a.epochs, &a.out, "run the same command with --resume to continue")?;
     let report = json!({"epochs": state.epoch, "steps": state.step, "best_valid": state.best_valid,
                         "best_epoch": state.best_epoch, "seconds": start.elapsed().as_secs_f64(), "out": a.out});
     if a.json {

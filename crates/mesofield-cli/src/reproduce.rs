@@ -18,7 +18,7 @@ use mesofield_physics::ChainModel;
 use mesofield_physics::dataset::{Dataset, GeneratorConfig, GrfFamily, ScftFamily, generate};
 use mesofield_physics::io::write_atomic;
 
-use crate::operator_cmds::{device, eval_pictures, example_rows, print_report};
+use crate::operator_cmds::{ctrl_c_stop, device, eval_pictures, example_rows, interrupted, print_report};
 use crate::{plot, progress_bar};
 
 #[derive(Args)]
@@ -163,7 +163,7 @@ pub fn cmd_reproduce(a: &ReproduceArgs) -> Result<()> {
     let bar = progress_bar(1, "train");
     // Resumes from `last` when a previous run was interrupted; a finished
     // run returns at once.
-    let state = train(&train_set, &valid_set, config, &ckpt_dir, true, None, &device, &mut |p| match p {
+    let state = train(&train_set, &valid_set, config, &ckpt_dir, true, ctrl_c_stop(), &device, &mut |p| match p {
         Progress::Batch { epoch, done, total, loss } => {
             bar.set_length(total as u64);
             bar.set_position(done as u64);
@@ -176,6 +176,7 @@ pub fn cmd_reproduce(a: &ReproduceArgs) -> Result<()> {
     })?;
     bar.finish_and_clear();
     crate::operator_cmds::loss_curve(&ckpt_dir)?;
+    interrupted(&state, spec.epochs, &ckpt_dir, "run the same command again to continue")?;
     std::fs::copy(ckpt_dir.join("loss.png"), out_dir.join("loss.png")).context("copying the loss curve")?;
 
     let best = ckpt_dir.join("best");

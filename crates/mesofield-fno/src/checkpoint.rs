@@ -26,6 +26,13 @@ pub struct TrainState {
     pub step: usize,
     pub best_valid: f64,
     pub best_epoch: usize,
+    /// Batches of the unfinished epoch `epoch` already taken (a run stopped
+    /// mid-epoch, e.g. by Ctrl-C); resume skips them in the same order.
+    #[serde(default)]
+    pub epoch_batches: usize,
+    /// Their summed loss (times batch size), for that epoch's mean.
+    #[serde(default)]
+    pub epoch_loss_sum: f64,
 }
 
 pub const FORMAT: &str = "mesofield-fno-checkpoint-1";

@@ -4,6 +4,7 @@
 //! checkpoints every epoch, resume from `last`.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use burn::module::{ModuleMapper, ModuleVisitor, Param};
@@ -242,17 +243,42 @@ pub fn validate(
     (mean, median)
 }
 
+/// When a run stops before its last epoch, leaving `last` to resume from.
+#[derive(Debug, Default)]
+pub struct Stop {
+    /// After this many epochs of this run.
+    pub after_epochs: Option<usize>,
+    /// After this many batches of this run (what an interruption mid-epoch does).
+    pub after_batches: Option<usize>,
+    /// Raised from outside (a Ctrl-C handler): the run saves `last` after the
+    /// batch in progress and returns.
+    pub requested: AtomicBool,
+}
+
+impl Stop {
+    pub const fn never() -> Self {
+        Stop { after_epochs: None, after_batches: None, requested: AtomicBool::new(false) }
+    }
+    pub fn after_epochs(n: usize) -> Self {
+        Stop { after_epochs: Some(n), ..Stop::never() }
+    }
+    pub fn after_batches(n: usize) -> Self {
+        Stop { after_batches: Some(n), ..Stop::never() }
+    }
+}
+
 /// Trains into `out` (`out/best`, `out/last`, `out/metrics.jsonl`). With
 /// `resume`, continues from `out/last` (its config wins, except `epochs`).
-/// `stop_after` ends this run after that many epochs, as an interruption
-/// would, leaving `last` to resume from.
+/// `stop` ends this run early (after some epochs or batches, or when raised
+/// from outside), leaving `last` to resume from; the returned state says
+/// where (`epoch_batches > 0` when it stopped mid-epoch).
 pub fn train(
     train_data: &Dataset,
     valid_data: &Dataset,
     config: TrainConfig,
     out: &Path,
     resume: bool,
-    stop_after: Option<usize>,
+    stop: &Stop,
     device: &Device,
     progress: &mut dyn FnMut(Progress<'_>),
 ) -> Result<TrainState, CheckpointError> {
@@ -274,7 +300,15 @@ pub fn train(
         let model = init_seeded(&config.model, config.seed, &ad);
         let optim = checkpoint::optimizer(&config);
         let norm = Normalization::fit(train_data);
-        let state = TrainState { format: FORMAT.into(), epoch: 0, step: 0, best_valid: f64::INFINITY, best_epoch: 0 };
+        let state = TrainState {
+            format: FORMAT.into(),
+            epoch: 0,
+            step: 0,
+            best_valid: f64::INFINITY,
+            best_epoch: 0,
+            epoch_batches: 0,
+            epoch_loss_sum: 0.0,
+        };
         (model, optim, norm, state, config)
     };
     model.check_grid(train_data.mx, train_data.my).map_err(|e| CheckpointError(format!("training set: {e}")))?;
@@ -282,9 +316,9 @@ pub fn train(
     let total_steps = steps_per_epoch * config.epochs;
     std::fs::create_dir_all(out).map_err(|e| CheckpointError(format!("cannot create {}: {e}", out.display())))?;
     let metrics_path = out.join("metrics.jsonl");
-    let mut epochs_this_run = 0;
+    let (mut epochs_this_run, mut batches_this_run) = (0usize, 0usize);
     let shards_per_batch = config.shards.max(1);
-    while state.epoch < config.epochs && stop_after.is_none_or(|n| epochs_this_run < n) {
+    while state.epoch < config.epochs && stop.after_epochs.is_none_or(|n| epochs_this_run < n) {
         epochs_this_run += 1;
         let epoch = state.epoch;
         let start = Instant::now();
@@ -295,9 +329,10 @@ pub fn train(
             let j = (rng.next_u64() % (i as u64 + 1)) as usize;
             order.swap(i, j);
         }
-        let mut loss_sum = 0.0;
+        let mut loss_sum = state.epoch_loss_sum;
         let mut lr = config.learning_rate;
-        for (k, chunk) in order.chunks(config.batch.max(1)).enumerate() {
+        let skip = state.epoch_batches;
+        for (k, chunk) in order.chunks(config.batch.max(1)).enumerate().skip(skip) {
             let shards: Vec<Batch> = shard_indices(chunk, shards_per_batch)
                 .into_iter()
                 .map(|part| batch(train_data, &norm, part, &ad))
@@ -310,8 +345,19 @@ pub fn train(
             lr = config.learning_rate_at(state.step, total_steps);
             model = optim.step(lr, model, grads);
             state.step += 1;
+            batches_this_run += 1;
             progress(Progress::Batch { epoch, done: k + 1, total: steps_per_epoch, loss: value });
+            let stopping =
+                stop.requested.load(Ordering::Relaxed) || stop.after_batches.is_some_and(|n| batches_this_run >= n);
+            if stopping && k + 1 < steps_per_epoch {
+                state.epoch_batches = k + 1;
+                state.epoch_loss_sum = loss_sum;
+                checkpoint::save(&last_dir, &model, Some(&optim), &config, &norm, &state)?;
+                return Ok(state);
+            }
         }
+        state.epoch_batches = 0;
+        state.epoch_loss_sum = 0.0;
         let train_seconds = start.elapsed().as_secs_f64();
         let inference = model.valid();
         let (valid_mean, valid_median) = validate(&inference, valid_data, &norm, &config, device);
@@ -343,6 +389,9 @@ pub fn train(
             .and_then(|mut f| f.write_all(line.as_bytes()))
             .map_err(|e| CheckpointError(format!("cannot append to {}: {e}", metrics_path.display())))?;
         progress(Progress::Epoch(&metrics));
+        if stop.requested.load(Ordering::Relaxed) || stop.after_batches.is_some_and(|n| batches_this_run >= n) {
+            break;
+        }
     }
     Ok(state)
 }

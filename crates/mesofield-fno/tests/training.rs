@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use burn::prelude::*;
+use mesofield_fno::training::Stop;
 use mesofield_fno::{Checkpoint, FnoConfig, FnoOperator, TrainConfig, train};
 use mesofield_physics::dataset::{Dataset, GeneratorConfig, GrfFamily, ScftFamily, generate};
 use mesofield_physics::{ChainModel, FieldSolver};
@@ -43,7 +44,8 @@ fn training_lowers_the_loss_and_checkpoints_round_trip() {
     let (train_set, valid_set) = (dataset(48, 1), dataset(16, 2));
     let out = scratch("train");
     let device = Device::flex();
-    let state = train(&train_set, &valid_set, tiny_config(6), &out, false, None, &device, &mut |_| {}).unwrap();
+    let state =
+        train(&train_set, &valid_set, tiny_config(6), &out, false, &Stop::never(), &device, &mut |_| {}).unwrap();
     assert_eq!(state.epoch, 6);
     let m = metrics(&out);
     let first = m[0]["train_loss"].as_f64().unwrap();
@@ -76,21 +78,43 @@ fn resume_continues_where_training_stopped() {
     let (train_set, valid_set) = (dataset(24, 5), dataset(8, 6));
     let device = Device::flex();
     let straight = scratch("straight");
-    train(&train_set, &valid_set, tiny_config(4), &straight, false, None, &device, &mut |_| {}).unwrap();
+    train(&train_set, &valid_set, tiny_config(4), &straight, false, &Stop::never(), &device, &mut |_| {}).unwrap();
     let split = scratch("split");
-    let stopped = train(&train_set, &valid_set, tiny_config(4), &split, false, Some(2), &device, &mut |_| {}).unwrap();
+    let stopped =
+        train(&train_set, &valid_set, tiny_config(4), &split, false, &Stop::after_epochs(2), &device, &mut |_| {})
+            .unwrap();
     assert_eq!(stopped.epoch, 2);
-    let state = train(&train_set, &valid_set, tiny_config(4), &split, true, None, &device, &mut |_| {}).unwrap();
+    let state =
+        train(&train_set, &valid_set, tiny_config(4), &split, true, &Stop::never(), &device, &mut |_| {}).unwrap();
     assert_eq!(state.epoch, 4);
-    let (a, b) = (metrics(&straight), metrics(&split));
+    // Stopped mid-epoch (as Ctrl-C does): 3 batches per epoch, stop after 4,
+    // then after 1 more, then run to the end.
+    let mid = scratch("mid");
+    let first =
+        train(&train_set, &valid_set, tiny_config(4), &mid, false, &Stop::after_batches(4), &device, &mut |_| {})
+            .unwrap();
+    assert_eq!((first.epoch, first.epoch_batches, first.step), (1, 1, 4));
+    let second =
+        train(&train_set, &valid_set, tiny_config(4), &mid, true, &Stop::after_batches(1), &device, &mut |_| {})
+            .unwrap();
+    assert_eq!((second.epoch, second.epoch_batches, second.step), (1, 2, 5));
+    let requested = Stop::never();
+    requested.requested.store(true, std::sync::atomic::Ordering::Relaxed);
+    let third = train(&train_set, &valid_set, tiny_config(4), &mid, true, &requested, &device, &mut |_| {}).unwrap();
+    assert_eq!((third.epoch, third.epoch_batches, third.step), (2, 0, 6), "a raised stop ends the run after one batch");
+    let last = train(&train_set, &valid_set, tiny_config(4), &mid, true, &Stop::never(), &device, &mut |_| {}).unwrap();
+    assert_eq!((last.epoch, last.step), (4, 12));
+    let (a, b, c) = (metrics(&straight), metrics(&split), metrics(&mid));
     assert_eq!(b.len(), 4, "resume restarted instead of continuing");
-    for (x, y) in a.iter().zip(&b) {
+    assert_eq!(c.len(), 4, "mid-epoch resume restarted or repeated an epoch");
+    for (x, y) in a.iter().zip(&b).chain(a.iter().zip(&c)) {
         assert_eq!(x["step"], y["step"]);
         let (lx, ly) = (x["train_loss"].as_f64().unwrap(), y["train_loss"].as_f64().unwrap());
         assert!((lx - ly).abs() < 1e-4 * lx.abs().max(1e-6), "epoch {}: {lx} vs {ly}", x["epoch"]);
     }
     std::fs::remove_dir_all(&straight).ok();
     std::fs::remove_dir_all(&split).ok();
+    std::fs::remove_dir_all(&mid).ok();
 }
 
 #[test]
@@ -98,7 +122,7 @@ fn wrong_or_corrupt_checkpoints_are_refused() {
     let (train_set, valid_set) = (dataset(8, 7), dataset(4, 8));
     let device = Device::flex();
     let out = scratch("refuse");
-    train(&train_set, &valid_set, tiny_config(1), &out, false, None, &device, &mut |_| {}).unwrap();
+    train(&train_set, &valid_set, tiny_config(1), &out, false, &Stop::never(), &device, &mut |_| {}).unwrap();
     let best = out.join("best");
 
     // Another configuration: the weights no longer fit the config.
