@@ -309,6 +309,31 @@ fn train_predict_and_eval_an_operator() {
     assert!(report["contrast_relative_a"]["median"].as_f64().unwrap().is_finite());
     assert!(report["exact_fields_per_second"].as_f64().unwrap() > 0.0);
 
+    // The operator inside SCFT: the answer is still an exact saddle point.
+    let out = run(&[
+        "scft",
+        "--chi",
+        "0.3",
+        "--init",
+        "lamellar:1",
+        "--grid",
+        "16x16",
+        "--solver",
+        &format!("operator:{best}"),
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["converged"], true);
+    assert!(report["residual"].as_f64().unwrap() < 1e-8);
+    assert!(report["operator_calls"].as_u64().unwrap() >= 1);
+    assert!(report["exact_solves"].as_u64().unwrap() >= 2);
+    let exact = run(&["scft", "--chi", "0.3", "--init", "lamellar:1", "--grid", "16x16", "--json"]);
+    let exact: serde_json::Value = serde_json::from_slice(&exact.stdout).unwrap();
+    let d_f = |r: &serde_json::Value| r["dF"].as_f64().unwrap();
+    assert!((d_f(&report) - d_f(&exact)).abs() < 1e-7, "{} vs {}", d_f(&report), d_f(&exact));
+    assert_clean_failure(&run(&["scft", "--chi", "0.3", "--solver", "magic"]), "operator:CHECKPOINT");
+
     // Errors: a grid below twice the modes, a folder that is not a checkpoint, no wgpu in this build.
     write_fields(Path::new(&p("tiny.safetensors")), &[1, 2, 6, 6], &vec![0.0; 72], "{}");
     assert_clean_failure(

@@ -19,6 +19,7 @@ use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
+use mesofield_physics::assisted::{AssistConfig, run_assisted_scft};
 use mesofield_physics::dataset::{ChannelStats, Dataset, GeneratorConfig, GrfFamily, ScftFamily, Shard, generate};
 use mesofield_physics::fields::InitialField;
 use mesofield_physics::io::{FieldFile, TensorData, to_safetensors, write_atomic};
@@ -111,6 +112,17 @@ struct ScftArgs {
     seed: u64,
     #[arg(long)]
     output: Option<PathBuf>,
+    /// exact, or operator:CHECKPOINT: iterate on a trained operator while its
+    /// residual falls, then polish with the exact solver to --tol.
+    #[arg(long, default_value = "exact")]
+    solver: String,
+    /// cpu or wgpu, for an operator.
+    #[arg(long, default_value = "cpu")]
+    backend: String,
+    /// With an operator: an inner loop on the corrected operator stops once
+    /// its residual has not fallen by 10% for this many iterations.
+    #[arg(long, default_value_t = 50)]
+    stall_window: usize,
     #[command(flatten)]
     common: Common,
 }
@@ -402,11 +414,28 @@ fn cmd_scft(a: &ScftArgs) -> Result<()> {
     };
     let config = ScftConfig { chi: a.chi, tolerance: a.tol, max_iterations: a.max_iterations, ..Default::default() };
     let solver = ExactSolver::new(&model, grid)?;
+    let operator = operator_cmds::solver_choice(&a.solver, &a.backend, &model, &grid)?;
     let bar = progress_bar(a.max_iterations as u64, "scft");
-    let outcome = run_scft(&solver, &config, &w0, &mut |it, r| {
-        bar.set_position(it as u64);
-        bar.set_message(format!("scft residual {r:.2e}"));
-    })?;
+    let (outcome, assisted) = match &operator {
+        None => {
+            let outcome = run_scft(&solver, &config, &w0, &mut |it, r| {
+                bar.set_position(it as u64);
+                bar.set_message(format!("scft residual {r:.2e}"));
+            })?;
+            (outcome, None)
+        }
+        Some(op) => {
+            let assist = AssistConfig { stall_window: a.stall_window.max(1), ..AssistConfig::new(config.clone()) };
+            let run = run_assisted_scft(op, &solver, &assist, &w0, &mut |phase, it, r| {
+                bar.set_position(it as u64);
+                bar.set_message(format!("scft ({phase}) residual {r:.2e}"));
+            })?;
+            if let Some(why) = &run.fallback {
+                bar.println(format!("trust check: {why}; fell back to exact iterations from the start"));
+            }
+            (run.outcome.clone(), Some(run))
+        }
+    };
     bar.finish_and_clear();
     if let Some(out) = &a.output {
         let shape = vec![1, 2, grid.mx, grid.my];
@@ -423,22 +452,33 @@ fn cmd_scft(a: &ScftArgs) -> Result<()> {
         )?;
         write_atomic(out, &bytes)?;
     }
-    let report = json!({
+    let mut report = json!({
         "chi": a.chi, "dF": outcome.d_f, "iterations": outcome.iterations, "residual": outcome.residual,
         "exact_solves": outcome.solves, "seconds": outcome.seconds, "converged": outcome.converged,
-        "log_q": outcome.log_q, "grid": [grid.mx, grid.my],
+        "log_q": outcome.log_q, "grid": [grid.mx, grid.my], "solver": a.solver, "operator_calls": 0,
     });
+    if let Some(run) = &assisted {
+        report["exact_solves"] = json!(run.exact_solves);
+        report["operator_calls"] = json!(run.operator_calls);
+        report["operator_iterations"] = json!(run.operator_iterations);
+        report["outer_steps"] = json!(run.outer_steps);
+        report["anchor_residuals"] = json!(run.anchor_residuals);
+        report["switch_residual"] = json!(run.switch_residual);
+        report["fallback"] = json!(run.fallback);
+        report["seconds"] = json!(run.seconds);
+    }
     if a.common.json {
         print_json(&report);
     } else {
         println!(
-            "chi {} dF {:.10} per chain, {} iterations, residual {:.2e}, {} exact solves, {:.3} s{}",
+            "chi {} dF {:.10} per chain, {} iterations, residual {:.2e}, {} exact solves, {} operator calls, {:.3} s{}",
             a.chi,
             outcome.d_f,
             outcome.iterations,
             outcome.residual,
-            outcome.solves,
-            outcome.seconds,
+            report["exact_solves"],
+            report["operator_calls"],
+            report["seconds"].as_f64().unwrap_or(outcome.seconds),
             if outcome.converged { "" } else { " (NOT converged)" }
         );
     }

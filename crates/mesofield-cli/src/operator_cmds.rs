@@ -142,6 +142,29 @@ pub fn cmd_bench_operator(a: &BenchOperatorArgs) -> Result<()> {
     Ok(())
 }
 
+/// `--solver exact` gives None (the caller uses its exact solver);
+/// `--solver operator:CHECKPOINT` loads the operator for `grid`, refusing
+/// one trained for another chain model or box.
+pub fn solver_choice(
+    choice: &str,
+    backend: &str,
+    model: &mesofield_physics::ChainModel,
+    grid: &mesofield_physics::Grid,
+) -> Result<Option<FnoOperator>> {
+    if choice == "exact" {
+        return Ok(None);
+    }
+    let Some(dir) = choice.strip_prefix("operator:") else {
+        bail!("--solver {choice:?}: expected exact or operator:CHECKPOINT");
+    };
+    let device = device(backend)?;
+    let op = FnoOperator::load(Path::new(dir), grid.mx, grid.my, &device)?;
+    if &op.normalization.model != model {
+        bail!("--solver {choice}: the operator was trained for another chain model or box than this run's");
+    }
+    Ok(Some(op))
+}
+
 /// The stop signal of training runs: the first Ctrl-C raises it (the run
 /// saves `last` after the batch in progress and returns), a second one ends
 /// the process at once.

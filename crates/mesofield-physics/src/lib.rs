@@ -4,6 +4,7 @@
 //! fields, and the (w, phi) dataset pipeline.
 
 pub mod anderson;
+pub mod assisted;
 pub mod dataset;
 pub mod debye;
 pub mod error;

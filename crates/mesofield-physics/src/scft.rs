@@ -46,6 +46,11 @@ pub struct ScftConfig {
     pub anderson_below: f64,
     /// Keep every k-th visited field in the outcome's history (0: none).
     pub record_every: usize,
+    /// Stop once the residual has not fallen below 0.9 times its best for
+    /// this many iterations, and return the best state seen (0: never). For
+    /// runs on an approximate solver, whose residual stalls at its error.
+    #[serde(default)]
+    pub stall_window: usize,
 }
 
 impl Default for ScftConfig {
@@ -58,6 +63,7 @@ impl Default for ScftConfig {
             mixing: 0.5,
             anderson_below: 0.1,
             record_every: 0,
+            stall_window: 0,
         }
     }
 }
@@ -101,6 +107,8 @@ pub struct ScftOutcome {
     /// Fields solved (one per iteration plus rejected trial steps).
     pub solves: usize,
     pub converged: bool,
+    /// Ended by `stall_window` (the outcome is then the best state seen).
+    pub stalled: bool,
     pub restarts: usize,
     pub seconds: f64,
     pub history: Vec<Visited>,
@@ -222,6 +230,9 @@ pub fn run_scft(
     let (mut solves, mut restarts, mut iterations) = (0usize, 0usize, 0usize);
     let mut residual;
     let mut accepted_x: Option<Vec<f64>> = None;
+    // Best state (w, phi, ln Q, residual, iteration) for the stall stop.
+    let mut best: Option<(Vec<f64>, Vec<f64>, f64, f64, usize)> = None;
+    let mut stalled = false;
 
     loop {
         from_exchange_pressure(&x[..m], &x[m..], &mut w);
@@ -254,6 +265,22 @@ pub fn run_scft(
         }
         if !residual.is_finite() {
             return Err(Error::Scft(format!("non-finite residual at iteration {iterations}")));
+        }
+        if config.stall_window > 0 {
+            match &mut best {
+                Some(b) if residual >= 0.9 * b.3 => {
+                    if iterations - b.4 >= config.stall_window {
+                        stalled = true;
+                        break;
+                    }
+                }
+                Some(b) => {
+                    b.0.copy_from_slice(&w);
+                    b.1.copy_from_slice(&phi);
+                    (b.2, b.3, b.4) = (log_q[0], residual, iterations);
+                }
+                None => best = Some((w.clone(), phi.clone(), log_q[0], residual, iterations)),
+            }
         }
         let (r_field_minus, r_field_plus) = d.split_at_mut(m);
         for i in 0..m {
@@ -297,6 +324,9 @@ pub fn run_scft(
         iterations += 1;
     }
 
+    if stalled && let Some((best_w, best_phi, best_log_q, best_residual, _)) = best {
+        (w, phi, log_q[0], residual) = (best_w, best_phi, best_log_q, best_residual);
+    }
     let mut log_q = if solver.provides_log_q() { log_q[0] } else { f64::NAN };
     fix_gauge(model.beads, &mut w, &mut log_q);
     let d_f = free_energy(model.beads, model.f_a(), chi, &w, log_q);
@@ -309,6 +339,7 @@ pub fn run_scft(
         residual,
         solves,
         converged: residual < config.tolerance,
+        stalled,
         restarts,
         seconds: start.elapsed().as_secs_f64(),
         history,
