@@ -69,6 +69,9 @@ struct Fig3Spec {
     epochs: usize,
     batch: usize,
     learning_rate: f64,
+    /// The loss's e_ref (TrainConfig::tail_scale); 0 or absent: plain mean.
+    #[serde(default)]
+    tail_scale: f64,
     width: usize,
     layers: usize,
     modes: usize,
@@ -158,6 +161,7 @@ pub fn cmd_reproduce(a: &ReproduceArgs) -> Result<()> {
         .with_epochs(spec.epochs)
         .with_batch(spec.batch)
         .with_learning_rate(spec.learning_rate)
+        .with_tail_scale(spec.tail_scale)
         .with_seed(spec.seed);
     set_aside_stale_checkpoints(&ckpt_dir, &config, &train_set, &device)?;
     let bar = progress_bar(1, "train");

@@ -42,6 +42,10 @@ pub struct TrainConfig {
     /// flatter than this are judged by absolute error.
     #[config(default = 0.01)]
     pub contrast_floor: f64,
+    /// With e_ref > 0, each sample's loss is e (1 + e / e_ref) instead of e:
+    /// errors above e_ref weigh more (0: off).
+    #[config(default = 0.0)]
+    pub tail_scale: f64,
     /// Judge errors in the H1 norm (values and gradients) instead of L2.
     #[config(default = false)]
     pub h1: bool,
@@ -122,7 +126,13 @@ pub fn batch_loss(model: &Fno, batch: &Batch, config: &TrainConfig, norm: &Norma
     let f_a = norm.model.f_a();
     let phi = densities(out.density_logits, f_a, norm.logit_scale);
     let errors = contrast_relative_error(phi, batch.phi.clone(), f_a, config.contrast_floor, config.h1);
-    let mut loss = errors.clone().mean();
+    let mut loss = if config.tail_scale > 0.0 {
+        // e (1 + e / e_ref): samples with errors beyond e_ref weigh more,
+        // which aims at the tail (the 95th percentile) rather than the mean.
+        (errors.clone() + errors.clone().powi_scalar(2).div_scalar(config.tail_scale)).mean()
+    } else {
+        errors.clone().mean()
+    };
     if let Some(log_q) = out.log_q {
         loss = loss + (log_q - batch.log_q.clone()).powi_scalar(2).mean().mul_scalar(config.log_q_weight);
     }
