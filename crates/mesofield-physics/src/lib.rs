@@ -11,6 +11,7 @@ pub mod error;
 pub mod fields;
 pub mod grid;
 pub mod io;
+pub mod lfts;
 pub mod model;
 pub mod paired;
 pub mod rng;

@@ -1,0 +1,352 @@
+//! Langevin field-theoretic simulation (MODEL.md): the exchange field W_-
+//! fluctuates, the pressure field W_+ sits at its partial saddle point
+//! (phi_A + phi_B = 1) after every step.
+//!
+//! Scheme: MODEL.md's Euler-Maruyama step,
+//!     W_- <- W_- - lambda (phi_B - phi_A + 2 W_- / chi) + eta,
+//!     <eta(r) eta(r')> = 2 lambda / B delta(r, r'),
+//! then the inner loop: Anderson-accelerated Newton steps on W_+ with the
+//! homogeneous melt's response 1/S_tot per Fourier mode (the pressure part
+//! of `scft`), to the max-norm tolerance `pressure_tolerance` on
+//! |phi_A + phi_B - 1|. Step k draws its noise from the stream (seed, k), so
+//! a resumed run continues the same trajectory.
+//!
+//! With an approximate solver (a trained operator) the inner loop runs on
+//! the operator corrected at the step's first exact solve (defect correction:
+//! phi_op(w) + phi_exact(w_0) - phi_op(w_0)), then exact iterations polish
+//! the step to the same tolerance; the step's final residual is exact.
+
+use crate::anderson::AndersonMixer;
+use crate::debye::Debye;
+use crate::error::{Error, Result};
+use crate::fields::from_exchange_pressure;
+use crate::rng::StreamRng;
+use crate::scft::free_energy;
+use crate::seam::FieldSolver;
+use crate::spectral::{C64, SpectralPlan};
+
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct LftsConfig {
+    pub chi: f64,
+    /// Beads per grid cell, B: the fluctuation strength (larger is weaker;
+    /// infinite is mean field).
+    pub beads_per_cell: f64,
+    /// lambda, the Langevin step.
+    pub step_size: f64,
+    pub seed: u64,
+    /// Max-norm of phi_A + phi_B - 1 after each step.
+    pub pressure_tolerance: f64,
+    /// Inner iterations per step (per solver) before giving up.
+    pub pressure_max_iterations: usize,
+    /// Anderson history of the inner loop.
+    pub history: usize,
+    /// Without noise the run is a descent to the SCFT saddle point.
+    pub noise: bool,
+}
+
+impl LftsConfig {
+    pub fn new(chi: f64, beads_per_cell: f64, step_size: f64, seed: u64) -> Self {
+        LftsConfig {
+            chi,
+            beads_per_cell,
+            step_size,
+            seed,
+            pressure_tolerance: 1e-6,
+            pressure_max_iterations: 500,
+            history: 10,
+            noise: true,
+        }
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        let positive = |v: f64| v.is_finite() && v > 0.0;
+        if !positive(self.chi) {
+            return Err(Error::Parameter(format!("chi must be finite and > 0, got {}", self.chi)));
+        }
+        if !(self.beads_per_cell > 0.0) {
+            return Err(Error::Parameter(format!("beads per cell must be > 0, got {}", self.beads_per_cell)));
+        }
+        if !positive(self.step_size) {
+            return Err(Error::Parameter(format!("step size must be finite and > 0, got {}", self.step_size)));
+        }
+        if !positive(self.pressure_tolerance) {
+            return Err(Error::Parameter(format!("pressure tolerance must be > 0, got {}", self.pressure_tolerance)));
+        }
+        if self.history == 0 || self.pressure_max_iterations == 0 {
+            return Err(Error::Parameter("history and pressure iterations must be >= 1".into()));
+        }
+        Ok(())
+    }
+
+    /// Standard deviation of the noise per grid point, sqrt(2 lambda / B).
+    pub fn noise_std(&self) -> f64 {
+        if self.noise { (2.0 * self.step_size / self.beads_per_cell).sqrt() } else { 0.0 }
+    }
+}
+
+/// MODEL.md's update of W_- at every point, given the densities at the
+/// current fields and the noise `eta` (already scaled).
+pub fn langevin_update(w_minus: &mut [f64], phi: &[f64], chi: f64, step_size: f64, eta: &[f64]) {
+    let m = w_minus.len();
+    for i in 0..m {
+        let force = phi[m + i] - phi[i] + 2.0 * w_minus[i] / chi;
+        w_minus[i] += -step_size * force + eta[i];
+    }
+}
+
+/// The sampler's state: fields at the partial saddle point and their
+/// densities, ln Q and Hamiltonian.
+#[derive(Clone, Debug)]
+pub struct LftsState {
+    /// Steps taken.
+    pub step: usize,
+    pub w_minus: Vec<f64>,
+    pub w_plus: Vec<f64>,
+    pub phi: Vec<f64>,
+    pub log_q: f64,
+    /// H/n relative to the homogeneous melt (`scft::free_energy`).
+    pub hamiltonian: f64,
+    /// Exact max-norm of phi_A + phi_B - 1.
+    pub pressure_residual: f64,
+}
+
+/// What one step cost.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct StepCost {
+    pub exact_solves: usize,
+    pub operator_calls: usize,
+    pub inner_iterations: usize,
+}
+
+pub struct Lfts<'a> {
+    pub config: LftsConfig,
+    exact: &'a dyn FieldSolver,
+    operator: Option<&'a dyn FieldSolver>,
+    plan: SpectralPlan,
+    inverse_total: Vec<f64>,
+}
+
+impl<'a> Lfts<'a> {
+    /// A sampler on `exact`'s grid; with `operator`, the inner loop runs on it.
+    pub fn new(config: LftsConfig, exact: &'a dyn FieldSolver, operator: Option<&'a dyn FieldSolver>) -> Result<Self> {
+        config.validate()?;
+        if let Some(op) = operator
+            && (op.grid() != exact.grid() || op.model() != exact.model())
+        {
+            return Err(Error::Parameter(format!(
+                "the operator ({}) was made for another grid or chain model than the exact solver's",
+                op.name()
+            )));
+        }
+        let plan = SpectralPlan::new(*exact.grid());
+        let model = exact.model().clone();
+        let inverse_total = plan
+            .q_squared_table()
+            .iter()
+            .enumerate()
+            .map(|(i, &q2)| if i == 0 { 0.0 } else { 1.0 / Debye::at(&model, q2).total() })
+            .collect();
+        Ok(Lfts { config, exact, operator, plan, inverse_total })
+    }
+
+    pub fn points(&self) -> usize {
+        self.plan.grid().points()
+    }
+
+    /// The state at fields `w` (`[2][M]`): W_+ brought to its partial saddle point.
+    pub fn start(&self, w: &[f64], step: usize) -> Result<(LftsState, StepCost)> {
+        let m = self.points();
+        if w.len() != 2 * m {
+            return Err(Error::Shape(format!("fields hold {} values, expected 2 x {m}", w.len())));
+        }
+        let mut w_minus = vec![0.0; m];
+        let mut w_plus = vec![0.0; m];
+        crate::fields::to_exchange_pressure(w, &mut w_minus, &mut w_plus);
+        let mut cost = StepCost::default();
+        let state = self.relax_pressure(step, w_minus, w_plus, &mut cost)?;
+        Ok((state, cost))
+    }
+
+    /// One Langevin step from `state`.
+    pub fn step(&self, state: &LftsState) -> Result<(LftsState, StepCost)> {
+        let m = self.points();
+        let mut eta = vec![0.0; m];
+        let std = self.config.noise_std();
+        if std > 0.0 {
+            let mut rng = StreamRng::new(self.config.seed, state.step as u64);
+            for e in eta.iter_mut() {
+                *e = std * rng.normal();
+            }
+        }
+        let mut w_minus = state.w_minus.clone();
+        langevin_update(&mut w_minus, &state.phi, self.config.chi, self.config.step_size, &eta);
+        let mut cost = StepCost::default();
+        let next = self.relax_pressure(state.step + 1, w_minus, state.w_plus.clone(), &mut cost)?;
+        Ok((next, cost))
+    }
+
+    /// Solves phi_A + phi_B = 1 for W_+ at fixed W_-.
+    fn relax_pressure(
+        &self,
+        step: usize,
+        w_minus: Vec<f64>,
+        mut w_plus: Vec<f64>,
+        cost: &mut StepCost,
+    ) -> Result<LftsState> {
+        let m = self.points();
+        let mut w = vec![0.0; 2 * m];
+        let mut phi = vec![0.0; 2 * m];
+        let mut log_q = [0.0];
+        // The first exact solve anchors the operator's correction.
+        from_exchange_pressure(&w_minus, &w_plus, &mut w);
+        self.exact.solve_batch(&w, &mut phi, &mut log_q).map_err(|e| Error::Scft(format!("step {step}: {e}")))?;
+        cost.exact_solves += 1;
+        if let Some(op) = self.operator
+            && max_pressure_residual(&phi) >= self.config.pressure_tolerance
+        {
+            let mut phi_op = vec![0.0; 2 * m];
+            let mut log_q_op = [0.0];
+            op.solve_batch(&w, &mut phi_op, &mut log_q_op)?;
+            cost.operator_calls += 1;
+            let shift: Vec<f64> = phi.iter().zip(&phi_op).map(|(e, o)| e - o).collect();
+            let mut corrected = phi.clone();
+            // On the corrected operator to a tenth of the tolerance (its
+            // answer is only as good as its response), then exact polish.
+            let target = 0.1 * self.config.pressure_tolerance;
+            self.pressure_loop(&w_minus, &mut w_plus, &mut corrected, target, cost, |w, phi| {
+                let mut lq = [0.0];
+                op.solve_batch(w, phi, &mut lq)?;
+                for (p, s) in phi.iter_mut().zip(&shift) {
+                    *p += s;
+                }
+                Ok(false)
+            })?;
+            from_exchange_pressure(&w_minus, &w_plus, &mut w);
+            self.exact.solve_batch(&w, &mut phi, &mut log_q).map_err(|e| Error::Scft(format!("step {step}: {e}")))?;
+            cost.exact_solves += 1;
+        }
+        let exact = self.exact;
+        let mut exact_log_q = log_q[0];
+        self.pressure_loop(&w_minus, &mut w_plus, &mut phi, self.config.pressure_tolerance, cost, |w, phi| {
+            let mut lq = [0.0];
+            exact.solve_batch(w, phi, &mut lq)?;
+            exact_log_q = lq[0];
+            Ok(true)
+        })?;
+        let residual = max_pressure_residual(&phi);
+        if residual >= self.config.pressure_tolerance {
+            return Err(Error::Scft(format!(
+                "step {step}: the pressure field did not converge in {} iterations (residual {residual:.3e})",
+                self.config.pressure_max_iterations
+            )));
+        }
+        from_exchange_pressure(&w_minus, &w_plus, &mut w);
+        let model = self.exact.model();
+        let hamiltonian = free_energy(model.beads, model.f_a(), self.config.chi, &w, exact_log_q);
+        Ok(LftsState { step, w_minus, w_plus, phi, log_q: exact_log_q, hamiltonian, pressure_residual: residual })
+    }
+
+    /// Anderson-accelerated Newton iterations on W_+ until the max-norm of
+    /// phi_A + phi_B - 1 is below `tolerance`. `phi` holds the densities at
+    /// the entry fields; `solve` fills `phi` at new fields and says whether
+    /// that was an exact solve.
+    fn pressure_loop(
+        &self,
+        w_minus: &[f64],
+        w_plus: &mut Vec<f64>,
+        phi: &mut [f64],
+        tolerance: f64,
+        cost: &mut StepCost,
+        mut solve: impl FnMut(&[f64], &mut [f64]) -> Result<bool>,
+    ) -> Result<()> {
+        let m = self.points();
+        let mut mixer = AndersonMixer::new(m, self.config.history);
+        let mut scratch = self.plan.scratch();
+        let mut spectrum = vec![C64::default(); self.plan.spectrum_len()];
+        let mut d = vec![0.0; m];
+        let mut next = vec![0.0; m];
+        let mut w = vec![0.0; 2 * m];
+        for _ in 0..self.config.pressure_max_iterations {
+            if max_pressure_residual(phi) < tolerance {
+                return Ok(());
+            }
+            for i in 0..m {
+                d[i] = phi[i] + phi[m + i] - 1.0;
+            }
+            self.plan.forward(&mut scratch, &d, &mut spectrum);
+            for (v, &p) in spectrum.iter_mut().zip(&self.inverse_total) {
+                *v *= p;
+            }
+            self.plan.inverse(&mut scratch, &spectrum, &mut d);
+            mixer.next(w_plus, &d, 1.0, &mut next);
+            std::mem::swap(w_plus, &mut next);
+            from_exchange_pressure(w_minus, w_plus, &mut w);
+            let was_exact = solve(&w, phi)?;
+            cost.inner_iterations += 1;
+            if was_exact {
+                cost.exact_solves += 1;
+            } else {
+                cost.operator_calls += 1;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Max-norm of phi_A + phi_B - 1.
+pub fn max_pressure_residual(phi: &[f64]) -> f64 {
+    let m = phi.len() / 2;
+    (0..m).map(|i| (phi[i] + phi[m + i] - 1.0).abs()).fold(0.0, f64::max)
+}
+
+/// Circularly averaged structure factor of phi_A: S(q) = <|phi_A(k)|^2> / M
+/// (deviations from the mean), binned by |q| (box units, 2 pi |k| / L) into
+/// shells one fundamental wide; for the non-empty shells, their mean |q|,
+/// S and the number of wave vectors (so sum(S modes) = sum_r (phi_A - mean)^2).
+pub fn structure_factor(plan: &SpectralPlan, phi_a: &[f64]) -> StructureFactor {
+    let grid = *plan.grid();
+    let m = grid.points();
+    let mean = phi_a.iter().sum::<f64>() / m as f64;
+    let centred: Vec<f64> = phi_a.iter().map(|v| v - mean).collect();
+    let mut spectrum = vec![C64::default(); plan.spectrum_len()];
+    let mut scratch = plan.scratch();
+    plan.forward(&mut scratch, &centred, &mut spectrum);
+    let q2 = plan.q_squared_table();
+    let dq = 2.0 * std::f64::consts::PI / grid.lx.max(grid.ly);
+    let bins = (q2.iter().fold(0.0f64, |a, &v| a.max(v)).sqrt() / dq).ceil() as usize + 1;
+    let (mut sum, mut count, mut qsum) = (vec![0.0; bins], vec![0usize; bins], vec![0.0; bins]);
+    // The half spectrum holds ky = 0 and the Nyquist column once, the other
+    // columns stand for two modes each.
+    let half = grid.my / 2 + 1;
+    for (i, (c, &q2i)) in spectrum.iter().zip(&q2).enumerate() {
+        if i == 0 {
+            continue;
+        }
+        let ky = i / grid.mx;
+        let weight = if ky == 0 || (grid.my % 2 == 0 && ky == half - 1) { 1 } else { 2 };
+        let q = q2i.sqrt();
+        let b = (q / dq).round() as usize;
+        sum[b] += weight as f64 * c.norm_sqr() / m as f64;
+        count[b] += weight;
+        qsum[b] += weight as f64 * q;
+    }
+    let mut out = StructureFactor::default();
+    for b in 0..bins {
+        if count[b] > 0 {
+            out.q.push(qsum[b] / count[b] as f64);
+            out.s.push(sum[b] / count[b] as f64);
+            out.modes.push(count[b]);
+        }
+    }
+    out
+}
+
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct StructureFactor {
+    /// Mean |q| of each shell, box units.
+    pub q: Vec<f64>,
+    #[serde(rename = "S")]
+    pub s: Vec<f64>,
+    /// Wave vectors in each shell.
+    pub modes: Vec<usize>,
+}

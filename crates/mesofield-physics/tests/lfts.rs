@@ -1,0 +1,110 @@
+//! The Langevin sampler: one step against a hand computation with the same
+//! noise, the noise's variance, the mean-field limit (noise off) at the SCFT
+//! saddle point, and the structure factor against Parseval and a cosine.
+
+use mesofield_physics::fields::{InitialField, to_exchange_pressure};
+use mesofield_physics::lfts::{Lfts, LftsConfig, max_pressure_residual, structure_factor};
+use mesofield_physics::rng::StreamRng;
+use mesofield_physics::scft::{ScftConfig, run_scft};
+use mesofield_physics::spectral::SpectralPlan;
+use mesofield_physics::{ChainModel, ExactSolver, Grid};
+
+#[test]
+fn one_step_matches_a_hand_computed_update_with_the_same_noise() {
+    let model = ChainModel { beads: 20, a_beads: 14, box_size: [2.0, 2.0], segment_a: 0.3, segment_b: 0.3 };
+    let grid = Grid::for_model(&model, 4, 4).unwrap();
+    let exact = ExactSolver::new(&model, grid).unwrap();
+    let (chi, b, lambda, seed) = (0.8, 50.0, 0.2, 9);
+    let sampler = Lfts::new(LftsConfig::new(chi, b, lambda, seed), &exact, None).unwrap();
+    let w0 = InitialField::Random { amplitude: 0.3 }.fields(&model, &grid, chi, &mut StreamRng::new(1, 0));
+    let (state, _) = sampler.start(&w0, 7).unwrap();
+    assert!(state.pressure_residual < 1e-6);
+    let (next, cost) = sampler.step(&state).unwrap();
+    assert_eq!(next.step, 8);
+    assert!(cost.exact_solves >= 1 && cost.operator_calls == 0);
+    // By hand: W_- - lambda (phi_B - phi_A + 2 W_- / chi) + sqrt(2 lambda / B) z,
+    // z the standard normals of stream (seed, step).
+    let m = grid.points();
+    let mut rng = StreamRng::new(seed, 7);
+    for i in 0..m {
+        let (phi_a, phi_b) = (state.phi[i], state.phi[m + i]);
+        let expected = state.w_minus[i] - lambda * (phi_b - phi_a + 2.0 * state.w_minus[i] / chi)
+            + (2.0 * lambda / b).sqrt() * rng.normal();
+        assert!((next.w_minus[i] - expected).abs() < 1e-12, "point {i}: {} vs {expected}", next.w_minus[i]);
+    }
+    // W_+ is back at its partial saddle point.
+    assert!(max_pressure_residual(&next.phi) < 1e-6);
+}
+
+#[test]
+fn the_noise_has_variance_two_lambda_over_b() {
+    let model = ChainModel::default();
+    let grid = Grid::for_model(&model, 32, 32).unwrap();
+    let exact = ExactSolver::new(&model, grid).unwrap();
+    let (lambda, b) = (0.1, 100.0);
+    let noisy = Lfts::new(LftsConfig::new(0.3, b, lambda, 4), &exact, None).unwrap();
+    let quiet = Lfts::new(LftsConfig { noise: false, ..LftsConfig::new(0.3, b, lambda, 4) }, &exact, None).unwrap();
+    let w0 = vec![0.0; 2 * grid.points()];
+    let (state, _) = noisy.start(&w0, 0).unwrap();
+    let (a, _) = noisy.step(&state).unwrap();
+    let (c, _) = quiet.step(&state).unwrap();
+    let eta: Vec<f64> = a.w_minus.iter().zip(&c.w_minus).map(|(x, y)| x - y).collect();
+    let n = eta.len() as f64;
+    let mean = eta.iter().sum::<f64>() / n;
+    let var = eta.iter().map(|e| (e - mean).powi(2)).sum::<f64>() / (n - 1.0);
+    let expected = 2.0 * lambda / b;
+    // 1024 draws: the sample variance is within 4 standard errors (sqrt(2/n)).
+    assert!((var / expected - 1.0).abs() < 4.0 * (2.0 / n).sqrt(), "variance {var} vs {expected}");
+    assert!(mean.abs() < 4.0 * (expected / n).sqrt(), "mean {mean}");
+}
+
+#[test]
+fn without_noise_the_sampler_descends_to_the_scft_saddle_point() {
+    let model = ChainModel::default();
+    let grid = Grid::for_model(&model, 32, 32).unwrap();
+    let exact = ExactSolver::new(&model, grid).unwrap();
+    let chi = 0.3;
+    let w0 = InitialField::Lamellar { periods: 2 }.fields(&model, &grid, chi, &mut StreamRng::new(2, 0));
+    let saddle =
+        run_scft(&exact, &ScftConfig { chi, tolerance: 1e-10, ..Default::default() }, &w0, &mut |_, _| {}).unwrap();
+    let config = LftsConfig { noise: false, pressure_tolerance: 1e-10, ..LftsConfig::new(chi, 1.0, 0.1, 0) };
+    let sampler = Lfts::new(config, &exact, None).unwrap();
+    let (mut state, _) = sampler.start(&w0, 0).unwrap();
+    let mut previous = f64::INFINITY;
+    for _ in 0..600 {
+        (state, _) = sampler.step(&state).unwrap();
+        // A descent along W_- with W_+ at its partial saddle point.
+        assert!(state.hamiltonian <= previous + 1e-9, "H rose: {previous} -> {}", state.hamiltonian);
+        previous = state.hamiltonian;
+    }
+    assert!((state.hamiltonian - saddle.d_f).abs() < 1e-6, "H {} vs SCFT dF {}", state.hamiltonian, saddle.d_f);
+    let m = grid.points();
+    let (mut w_minus, mut w_plus) = (vec![0.0; m], vec![0.0; m]);
+    to_exchange_pressure(&saddle.w, &mut w_minus, &mut w_plus);
+    let gap = w_minus.iter().zip(&state.w_minus).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+    assert!(gap < 1e-5, "W_- differs from the saddle point's by {gap}");
+}
+
+#[test]
+fn structure_factor_obeys_parseval_and_peaks_at_a_cosine_wave_number() {
+    let model = ChainModel::default();
+    let grid = Grid::for_model(&model, 32, 24).unwrap();
+    let plan = SpectralPlan::new(grid);
+    let (k, a, f) = (3.0, 0.2, 0.7);
+    let mut phi_a = vec![0.0; grid.points()];
+    let mut rng = StreamRng::new(5, 0);
+    for ix in 0..grid.mx {
+        for iy in 0..grid.my {
+            phi_a[ix * grid.my + iy] =
+                f + a * (2.0 * std::f64::consts::PI * k * ix as f64 / grid.mx as f64).cos() + 0.01 * rng.normal();
+        }
+    }
+    let sq = structure_factor(&plan, &phi_a);
+    let mean = phi_a.iter().sum::<f64>() / phi_a.len() as f64;
+    let power: f64 = phi_a.iter().map(|v| (v - mean).powi(2)).sum();
+    let total: f64 = sq.s.iter().zip(&sq.modes).map(|(s, &n)| s * n as f64).sum();
+    assert!((total / power - 1.0).abs() < 1e-10, "Parseval: {total} vs {power}");
+    let peak = (0..sq.s.len()).max_by(|&i, &j| sq.s[i].total_cmp(&sq.s[j])).unwrap();
+    let q_expected = 2.0 * std::f64::consts::PI * k / grid.lx;
+    assert!((sq.q[peak] - q_expected).abs() < 0.5 * 2.0 * std::f64::consts::PI / grid.lx, "peak at {}", sq.q[peak]);
+}
