@@ -370,3 +370,73 @@ fn train_predict_and_eval_an_operator() {
     }
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn sample_writes_its_run_folder_and_resumes_the_same_trajectory() {
+    let dir = scratch_dir("sample");
+    let p = |name: &str| dir.join(name).to_str().unwrap().to_string();
+    let args = |out: &str, steps: &str| -> Vec<String> {
+        [
+            "sample",
+            "--chi",
+            "0.5",
+            "--beads-per-cell",
+            "200",
+            "--step-size",
+            "0.05",
+            "--grid",
+            "16x16",
+            "--every",
+            "10",
+            "--seed",
+            "3",
+            "--steps",
+            steps,
+            "--out",
+            out,
+            "--json",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    };
+    let run_args = |v: Vec<String>| run(&v.iter().map(String::as_str).collect::<Vec<_>>());
+    let straight = run_args(args(&p("straight"), "40"));
+    assert!(straight.status.success(), "{}", stderr(&straight));
+    let first = run_args(args(&p("split"), "20"));
+    assert!(first.status.success(), "{}", stderr(&first));
+    let mut resume = args(&p("split"), "40");
+    resume.push("--resume".into());
+    let second = run_args(resume);
+    assert!(second.status.success(), "{}", stderr(&second));
+    let a: serde_json::Value = serde_json::from_slice(&straight.stdout).unwrap();
+    let b: serde_json::Value = serde_json::from_slice(&second.stdout).unwrap();
+    for key in ["H_mean", "psi2_mean"] {
+        let (x, y) = (a[key].as_f64().unwrap(), b[key].as_f64().unwrap());
+        assert!((x - y).abs() < 1e-9 * x.abs().max(1.0), "{key}: {x} vs {y}");
+    }
+    assert!(a["final_pressure_residual"].as_f64().unwrap() < 1e-6);
+    assert_eq!(a["operator_calls"], 0);
+    for file in
+        ["summary.json", "sq.json", "last.safetensors", "trace.jsonl", "sq.png", "hamiltonian.png", "snap_000040.png"]
+    {
+        assert!(dir.join("straight").join(file).exists(), "{file} missing");
+    }
+    let sq: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("straight/sq.json")).unwrap()).unwrap();
+    assert_eq!(sq["q"].as_array().unwrap().len(), sq["S"].as_array().unwrap().len());
+    let last = FieldFile::open(&dir.join("straight/last.safetensors")).unwrap();
+    assert_eq!(last.fields("w").unwrap().0, 1);
+    assert!(last.has("phi"));
+
+    // Resuming with other settings, or with nothing to resume, is refused.
+    let mut other = args(&p("split"), "60");
+    other[2] = "0.6".into();
+    other.push("--resume".into());
+    assert_clean_failure(&run_args(other), "chi");
+    let mut missing = args(&p("nothing"), "10");
+    missing.push("--resume".into());
+    assert_clean_failure(&run_args(missing), "does not exist");
+    assert_clean_failure(&run(&["sample", "--chi", "0.5", "--step-size", "0", "--out", &p("bad")]), "step size");
+    std::fs::remove_dir_all(&dir).ok();
+}

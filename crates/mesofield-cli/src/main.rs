@@ -9,6 +9,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod operator_cmds;
 mod plot;
 mod reproduce;
+mod sample;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -63,6 +64,8 @@ enum Command {
     Predict(operator_cmds::PredictArgs),
     /// Time the operator: training step, inference, spectral convolution (synthetic data).
     BenchOperator(operator_cmds::BenchOperatorArgs),
+    /// Langevin field-theoretic simulation (L-FTS) into a run folder.
+    Sample(sample::SampleArgs),
     /// Reproduce a figure of the paper end to end (fig3).
     Reproduce(reproduce::ReproduceArgs),
 }
@@ -257,6 +260,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Plot(a) => cmd_plot(&a),
         Command::Bench(a) => with_threads(a.common.threads, || cmd_bench(&a)),
         Command::BenchOperator(a) => with_threads(a.threads, || operator_cmds::cmd_bench_operator(&a)),
+        Command::Sample(a) => with_threads(a.threads, || sample::cmd_sample(&a)),
         Command::Train(a) => with_threads(a.threads, || operator_cmds::cmd_train(&a)),
         Command::Eval(a) => with_threads(a.threads, || operator_cmds::cmd_eval(&a)),
         Command::Predict(a) => with_threads(a.threads, || operator_cmds::cmd_predict(&a)),
@@ -385,33 +389,48 @@ fn cmd_solve(a: &SolveArgs) -> Result<()> {
     Ok(())
 }
 
-fn cmd_scft(a: &ScftArgs) -> Result<()> {
-    let mut model = load_model(a.model.as_deref())?;
-    let (w0, grid) = match InitialField::parse(&a.init) {
-        Some(init) => {
-            let init = init?;
-            let (mx, my) = Grid::parse_size(&a.grid)?;
+/// Starting fields from `--init` (a built-in on `--grid`, or a file's first
+/// `w`, whose metadata gives the model unless `--model` does), with the model and grid.
+pub(crate) fn initial_fields(
+    init: &str,
+    grid: &str,
+    model_path: Option<&Path>,
+    chi: f64,
+    seed: u64,
+) -> Result<(ChainModel, Grid, Vec<f64>)> {
+    let mut model = load_model(model_path)?;
+    match InitialField::parse(init) {
+        Some(field) => {
+            let field = field?;
+            let (mx, my) = Grid::parse_size(grid)?;
             let grid = Grid::for_model(&model, mx, my)?;
-            let mut rng = StreamRng::new(a.seed, 0);
-            (init.fields(&model, &grid, a.chi, &mut rng), grid)
+            let mut rng = StreamRng::new(seed, 0);
+            let w = field.fields(&model, &grid, chi, &mut rng);
+            Ok((model, grid, w))
         }
         None => {
-            let path = Path::new(&a.init);
+            let path = Path::new(init);
             if !path.exists() {
                 bail!(
-                    "--init {:?} is neither a built-in (random[:AMP], lamellar[:N], hex:NX:NY, square:NX:NY) nor an existing file",
-                    a.init
+                    "--init {init:?} is neither a built-in (random[:AMP], lamellar[:N], hex:NX:NY, square:NX:NY) nor an existing file"
                 );
             }
             let file = FieldFile::open(path)?;
-            if a.model.is_none() {
+            if model_path.is_none() {
                 model = model_for_input(None, &file)?;
             }
             let (_, mx, my, w) = file.fields("w")?;
             let grid = Grid::for_model(&model, mx, my)?;
-            (w[..2 * grid.points()].to_vec(), grid)
+            if let Some(i) = w[..2 * grid.points()].iter().position(|v| !v.is_finite()) {
+                bail!("{}: non-finite field value at index {i}", path.display());
+            }
+            Ok((model, grid, w[..2 * grid.points()].to_vec()))
         }
-    };
+    }
+}
+
+fn cmd_scft(a: &ScftArgs) -> Result<()> {
+    let (model, grid, w0) = initial_fields(&a.init, &a.grid, a.model.as_deref(), a.chi, a.seed)?;
     let config = ScftConfig { chi: a.chi, tolerance: a.tol, max_iterations: a.max_iterations, ..Default::default() };
     let solver = ExactSolver::new(&model, grid)?;
     let operator = operator_cmds::solver_choice(&a.solver, &a.backend, &model, &grid)?;

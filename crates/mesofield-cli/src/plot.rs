@@ -312,3 +312,50 @@ pub fn log_curves_png(series: &[(Vec<f64>, [u8; 3])], path: &Path) -> Result<()>
     draw_text(&mut img, "1", margin, margin + h + 8, 2);
     save_png(img, path)
 }
+
+/// One curve y(x) on linear axes, with the ranges written at the axis ends.
+pub fn xy_png(x: &[f64], y: &[f64], title: &str, path: &Path) -> Result<()> {
+    let (w, h, margin) = (640u32, 360u32, 70u32);
+    let mut img = image::RgbImage::from_pixel(w + 2 * margin, h + 2 * margin, image::Rgb([255, 255, 255]));
+    draw_text(&mut img, title, margin, 14, 2);
+    let points: Vec<(f64, f64)> =
+        x.iter().zip(y).filter(|(a, b)| a.is_finite() && b.is_finite()).map(|(a, b)| (*a, *b)).collect();
+    for px in margin..=margin + w {
+        img.put_pixel(px, margin + h, image::Rgb([0, 0, 0]));
+    }
+    for py in margin..=margin + h {
+        img.put_pixel(margin, py, image::Rgb([0, 0, 0]));
+    }
+    if points.is_empty() {
+        return save_png(img, path);
+    }
+    let range = |f: fn(&(f64, f64)) -> f64| {
+        let (lo, hi) = points.iter().map(f).fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(v), b.max(v)));
+        if hi > lo { (lo, hi) } else { (lo - 0.5, lo + 0.5) }
+    };
+    let ((x0, x1), (y0, y1)) = (range(|p| p.0), range(|p| p.1));
+    let to_px = |(a, b): (f64, f64)| {
+        (margin as f64 + w as f64 * (a - x0) / (x1 - x0), margin as f64 + h as f64 * (1.0 - (b - y0) / (y1 - y0)))
+    };
+    let mut prev: Option<(f64, f64)> = None;
+    for &p in &points {
+        let p = to_px(p);
+        let q = prev.unwrap_or(p);
+        let steps = ((p.0 - q.0).abs().max((p.1 - q.1).abs()) as usize).max(1);
+        for s in 0..=steps {
+            let t = s as f64 / steps as f64;
+            let (xi, yi) = ((q.0 + t * (p.0 - q.0)) as u32, (q.1 + t * (p.1 - q.1)) as u32);
+            for d in 0..2u32 {
+                if xi + d < img.width() && yi < img.height() {
+                    img.put_pixel(xi + d, yi, image::Rgb([40, 40, 120]));
+                }
+            }
+        }
+        prev = Some(p);
+    }
+    draw_text(&mut img, &format_value(y1), 4, margin - 5, 2);
+    draw_text(&mut img, &format_value(y0), 4, margin + h - 5, 2);
+    draw_text(&mut img, &format_value(x0), margin, margin + h + 8, 2);
+    draw_text(&mut img, &format_value(x1), margin + w - 40, margin + h + 8, 2);
+    save_png(img, path)
+}
