@@ -42,6 +42,9 @@ pub struct LftsConfig {
     pub history: usize,
     /// Without noise the run is a descent to the SCFT saddle point.
     pub noise: bool,
+    /// With an operator, its inner loop aims at this fraction of the step's
+    /// first exact pressure residual.
+    pub operator_reduction: f64,
 }
 
 impl LftsConfig {
@@ -55,6 +58,7 @@ impl LftsConfig {
             pressure_max_iterations: 500,
             history: 10,
             noise: true,
+            operator_reduction: 0.1,
         }
     }
 
@@ -116,6 +120,8 @@ pub struct StepCost {
     pub exact_solves: usize,
     pub operator_calls: usize,
     pub inner_iterations: usize,
+    /// Operator inner loops whose W_+ the trust check threw away.
+    pub rejected_operator_steps: usize,
 }
 
 pub struct Lfts<'a> {
@@ -201,8 +207,9 @@ impl<'a> Lfts<'a> {
         from_exchange_pressure(&w_minus, &w_plus, &mut w);
         self.exact.solve_batch(&w, &mut phi, &mut log_q).map_err(|e| Error::Scft(format!("step {step}: {e}")))?;
         cost.exact_solves += 1;
+        let before = max_pressure_residual(&phi);
         if let Some(op) = self.operator
-            && max_pressure_residual(&phi) >= self.config.pressure_tolerance
+            && before >= self.config.pressure_tolerance
         {
             let mut phi_op = vec![0.0; 2 * m];
             let mut log_q_op = [0.0];
@@ -210,10 +217,12 @@ impl<'a> Lfts<'a> {
             cost.operator_calls += 1;
             let shift: Vec<f64> = phi.iter().zip(&phi_op).map(|(e, o)| e - o).collect();
             let mut corrected = phi.clone();
-            // On the corrected operator to a tenth of the tolerance (its
-            // answer is only as good as its response), then exact polish.
-            let target = 0.1 * self.config.pressure_tolerance;
-            self.pressure_loop(&w_minus, &mut w_plus, &mut corrected, target, cost, |w, phi| {
+            let saved_w_plus = w_plus.clone();
+            // On the corrected operator down to `operator_reduction` of the
+            // anchor's residual (further, the operator's own error in the
+            // pressure response takes over), then exact polish.
+            let target = (before * self.config.operator_reduction).max(0.1 * self.config.pressure_tolerance);
+            self.pressure_loop(&w_minus, &mut w_plus, &mut corrected, target, cost, 10, |w, phi| {
                 let mut lq = [0.0];
                 op.solve_batch(w, phi, &mut lq)?;
                 for (p, s) in phi.iter_mut().zip(&shift) {
@@ -222,12 +231,26 @@ impl<'a> Lfts<'a> {
                 Ok(false)
             })?;
             from_exchange_pressure(&w_minus, &w_plus, &mut w);
-            self.exact.solve_batch(&w, &mut phi, &mut log_q).map_err(|e| Error::Scft(format!("step {step}: {e}")))?;
+            let mut phi_after = vec![0.0; 2 * m];
+            let solved = self.exact.solve_batch(&w, &mut phi_after, &mut log_q);
             cost.exact_solves += 1;
+            // Trust check: keep the operator's W_+ only if it lowered the exact residual.
+            if solved.is_ok() && max_pressure_residual(&phi_after) < before {
+                phi = phi_after;
+            } else {
+                cost.rejected_operator_steps += 1;
+                w_plus = saved_w_plus;
+                from_exchange_pressure(&w_minus, &w_plus, &mut w);
+                self.exact
+                    .solve_batch(&w, &mut phi, &mut log_q)
+                    .map_err(|e| Error::Scft(format!("step {step}: {e}")))?;
+                cost.exact_solves += 1;
+            }
         }
         let exact = self.exact;
         let mut exact_log_q = log_q[0];
-        self.pressure_loop(&w_minus, &mut w_plus, &mut phi, self.config.pressure_tolerance, cost, |w, phi| {
+        let never = self.config.pressure_max_iterations;
+        self.pressure_loop(&w_minus, &mut w_plus, &mut phi, self.config.pressure_tolerance, cost, never, |w, phi| {
             let mut lq = [0.0];
             exact.solve_batch(w, phi, &mut lq)?;
             exact_log_q = lq[0];
@@ -257,6 +280,7 @@ impl<'a> Lfts<'a> {
         phi: &mut [f64],
         tolerance: f64,
         cost: &mut StepCost,
+        stall: usize,
         mut solve: impl FnMut(&[f64], &mut [f64]) -> Result<bool>,
     ) -> Result<()> {
         let m = self.points();
@@ -266,8 +290,17 @@ impl<'a> Lfts<'a> {
         let mut d = vec![0.0; m];
         let mut next = vec![0.0; m];
         let mut w = vec![0.0; 2 * m];
-        for _ in 0..self.config.pressure_max_iterations {
-            if max_pressure_residual(phi) < tolerance {
+        let (mut best, mut best_at) = (f64::INFINITY, 0usize);
+        for iteration in 0..self.config.pressure_max_iterations {
+            let residual = max_pressure_residual(phi);
+            if residual < tolerance {
+                return Ok(());
+            }
+            // Stalled: no 10% gain in `stall` iterations (an operator's
+            // response error floor); the caller checks the residual.
+            if residual < 0.9 * best {
+                (best, best_at) = (residual, iteration);
+            } else if iteration - best_at >= stall {
                 return Ok(());
             }
             for i in 0..m {
