@@ -6,6 +6,7 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod fig1;
 mod operator_cmds;
 mod plot;
 mod reproduce;

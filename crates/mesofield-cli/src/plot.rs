@@ -315,7 +315,12 @@ pub fn log_curves_png(series: &[(Vec<f64>, [u8; 3])], path: &Path) -> Result<()>
 
 /// One curve y(x) on linear axes, with the ranges written at the axis ends.
 pub fn xy_png(x: &[f64], y: &[f64], title: &str, path: &Path) -> Result<()> {
-    let (w, h, margin) = (640u32, 360u32, 70u32);
+    save_png(xy_image(x, y, title, 640, 360), path)
+}
+
+/// The picture of `xy_png` in memory, `w` x `h` pixels of plot area.
+pub fn xy_image(x: &[f64], y: &[f64], title: &str, w: u32, h: u32) -> image::RgbImage {
+    let margin = 70u32;
     let mut img = image::RgbImage::from_pixel(w + 2 * margin, h + 2 * margin, image::Rgb([255, 255, 255]));
     draw_text(&mut img, title, margin, 14, 2);
     let points: Vec<(f64, f64)> =
@@ -327,7 +332,7 @@ pub fn xy_png(x: &[f64], y: &[f64], title: &str, path: &Path) -> Result<()> {
         img.put_pixel(margin, py, image::Rgb([0, 0, 0]));
     }
     if points.is_empty() {
-        return save_png(img, path);
+        return img;
     }
     let range = |f: fn(&(f64, f64)) -> f64| {
         let (lo, hi) = points.iter().map(f).fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(v), b.max(v)));
@@ -357,5 +362,5 @@ pub fn xy_png(x: &[f64], y: &[f64], title: &str, path: &Path) -> Result<()> {
     draw_text(&mut img, &format_value(y0), 4, margin + h - 5, 2);
     draw_text(&mut img, &format_value(x0), margin, margin + h + 8, 2);
     draw_text(&mut img, &format_value(x1), margin + w - 40, margin + h + 8, 2);
-    save_png(img, path)
+    img
 }

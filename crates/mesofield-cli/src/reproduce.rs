@@ -23,7 +23,7 @@ use crate::{plot, progress_bar};
 
 #[derive(Args)]
 pub struct ReproduceArgs {
-    /// Which figure: fig3.
+    /// Which figure: fig1 (L-FTS patterns) or fig3 (the operator).
     pub figure: String,
     /// The small variant: minutes on 2 cores; every path says fig3-quick.
     #[arg(long)]
@@ -33,6 +33,9 @@ pub struct ReproduceArgs {
     pub config: Option<PathBuf>,
     #[arg(long, default_value = "cpu")]
     pub backend: String,
+    /// fig1: exact or operator:CHECKPOINT for the samplers' inner loop.
+    #[arg(long, default_value = "exact")]
+    pub solver: String,
     #[arg(long)]
     pub threads: Option<usize>,
 }
@@ -125,10 +128,12 @@ fn dataset(path: &Path, model: &ChainModel, config: &GeneratorConfig, what: &str
 }
 
 pub fn cmd_reproduce(a: &ReproduceArgs) -> Result<()> {
-    if a.figure != "fig3" {
-        bail!("unknown figure {:?}: this version reproduces fig3", a.figure);
-    }
     let config_path = a.config.clone().unwrap_or_else(|| PathBuf::from(format!("experiments/{}.toml", a.figure)));
+    match a.figure.as_str() {
+        "fig3" => {}
+        "fig1" => return crate::fig1::reproduce_fig1(&config_path, a.quick, &a.solver, &a.backend),
+        other => bail!("unknown figure {other:?}: this version reproduces fig1 and fig3"),
+    }
     let text = std::fs::read_to_string(&config_path).with_context(|| format!("reading {}", config_path.display()))?;
     let file: Fig3File = toml::from_str(&text)
         .map_err(|e| anyhow::anyhow!("{}: {}", config_path.display(), e.to_string().replace('\n', " ")))?;
