@@ -22,7 +22,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
 use mesofield_physics::assisted::{AssistConfig, run_assisted_scft};
-use mesofield_physics::dataset::{ChannelStats, Dataset, GeneratorConfig, GrfFamily, ScftFamily, Shard, generate};
+use mesofield_physics::dataset::{
+    ChannelStats, Dataset, GeneratorConfig, GrfFamily, LftsFamily, ScftFamily, Shard, generate,
+};
 use mesofield_physics::fields::InitialField;
 use mesofield_physics::io::{FieldFile, TensorData, to_safetensors, write_atomic};
 use mesofield_physics::rng::StreamRng;
@@ -171,6 +173,18 @@ struct GenerateArgs {
     chi: String,
     #[arg(long, default_value_t = 400)]
     scft_iterations: usize,
+    /// L-FTS runs from random starts (each gives --snapshots samples from its second half).
+    #[arg(long, default_value_t = 0)]
+    lfts_runs: usize,
+    /// chi range LO,HI of the L-FTS runs.
+    #[arg(long, default_value = "0.1,0.8")]
+    lfts_chi: String,
+    #[arg(long, default_value_t = 400)]
+    lfts_steps: usize,
+    #[arg(long, default_value_t = 100.0)]
+    lfts_beads_per_cell: f64,
+    #[arg(long, default_value_t = 0.02)]
+    lfts_step_size: f64,
     /// Make shard i of n (0-based), e.g. 3/10.
     #[arg(long)]
     shard: Option<String>,
@@ -553,6 +567,14 @@ fn cmd_generate(a: &GenerateArgs) -> Result<()> {
             chi: parse_range(&a.chi, "--chi")?,
             max_iterations: a.scft_iterations,
             ..Default::default()
+        },
+        lfts: LftsFamily {
+            runs: a.lfts_runs,
+            snapshots_per_run: a.snapshots,
+            chi: parse_range(&a.lfts_chi, "--lfts-chi")?,
+            steps: a.lfts_steps,
+            beads_per_cell: a.lfts_beads_per_cell,
+            step_size: a.lfts_step_size,
         },
     };
     config.validate()?;

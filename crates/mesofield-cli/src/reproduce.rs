@@ -106,6 +106,7 @@ impl SetSpec {
                 chi: self.chi.unwrap_or(scft.chi),
                 ..scft
             },
+            lfts: Default::default(),
         }
     }
 }

@@ -16,6 +16,7 @@ fn dataset(samples: usize, seed: u64) -> Dataset {
         seed,
         grf: GrfFamily { samples, amplitude: [0.05, 0.4], correlation_length: [0.3, 0.8] },
         scft: ScftFamily::default(),
+        lfts: Default::default(),
     };
     generate(&model, &config, None, &|_| {}).unwrap()
 }

@@ -23,9 +23,10 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::fields::{InitialField, gaussian_random_field};
+use crate::fields::{InitialField, from_exchange_pressure, gaussian_random_field};
 use crate::grid::Grid;
 use crate::io::{FieldFile, TensorData, to_safetensors};
+use crate::lfts::{Lfts, LftsConfig};
 use crate::model::ChainModel;
 use crate::rng::StreamRng;
 use crate::scft::{ScftConfig, run_scft};
@@ -74,6 +75,34 @@ impl Default for ScftFamily {
     }
 }
 
+/// Fields visited by L-FTS runs (what the sampler's inner loop meets): per
+/// run chi uniform in a range, a random start of amplitude 0.01, `steps`
+/// Langevin steps, snapshots spread evenly over the second half (after the
+/// pattern has formed) and the last step.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LftsFamily {
+    pub runs: usize,
+    pub snapshots_per_run: usize,
+    pub chi: [f64; 2],
+    pub steps: usize,
+    pub beads_per_cell: f64,
+    pub step_size: f64,
+}
+
+impl Default for LftsFamily {
+    fn default() -> Self {
+        LftsFamily {
+            runs: 0,
+            snapshots_per_run: 8,
+            chi: [0.1, 0.8],
+            steps: 400,
+            beads_per_cell: 100.0,
+            step_size: 0.02,
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GeneratorConfig {
@@ -81,6 +110,9 @@ pub struct GeneratorConfig {
     pub seed: u64,
     pub grf: GrfFamily,
     pub scft: ScftFamily,
+    /// Absent in files written before the family existed.
+    #[serde(default)]
+    pub lfts: LftsFamily,
 }
 
 impl GeneratorConfig {
@@ -103,15 +135,31 @@ impl GeneratorConfig {
         if !(self.scft.initial_noise.is_finite() && self.scft.initial_noise >= 0.0) {
             return bad(format!("scft initial_noise must be finite and >= 0, got {}", self.scft.initial_noise));
         }
+        if self.lfts.runs > 0 {
+            let l = &self.lfts;
+            let [lo, hi] = l.chi;
+            if !(lo.is_finite() && hi.is_finite() && lo > 0.0 && hi >= lo) {
+                return bad(format!("lfts chi range [{lo}, {hi}] must be finite with 0 < lo <= hi"));
+            }
+            if l.snapshots_per_run == 0 || l.steps == 0 {
+                return bad("lfts snapshots_per_run and steps must be >= 1".into());
+            }
+            if !(l.beads_per_cell > 0.0 && l.step_size.is_finite() && l.step_size > 0.0) {
+                return bad(format!(
+                    "lfts beads_per_cell and step_size must be > 0, got {} and {}",
+                    l.beads_per_cell, l.step_size
+                ));
+            }
+        }
         if self.units() == 0 {
-            return bad("nothing to generate: give GRF samples and/or SCFT runs".into());
+            return bad("nothing to generate: give GRF samples, SCFT runs and/or L-FTS runs".into());
         }
         Ok(())
     }
 
-    /// GRF samples then SCFT runs.
+    /// GRF samples, then SCFT runs, then L-FTS runs.
     pub fn units(&self) -> usize {
-        self.grf.samples + self.scft.runs
+        self.grf.samples + self.scft.runs + self.lfts.runs
     }
 }
 
@@ -375,8 +423,10 @@ pub fn generate(
         .map(|unit| {
             let out = if unit < config.grf.samples {
                 grf_unit(&solver, &plan, config, unit, &rejected).map(|s| vec![s])
-            } else {
+            } else if unit < config.grf.samples + config.scft.runs {
                 scft_unit(&solver, config, unit, &rejected)
+            } else {
+                lfts_unit(&solver, config, unit, &rejected)
             };
             progress(done.fetch_add(1, Ordering::Relaxed) + 1);
             out
@@ -483,6 +533,63 @@ fn scft_unit(
                 rejected.fetch_add(1, Ordering::Relaxed);
             }
             Err(e) => return Err(Error::Dataset(format!("SCFT unit {unit}: {MAX_ATTEMPTS} runs failed, last: {e}"))),
+        }
+    }
+    unreachable!()
+}
+
+fn lfts_unit(
+    solver: &ExactSolver,
+    config: &GeneratorConfig,
+    unit: usize,
+    rejected: &AtomicUsize,
+) -> Result<Vec<Sample>> {
+    let family = &config.lfts;
+    let mut rng = StreamRng::new(config.seed, unit as u64);
+    let steps = family.steps;
+    let count = family.snapshots_per_run.min(steps / 2 + 1);
+    // Evenly over the second half, ending at the last step.
+    let keep: Vec<usize> = (0..count)
+        .map(|j| if count == 1 { steps } else { steps / 2 + j * (steps - steps / 2) / (count - 1) })
+        .collect();
+    for attempt in 0..MAX_ATTEMPTS {
+        let chi = rng.uniform_in(family.chi[0], family.chi[1]);
+        let run_seed = rng.next_u64();
+        let w0 = InitialField::Random { amplitude: 0.01 }.fields(solver.model(), solver.grid(), chi, &mut rng);
+        let lfts_config = LftsConfig::new(chi, family.beads_per_cell, family.step_size, run_seed);
+        let run = || -> Result<Vec<Sample>> {
+            let sampler = Lfts::new(lfts_config.clone(), solver, None)?;
+            let (mut state, _) = sampler.start(&w0, 0)?;
+            let mut samples = Vec::with_capacity(count);
+            let m = solver.grid().points();
+            while state.step <= steps {
+                if keep.contains(&state.step) {
+                    let mut w = vec![0.0; 2 * m];
+                    from_exchange_pressure(&state.w_minus, &state.w_plus, &mut w);
+                    let sample = Sample {
+                        w,
+                        phi: state.phi.clone(),
+                        log_q: state.log_q,
+                        family: 2,
+                        chi,
+                        run: unit as i64,
+                        step: state.step as i64,
+                    };
+                    samples.push(sample);
+                }
+                if state.step == steps {
+                    break;
+                }
+                state = sampler.step(&state)?.0;
+            }
+            Ok(samples)
+        };
+        match run() {
+            Ok(samples) => return Ok(samples),
+            Err(_) if attempt + 1 < MAX_ATTEMPTS => {
+                rejected.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(e) => return Err(Error::Dataset(format!("L-FTS unit {unit}: {MAX_ATTEMPTS} runs failed, last: {e}"))),
         }
     }
     unreachable!()

@@ -1,7 +1,7 @@
 //! SCFT against the published PSCF value and the spinodal, Debye functions
 //! against the continuous-chain limit, model files, and dataset determinism.
 
-use mesofield_physics::dataset::{Dataset, GeneratorConfig, GrfFamily, ScftFamily, Shard, generate};
+use mesofield_physics::dataset::{Dataset, GeneratorConfig, GrfFamily, LftsFamily, ScftFamily, Shard, generate};
 use mesofield_physics::fields::InitialField;
 use mesofield_physics::rng::StreamRng;
 use mesofield_physics::scft::{ScftConfig, run_scft};
@@ -157,6 +157,7 @@ fn small_config() -> GeneratorConfig {
         seed: 42,
         grf: GrfFamily { samples: 9, ..Default::default() },
         scft: ScftFamily { runs: 3, snapshots_per_run: 3, max_iterations: 60, ..Default::default() },
+        lfts: LftsFamily { runs: 2, snapshots_per_run: 3, steps: 30, ..Default::default() },
     }
 }
 
@@ -173,7 +174,7 @@ fn datasets_are_deterministic_across_threads_and_shards_merge_to_the_whole() {
         pool.install(|| generate(&model, &config, shard, &|_| {}).unwrap())
     };
     let whole = make(2, None);
-    assert_eq!(whole.len(), 9 + 3 * 3);
+    assert_eq!(whole.len(), 9 + 3 * 3 + 2 * 3);
     let bytes = whole.to_bytes().unwrap();
     assert_eq!(bytes, make(1, None).to_bytes().unwrap(), "thread count changed the file");
     let shards: Vec<Dataset> = (0..4).rev().map(|i| make(1 + i % 2, Some(Shard { index: i, count: 4 }))).collect();
@@ -193,6 +194,14 @@ fn datasets_are_deterministic_across_threads_and_shards_merge_to_the_whole() {
     solver.solve_batch(&loaded.w, &mut phi, &mut log_q).unwrap();
     assert_eq!(phi, loaded.phi);
     assert!(loaded.family.iter().filter(|&&f| f == 1).count() == 9);
+    // L-FTS snapshots: W_+ at its partial saddle point, steps in the second half.
+    let m = grid.points();
+    for s in (0..loaded.len()).filter(|&s| loaded.family[s] == 2) {
+        let p = &loaded.phi[s * 2 * m..(s + 1) * 2 * m];
+        let worst = (0..m).map(|i| (p[i] + p[m + i] - 1.0).abs()).fold(0.0, f64::max);
+        assert!(worst < 1e-6, "sample {s}: |phi_A + phi_B - 1| = {worst}");
+        assert!((15..=30).contains(&loaded.step[s]), "step {}", loaded.step[s]);
+    }
     assert!(loaded.chi.iter().zip(&loaded.family).all(|(c, &f)| (f == 0) == c.is_nan()));
     std::fs::remove_dir_all(&dir).ok();
 }
