@@ -379,10 +379,10 @@ fn cmd_solve(a: &SolveArgs) -> Result<()> {
         w.chunks(chunk * stride).zip(phi.chunks_mut(chunk * stride).zip(log_q.chunks_mut(chunk))).enumerate()
     {
         solver.solve_batch(w_chunk, phi_chunk, lq_chunk).map_err(|e| match e {
-            mesofield_physics::Error::Domain { sample, source, more } => anyhow!(
+            mesofield_physics::Error::Domain { sample, cause, more } => anyhow!(
                 "{}: {}",
                 a.input.display(),
-                mesofield_physics::Error::Domain { sample: sample + c * chunk, source, more }
+                mesofield_physics::Error::Domain { sample: sample + c * chunk, cause, more }
             ),
             other => other.into(),
         })?;

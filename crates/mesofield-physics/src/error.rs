@@ -45,8 +45,8 @@ pub enum Error {
     Grid(String),
     #[error("shape mismatch: {0}")]
     Shape(String),
-    #[error("sample {sample}: {source}{}", more_failed(*more))]
-    Domain { sample: usize, source: DomainError, more: usize },
+    #[error("sample {sample}: {cause}{}", more_failed(*more))]
+    Domain { sample: usize, cause: DomainError, more: usize },
     #[error("invalid parameter: {0}")]
     Parameter(String),
     #[error("{0}")]
@@ -55,6 +55,8 @@ pub enum Error {
     Io(String),
     #[error("SCFT failed: {0}")]
     Scft(String),
+    #[error("L-FTS failed: {0}")]
+    Sampling(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -187,7 +187,11 @@ impl<'a> Lfts<'a> {
         let mut w_minus = state.w_minus.clone();
         langevin_update(&mut w_minus, &state.phi, self.config.chi, self.config.step_size, &eta);
         let mut cost = StepCost::default();
-        let next = self.relax_pressure(state.step + 1, w_minus, state.w_plus.clone(), &mut cost)?;
+        let next =
+            self.relax_pressure(state.step + 1, w_minus, state.w_plus.clone(), &mut cost).map_err(|e| match e {
+                Error::Sampling(text) => Error::Sampling(format!("{text} (a smaller step size may help)")),
+                other => Error::Sampling(format!("step {}: {other} (a smaller step size may help)", state.step + 1)),
+            })?;
         Ok((next, cost))
     }
 
@@ -205,7 +209,7 @@ impl<'a> Lfts<'a> {
         let mut log_q = [0.0];
         // The first exact solve anchors the operator's correction.
         from_exchange_pressure(&w_minus, &w_plus, &mut w);
-        self.exact.solve_batch(&w, &mut phi, &mut log_q).map_err(|e| Error::Scft(format!("step {step}: {e}")))?;
+        self.exact.solve_batch(&w, &mut phi, &mut log_q).map_err(|e| Error::Sampling(format!("step {step}: {e}")))?;
         cost.exact_solves += 1;
         let before = max_pressure_residual(&phi);
         if let Some(op) = self.operator
@@ -243,7 +247,7 @@ impl<'a> Lfts<'a> {
                 from_exchange_pressure(&w_minus, &w_plus, &mut w);
                 self.exact
                     .solve_batch(&w, &mut phi, &mut log_q)
-                    .map_err(|e| Error::Scft(format!("step {step}: {e}")))?;
+                    .map_err(|e| Error::Sampling(format!("step {step}: {e}")))?;
                 cost.exact_solves += 1;
             }
         }
@@ -258,7 +262,7 @@ impl<'a> Lfts<'a> {
         })?;
         let residual = max_pressure_residual(&phi);
         if residual >= self.config.pressure_tolerance {
-            return Err(Error::Scft(format!(
+            return Err(Error::Sampling(format!(
                 "step {step}: the pressure field did not converge in {} iterations (residual {residual:.3e})",
                 self.config.pressure_max_iterations
             )));

@@ -410,7 +410,7 @@ impl ExactSolver {
         let failed = outcome.iter().filter(|r| r.is_err()).count();
         match outcome.into_iter().enumerate().find_map(|(i, r)| r.err().map(|e| (i, e))) {
             None => Ok(()),
-            Some((sample, source)) => Err(Error::Domain { sample, source, more: failed - 1 }),
+            Some((sample, cause)) => Err(Error::Domain { sample, cause, more: failed - 1 }),
         }
     }
 }

@@ -241,7 +241,7 @@ fn non_finite_fields_are_an_error_naming_the_sample() {
     let mut log_q = [0.0; 3];
     let err = solver.solve_batch(&w, &mut phi, &mut log_q).unwrap_err();
     match &err {
-        Error::Domain { sample: 2, source: DomainError::NonFiniteField { channel: 1, .. }, .. } => {}
+        Error::Domain { sample: 2, cause: DomainError::NonFiniteField { channel: 1, .. }, .. } => {}
         other => panic!("unexpected error {other:?}"),
     }
     assert!(err.to_string().starts_with("sample 2: non-finite field"));
