@@ -317,3 +317,27 @@ fn paired_complex_fft_path_matches_the_real_fft_path() {
         assert!((lq_p - lq_r).abs() < 1e-12);
     }
 }
+
+/// The seam adds nothing: through `&dyn FieldSolver` the exact solver gives
+/// bit for bit what calling it directly gives, and it says what it is.
+#[test]
+fn the_seam_gives_the_exact_solver_results_unchanged() {
+    use mesofield_physics::FieldSolver;
+    let model = ChainModel::default();
+    let grid = Grid::for_model(&model, 16, 12).unwrap();
+    let solver = ExactSolver::new(&model, grid).unwrap();
+    let m = grid.points();
+    let mut rng = StreamRng::new(4, 0);
+    let w: Vec<f64> = (0..3 * 2 * m).map(|_| 0.05 * rng.normal()).collect();
+    let (mut phi_direct, mut lq_direct) = (vec![0.0; w.len()], vec![0.0; 3]);
+    solver.solve_batch(&w, &mut phi_direct, &mut lq_direct).unwrap();
+    let seam: &dyn FieldSolver = &solver;
+    let (mut phi_seam, mut lq_seam) = (vec![0.0; w.len()], vec![0.0; 3]);
+    seam.solve_batch(&w, &mut phi_seam, &mut lq_seam).unwrap();
+    assert_eq!(phi_direct, phi_seam);
+    assert_eq!(lq_direct, lq_seam);
+    assert!(seam.is_exact() && seam.provides_log_q());
+    assert_eq!(seam.name(), "exact");
+    assert_eq!(seam.grid(), &grid);
+    assert_eq!(seam.model(), &model);
+}
