@@ -130,6 +130,9 @@ pub struct Lfts<'a> {
     operator: Option<&'a dyn FieldSolver>,
     plan: SpectralPlan,
     inverse_total: Vec<f64>,
+    /// Per mode (S_AA - S_BB) / S_tot: the W_+ change that keeps the
+    /// homogeneous melt incompressible when W_- moves by one unit.
+    compensation: Vec<f64>,
 }
 
 impl<'a> Lfts<'a> {
@@ -146,13 +149,19 @@ impl<'a> Lfts<'a> {
         }
         let plan = SpectralPlan::new(*exact.grid());
         let model = exact.model().clone();
-        let inverse_total = plan
+        let (inverse_total, compensation) = plan
             .q_squared_table()
             .iter()
             .enumerate()
-            .map(|(i, &q2)| if i == 0 { 0.0 } else { 1.0 / Debye::at(&model, q2).total() })
-            .collect();
-        Ok(Lfts { config, exact, operator, plan, inverse_total })
+            .map(|(i, &q2)| {
+                if i == 0 {
+                    return (0.0, 0.0);
+                }
+                let debye = Debye::at(&model, q2);
+                (1.0 / debye.total(), (debye.s_aa - debye.s_bb) / debye.total())
+            })
+            .unzip();
+        Ok(Lfts { config, exact, operator, plan, inverse_total, compensation })
     }
 
     pub fn points(&self) -> usize {
@@ -186,12 +195,25 @@ impl<'a> Lfts<'a> {
         }
         let mut w_minus = state.w_minus.clone();
         langevin_update(&mut w_minus, &state.phi, self.config.chi, self.config.step_size, &eta);
+        // Start the inner loop from W_+ moved with W_- by the melt's linear
+        // response, which keeps phi_A + phi_B = 1 to first order.
+        let mut w_plus = state.w_plus.clone();
+        let mut change: Vec<f64> = w_minus.iter().zip(&state.w_minus).map(|(a, b)| a - b).collect();
+        let mut scratch = self.plan.scratch();
+        let mut spectrum = vec![C64::default(); self.plan.spectrum_len()];
+        self.plan.forward(&mut scratch, &change, &mut spectrum);
+        for (v, &c) in spectrum.iter_mut().zip(&self.compensation) {
+            *v *= c;
+        }
+        self.plan.inverse(&mut scratch, &spectrum, &mut change);
+        for (p, c) in w_plus.iter_mut().zip(&change) {
+            *p += c;
+        }
         let mut cost = StepCost::default();
-        let next =
-            self.relax_pressure(state.step + 1, w_minus, state.w_plus.clone(), &mut cost).map_err(|e| match e {
-                Error::Sampling(text) => Error::Sampling(format!("{text} (a smaller step size may help)")),
-                other => Error::Sampling(format!("step {}: {other} (a smaller step size may help)", state.step + 1)),
-            })?;
+        let next = self.relax_pressure(state.step + 1, w_minus, w_plus, &mut cost).map_err(|e| match e {
+            Error::Sampling(text) => Error::Sampling(format!("{text} (a smaller step size may help)")),
+            other => Error::Sampling(format!("step {}: {other} (a smaller step size may help)", state.step + 1)),
+        })?;
         Ok((next, cost))
     }
 
