@@ -102,7 +102,16 @@ fn mean_and_error(values: &[f64]) -> (f64, f64) {
     (mean, (var / blocks as f64).sqrt())
 }
 
-fn save_state(path: &Path, state: &LftsState, grid: &Grid, meta: &serde_json::Value) -> Result<()> {
+/// Running sum of S(q) over the steps of the last half, kept in the
+/// snapshots' metadata so a resumed run continues it.
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+struct SqSum {
+    q: Vec<f64>,
+    sum: Vec<f64>,
+    steps: usize,
+}
+
+fn save_state(path: &Path, state: &LftsState, grid: &Grid, meta: &serde_json::Value, sq: &SqSum) -> Result<()> {
     let m = grid.points();
     let mut w = vec![0.0; 2 * m];
     mesofield_physics::fields::from_exchange_pressure(&state.w_minus, &state.w_plus, &mut w);
@@ -113,7 +122,8 @@ fn save_state(path: &Path, state: &LftsState, grid: &Grid, meta: &serde_json::Va
             ("phi", shape, TensorData::F64(&state.phi)),
             ("log_q", vec![1], TensorData::F64(&[state.log_q])),
         ],
-        &json!({"format": "mesofield-lfts", "step": state.step, "run": meta, "model": meta["model"]}).to_string(),
+        &json!({"format": "mesofield-lfts", "step": state.step, "run": meta, "model": meta["model"], "sq_sum": sq})
+            .to_string(),
     )?;
     write_atomic(path, &bytes)?;
     Ok(())
@@ -125,6 +135,7 @@ pub fn cmd_sample(a: &SampleArgs) -> Result<()> {
     }
     let last_path = a.out.join("last.safetensors");
     let trace_path = a.out.join("trace.jsonl");
+    let mut sq_sum = SqSum::default();
     let (model, grid, w_start, start_step) = if a.resume {
         if !last_path.exists() {
             bail!("--resume: {} does not exist", last_path.display());
@@ -140,6 +151,7 @@ pub fn cmd_sample(a: &SampleArgs) -> Result<()> {
             }
         }
         let step = meta["step"].as_u64().context("last.safetensors: no step")? as usize;
+        sq_sum = serde_json::from_value(meta["sq_sum"].clone()).unwrap_or_default();
         let (model, grid, w) =
             initial_fields(last_path.to_str().context("path")?, &a.grid, a.model.as_deref(), a.chi, 0)?;
         (model, grid, w, step)
@@ -206,57 +218,38 @@ pub fn cmd_sample(a: &SampleArgs) -> Result<()> {
         exact_solves += cost.exact_solves;
         operator_calls += cost.operator_calls;
         trace.push(record(&state, exact_solves, operator_calls)?);
+        if state.step > a.steps / 2 {
+            let sq = structure_factor(&plan, &state.phi[..m]);
+            if sq_sum.sum.is_empty() {
+                sq_sum = SqSum { q: sq.q.clone(), sum: vec![0.0; sq.s.len()], steps: 0 };
+            }
+            for (acc, v) in sq_sum.sum.iter_mut().zip(&sq.s) {
+                *acc += v;
+            }
+            sq_sum.steps += 1;
+        }
         bar.set_position(state.step as u64);
         bar.set_message(format!("sample H {:.4}", state.hamiltonian));
         if (a.every > 0 && state.step % a.every == 0) || state.step == a.steps {
             let name = format!("snap_{:06}", state.step);
-            save_state(&a.out.join(format!("{name}.safetensors")), &state, &grid, &meta)?;
+            save_state(&a.out.join(format!("{name}.safetensors")), &state, &grid, &meta, &sq_sum)?;
             plot::field_png(&state.phi[..m], grid.mx, grid.my, Some((0.0, 1.0)), &a.out.join(format!("{name}.png")))?;
-            save_state(&last_path, &state, &grid, &meta)?;
+            save_state(&last_path, &state, &grid, &meta, &sq_sum)?;
         }
     }
     bar.finish_and_clear();
     let seconds = started.elapsed().as_secs_f64();
     let steps_run = a.steps - start_step;
 
-    // Statistics over the last half of the run, from the snapshots' densities
-    // for S(q) and the trace for H and psi^2.
+    // Statistics over the steps of the last half of the run.
     let half: Vec<&TraceLine> = trace.iter().filter(|t| t.step > a.steps / 2).collect();
     let (h_mean, h_err) = mean_and_error(&half.iter().map(|t| t.hamiltonian).collect::<Vec<_>>());
     let (p_mean, p_err) = mean_and_error(&half.iter().map(|t| t.psi2).collect::<Vec<_>>());
-    let mut sq_sum: Vec<f64> = Vec::new();
-    let mut sq_q: Vec<f64> = Vec::new();
-    let mut sq_count = 0usize;
-    let mut snapshots: Vec<PathBuf> = std::fs::read_dir(&a.out)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("snap_") && n.ends_with(".safetensors"))
-        })
-        .collect();
-    snapshots.sort();
-    for path in snapshots {
-        let file = FieldFile::open(&path)?;
-        let step = file.metadata()?.and_then(|m| m["step"].as_u64()).unwrap_or(0) as usize;
-        if step <= a.steps / 2 || step > a.steps {
-            continue;
-        }
-        let (_, _, _, phi) = file.fields("phi")?;
-        let sq = structure_factor(&plan, &phi[..m]);
-        if sq_sum.is_empty() {
-            sq_sum = vec![0.0; sq.s.len()];
-            sq_q = sq.q.clone();
-        }
-        for (acc, v) in sq_sum.iter_mut().zip(&sq.s) {
-            *acc += v;
-        }
-        sq_count += 1;
-    }
-    let sq_mean: Vec<f64> = sq_sum.iter().map(|v| v / sq_count.max(1) as f64).collect();
+    let sq_q = sq_sum.q.clone();
+    let sq_mean: Vec<f64> = sq_sum.sum.iter().map(|v| v / sq_sum.steps.max(1) as f64).collect();
     write_atomic(
         &a.out.join("sq.json"),
-        serde_json::to_string_pretty(&json!({"q": sq_q, "S": sq_mean, "snapshots": sq_count}))?.as_bytes(),
+        serde_json::to_string_pretty(&json!({"q": sq_q, "S": sq_mean, "steps": sq_sum.steps}))?.as_bytes(),
     )?;
     plot::xy_png(&sq_q, &sq_mean, "S(Q) OF PHI_A, LAST HALF", &a.out.join("sq.png"))?;
     let steps_axis: Vec<f64> = trace.iter().map(|t| t.step as f64).collect();
