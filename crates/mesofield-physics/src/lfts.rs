@@ -17,11 +17,10 @@
 //! the step to the same tolerance; the step's final residual is exact.
 
 use crate::anderson::AndersonMixer;
-use crate::debye::Debye;
 use crate::error::{Error, Result};
 use crate::fields::from_exchange_pressure;
 use crate::rng::StreamRng;
-use crate::scft::free_energy;
+use crate::scft::{apply_spectral, free_energy, melt_response};
 use crate::seam::FieldSolver;
 use crate::spectral::{C64, SpectralPlan};
 
@@ -148,19 +147,7 @@ impl<'a> Lfts<'a> {
             )));
         }
         let plan = SpectralPlan::new(*exact.grid());
-        let model = exact.model().clone();
-        let (inverse_total, compensation) = plan
-            .q_squared_table()
-            .iter()
-            .enumerate()
-            .map(|(i, &q2)| {
-                if i == 0 {
-                    return (0.0, 0.0);
-                }
-                let debye = Debye::at(&model, q2);
-                (1.0 / debye.total(), (debye.s_aa - debye.s_bb) / debye.total())
-            })
-            .unzip();
+        let (inverse_total, compensation) = melt_response(&plan, exact.model());
         Ok(Lfts { config, exact, operator, plan, inverse_total, compensation })
     }
 
@@ -201,11 +188,7 @@ impl<'a> Lfts<'a> {
         let mut change: Vec<f64> = w_minus.iter().zip(&state.w_minus).map(|(a, b)| a - b).collect();
         let mut scratch = self.plan.scratch();
         let mut spectrum = vec![C64::default(); self.plan.spectrum_len()];
-        self.plan.forward(&mut scratch, &change, &mut spectrum);
-        for (v, &c) in spectrum.iter_mut().zip(&self.compensation) {
-            *v *= c;
-        }
-        self.plan.inverse(&mut scratch, &spectrum, &mut change);
+        apply_spectral(&self.plan, &mut scratch, &mut spectrum, &mut change, &self.compensation);
         for (p, c) in w_plus.iter_mut().zip(&change) {
             *p += c;
         }
@@ -258,19 +241,17 @@ impl<'a> Lfts<'a> {
             })?;
             from_exchange_pressure(&w_minus, &w_plus, &mut w);
             let mut phi_after = vec![0.0; 2 * m];
-            let solved = self.exact.solve_batch(&w, &mut phi_after, &mut log_q);
+            let mut log_q_after = [0.0];
+            let solved = self.exact.solve_batch(&w, &mut phi_after, &mut log_q_after);
             cost.exact_solves += 1;
-            // Trust check: keep the operator's W_+ only if it lowered the exact residual.
+            // Trust check: keep the operator's W_+ only if it lowered the
+            // exact residual; otherwise the anchor's state (W_+, phi, ln Q)
+            // still stands.
             if solved.is_ok() && max_pressure_residual(&phi_after) < before {
-                phi = phi_after;
+                (phi, log_q) = (phi_after, log_q_after);
             } else {
                 cost.rejected_operator_steps += 1;
                 w_plus = saved_w_plus;
-                from_exchange_pressure(&w_minus, &w_plus, &mut w);
-                self.exact
-                    .solve_batch(&w, &mut phi, &mut log_q)
-                    .map_err(|e| Error::Sampling(format!("step {step}: {e}")))?;
-                cost.exact_solves += 1;
             }
         }
         let exact = self.exact;
@@ -332,11 +313,7 @@ impl<'a> Lfts<'a> {
             for i in 0..m {
                 d[i] = phi[i] + phi[m + i] - 1.0;
             }
-            self.plan.forward(&mut scratch, &d, &mut spectrum);
-            for (v, &p) in spectrum.iter_mut().zip(&self.inverse_total) {
-                *v *= p;
-            }
-            self.plan.inverse(&mut scratch, &spectrum, &mut d);
+            apply_spectral(&self.plan, &mut scratch, &mut spectrum, &mut d, &self.inverse_total);
             mixer.next(w_plus, &d, 1.0, &mut next);
             std::mem::swap(w_plus, &mut next);
             from_exchange_pressure(w_minus, w_plus, &mut w);

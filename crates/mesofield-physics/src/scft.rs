@@ -120,8 +120,26 @@ fn std_dev(values: &[f64]) -> f64 {
     (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt()
 }
 
+/// Per mode of `plan`'s half spectrum, the homogeneous melt's response:
+/// 1 / S_tot (the Newton step of W_+ on phi_A + phi_B - 1), and the W_+
+/// change (S_AA - S_BB) / S_tot that keeps phi_A + phi_B fixed when W_-
+/// moves by one unit. Both are 0 at q = 0 (the gauge).
+pub(crate) fn melt_response(plan: &SpectralPlan, model: &crate::ChainModel) -> (Vec<f64>, Vec<f64>) {
+    plan.q_squared_table()
+        .iter()
+        .enumerate()
+        .map(|(i, &q2)| {
+            if i == 0 {
+                return (0.0, 0.0);
+            }
+            let debye = Debye::at(model, q2);
+            (1.0 / debye.total(), (debye.s_aa - debye.s_bb) / debye.total())
+        })
+        .unzip()
+}
+
 /// `values <- IFFT[multiplier * FFT[values]]` with a per-mode real multiplier.
-fn apply_spectral(
+pub(crate) fn apply_spectral(
     plan: &SpectralPlan,
     scratch: &mut crate::spectral::SpectralScratch,
     spectrum: &mut [C64],
@@ -195,21 +213,7 @@ pub fn run_scft(
     let chi = config.chi;
     let plan = SpectralPlan::new(grid);
     let mut scratch = plan.scratch();
-    // Per Fourier mode of the homogeneous melt: 1 / S_tot, and the W_+
-    // change (S_AA - S_BB) / S_tot that keeps phi_A + phi_B fixed when W_-
-    // moves by one unit.
-    let (inverse_total, compensation): (Vec<f64>, Vec<f64>) = plan
-        .q_squared_table()
-        .iter()
-        .enumerate()
-        .map(|(i, &q2)| {
-            if i == 0 {
-                return (0.0, 0.0);
-            }
-            let debye = Debye::at(&model, q2);
-            (1.0 / debye.total(), (debye.s_aa - debye.s_bb) / debye.total())
-        })
-        .unzip();
+    let (inverse_total, compensation) = melt_response(&plan, &model);
     let mut spectrum = vec![C64::default(); plan.spectrum_len()];
 
     // x = (W_-, W_+), d = (d_-, d_+).
