@@ -733,13 +733,7 @@ fn cmd_bench(a: &BenchArgs) -> Result<()> {
         }
     }
     // hex_bead: saddle point, then from its fields scaled by 0.9 to 1e-10.
-    let hex = ChainModel {
-        beads: 100,
-        a_beads: 30,
-        segment_a: 0.1,
-        segment_b: 0.1,
-        box_size: [1.69001931690, 2.92719932260],
-    };
+    let hex = ChainModel::pscf_hex_bead();
     let hex_grid = Grid::for_model(&hex, 32, 56)?;
     let hex_solver = ExactSolver::new(&hex, hex_grid)?;
     let config = ScftConfig { chi: 0.2, tolerance: 1e-10, ..Default::default() };

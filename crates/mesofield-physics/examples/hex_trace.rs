@@ -3,13 +3,7 @@ use mesofield_physics::rng::StreamRng;
 use mesofield_physics::scft::{ScftConfig, residuals, run_scft};
 use mesofield_physics::*;
 fn main() {
-    let hex = ChainModel {
-        beads: 100,
-        a_beads: 30,
-        segment_a: 0.1,
-        segment_b: 0.1,
-        box_size: [1.69001931690, 2.92719932260],
-    };
+    let hex = ChainModel::pscf_hex_bead();
     let grid = Grid::for_model(&hex, 32, 56).unwrap();
     let solver = ExactSolver::new(&hex, grid).unwrap();
     let config = ScftConfig { chi: 0.2, tolerance: 1e-10, ..Default::default() };

@@ -7,13 +7,7 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let mixing: f64 = args.get(1).map(|s| s.parse().unwrap()).unwrap_or(0.5);
     let history: usize = args.get(2).map(|s| s.parse().unwrap()).unwrap_or(20);
-    let hex = ChainModel {
-        beads: 100,
-        a_beads: 30,
-        segment_a: 0.1,
-        segment_b: 0.1,
-        box_size: [1.69001931690, 2.92719932260],
-    };
+    let hex = ChainModel::pscf_hex_bead();
     let def = ChainModel::default();
     let cases: Vec<(&str, ChainModel, (usize, usize), f64, InitialField, f64)> = vec![
         ("hex_bead", hex.clone(), (32, 56), 0.2, InitialField::Hex { nx: 1, ny: 1 }, 0.0),

@@ -57,6 +57,15 @@ impl Default for ChainModel {
     }
 }
 
+impl ChainModel {
+    /// PSCF's published check `hex_bead` (MODEL.md): 30 A + 70 B beads,
+    /// b_A = b_B = 0.1, the rectangular cell of two hexagonally packed
+    /// cylinders, solved on a 32 x 56 grid at chi = 0.2.
+    pub fn pscf_hex_bead() -> Self {
+        ChainModel { beads: 100, a_beads: 30, segment_a: 0.1, segment_b: 0.1, box_size: [1.69001931690, 2.92719932260] }
+    }
+}
+
 impl<'de> Deserialize<'de> for ChainModel {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let spec = ModelSpec::deserialize(deserializer)?;

@@ -9,13 +9,7 @@ use mesofield_physics::{ChainModel, Debye, ExactSolver, Grid, spinodal};
 
 fn hex_bead() -> (ChainModel, Grid) {
     // PSCF's hex_bead has 30 A + 70 B beads, as here.
-    let model = ChainModel {
-        beads: 100,
-        a_beads: 30,
-        segment_a: 0.1,
-        segment_b: 0.1,
-        box_size: [1.69001931690, 2.92719932260],
-    };
+    let model = ChainModel::pscf_hex_bead();
     let grid = Grid::for_model(&model, 32, 56).unwrap();
     (model, grid)
 }
