@@ -69,30 +69,25 @@ impl Normalization {
     /// (`[n][2][Mx*My]`).
     pub fn inputs(&self, w: &[f64], mx: usize, my: usize) -> Vec<f32> {
         let m = mx * my;
-        let n = w.len() / (2 * m);
-        let mut out = vec![0.0f32; w.len()];
-        for s in 0..n {
-            for c in 0..2 {
-                let wc = &w[(s * 2 + c) * m..(s * 2 + c + 1) * m];
-                let mean = wc.iter().sum::<f64>() / m as f64;
-                for (p, &v) in wc.iter().enumerate() {
-                    out[(s * m + p) * 2 + c] = ((v - mean) / self.w_std[c]) as f32;
-                }
-            }
-        }
-        out
+        let means: Vec<f64> = w.chunks(m).map(|channel| channel.iter().sum::<f64>() / m as f64).collect();
+        map_channels_last(w, mx, my, |s, c, v| (v - means[2 * s + c]) / self.w_std[c])
     }
 }
 
 /// Channels-last `[n, Mx, My, 2]` copy of `[n][2][Mx*My]` data.
 pub fn channels_last(values: &[f64], mx: usize, my: usize) -> Vec<f32> {
+    map_channels_last(values, mx, my, |_, _, v| v)
+}
+
+/// `channels_last` with each value passed through `map(sample, channel, value)`.
+fn map_channels_last(values: &[f64], mx: usize, my: usize, map: impl Fn(usize, usize, f64) -> f64) -> Vec<f32> {
     let m = mx * my;
     let n = values.len() / (2 * m);
     let mut out = vec![0.0f32; values.len()];
     for s in 0..n {
         for c in 0..2 {
             for p in 0..m {
-                out[(s * m + p) * 2 + c] = values[(s * 2 + c) * m + p] as f32;
+                out[(s * m + p) * 2 + c] = map(s, c, values[(s * 2 + c) * m + p]) as f32;
             }
         }
     }
