@@ -275,6 +275,11 @@ impl Stop {
     pub fn after_batches(n: usize) -> Self {
         Stop { after_batches: Some(n), ..Stop::never() }
     }
+    /// Whether a run that has taken `batches` batches should stop now
+    /// (`after_epochs` is checked at epoch boundaries by the caller).
+    fn reached(&self, batches: usize) -> bool {
+        self.requested.load(Ordering::Relaxed) || self.after_batches.is_some_and(|n| batches >= n)
+    }
 }
 
 /// Trains into `out` (`out/best`, `out/last`, `out/metrics.jsonl`). With
@@ -357,8 +362,7 @@ pub fn train(
             state.step += 1;
             batches_this_run += 1;
             progress(Progress::Batch { epoch, done: k + 1, total: steps_per_epoch, loss: value });
-            let stopping =
-                stop.requested.load(Ordering::Relaxed) || stop.after_batches.is_some_and(|n| batches_this_run >= n);
+            let stopping = stop.reached(batches_this_run);
             if stopping && k + 1 < steps_per_epoch {
                 state.epoch_batches = k + 1;
                 state.epoch_loss_sum = loss_sum;
@@ -399,7 +403,7 @@ pub fn train(
             .and_then(|mut f| f.write_all(line.as_bytes()))
             .map_err(|e| CheckpointError(format!("cannot append to {}: {e}", metrics_path.display())))?;
         progress(Progress::Epoch(&metrics));
-        if stop.requested.load(Ordering::Relaxed) || stop.after_batches.is_some_and(|n| batches_this_run >= n) {
+        if stop.reached(batches_this_run) {
             break;
         }
     }

@@ -193,8 +193,9 @@ pub fn run_assisted_scft(
     let (phi_start, log_q_start, start_residual) = exact_state(&exact, chi, &w)?;
     let mut anchor = (phi_start, log_q_start);
     let mut anchor_residuals = vec![start_residual];
-    let (mut best_w, mut best_residual) = (w.clone(), start_residual);
     let (mut fallback, mut operator_iterations, mut outer_steps) = (None, 0usize, 0usize);
+    // `w` is the best anchor so far and `previous` its exact residual: a
+    // step that raises the residual is never taken.
     let mut previous = start_residual;
     while previous >= config.polish_below.max(tolerance) && outer_steps < config.max_outer {
         // c = phi_exact(w_k) - phi_op(w_k).
@@ -236,15 +237,14 @@ pub fn run_assisted_scft(
             break;
         }
         (w, anchor) = (step.w, (phi, log_q));
-        (best_w, best_residual) = (w.clone(), residual);
         let gain = previous / residual;
         previous = residual;
         if gain < config.outer_gain {
             break;
         }
     }
-    let switch_residual = best_residual;
-    let outcome = match run_scft(&exact, &polish_config, &best_w, &mut |i, r| progress("exact", i, r)) {
+    let switch_residual = previous;
+    let outcome = match run_scft(&exact, &polish_config, &w, &mut |i, r| progress("exact", i, r)) {
         Ok(polished) if polished.converged => polished,
         polished => {
             let why = match polished {
