@@ -5,11 +5,13 @@
 
 pub mod anderson;
 pub mod assisted;
+pub mod chi;
 pub mod dataset;
 pub mod debye;
 pub mod error;
 pub mod fields;
 pub mod grid;
+pub mod inverse;
 pub mod io;
 pub mod lfts;
 pub mod model;
