@@ -440,3 +440,111 @@ fn sample_writes_its_run_folder_and_resumes_the_same_trajectory() {
     assert_clean_failure(&run(&["sample", "--chi", "0.5", "--step-size", "0", "--out", &p("bad")]), "step size");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// A minimal NumPy .npy (version 1.0, little-endian float64, C order).
+fn npy_bytes(shape: &[usize], values: &[f64]) -> Vec<u8> {
+    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+    let shape_text = if dims.len() == 1 { format!("({},)", dims[0]) } else { format!("({})", dims.join(", ")) };
+    let mut header = format!("{{'descr': '<f8', 'fortran_order': False, 'shape': {shape_text}, }}");
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend((header.len() as u16).to_le_bytes());
+    out.extend(header.as_bytes());
+    for v in values {
+        out.extend(v.to_le_bytes());
+    }
+    out
+}
+
+#[test]
+fn noise_and_infer_chi_on_patterns() {
+    let dir = scratch_dir("patterns");
+    let saddle = dir.join("saddle.safetensors");
+    let out = run(&[
+        "scft",
+        "--chi",
+        "0.3",
+        "--init",
+        "lamellar:2",
+        "--grid",
+        "16x16",
+        "--tol",
+        "1e-11",
+        "--output",
+        saddle.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    // chi of the saddle point, from its pattern alone.
+    let out = run(&["infer-chi", "--samples", saddle.to_str().unwrap(), "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let chi = report["chi"].as_f64().unwrap();
+    assert!((chi / 0.3 - 1.0).abs() < 1e-6, "chi {chi}");
+    assert_eq!(report["estimator"]["kind"], "saddle");
+
+    // The same pattern as .npy (phi_A only) gives the same chi.
+    let file = FieldFile::open(&saddle).unwrap();
+    let (_, mx, my, phi) = file.fields("phi").unwrap();
+    let m = mx * my;
+    let npy = dir.join("pattern.npy");
+    std::fs::write(&npy, npy_bytes(&[mx, my], &phi[..m])).unwrap();
+    let out = run(&["infer-chi", "--samples", npy.to_str().unwrap(), "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!((report["chi"].as_f64().unwrap() / 0.3 - 1.0).abs() < 1e-6, "{report}");
+
+    // Noise: seeded, sigma relative to the pattern's spread.
+    let noisy = dir.join("noisy.safetensors");
+    let noisy2 = dir.join("noisy2.safetensors");
+    for path in [&noisy, &noisy2] {
+        let out = run(&[
+            "noise",
+            "--input",
+            saddle.to_str().unwrap(),
+            "--sigma",
+            "0.5",
+            "--seed",
+            "4",
+            "--out",
+            path.to_str().unwrap(),
+        ]);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    assert_eq!(std::fs::read(&noisy).unwrap(), std::fs::read(&noisy2).unwrap());
+    let (shape, y) = FieldFile::open(&noisy).unwrap().f64_tensor("phi_a").unwrap();
+    assert_eq!(shape, vec![1, mx, my]);
+    let clean = &phi[..m];
+    let mean = clean.iter().sum::<f64>() / m as f64;
+    let std_clean = (clean.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / m as f64).sqrt();
+    let std_noise = (y.iter().zip(clean).map(|(a, b)| (a - b).powi(2)).sum::<f64>() / m as f64).sqrt();
+    assert!((std_noise / (0.5 * std_clean) - 1.0).abs() < 0.15, "noise std {std_noise} vs {}", 0.5 * std_clean);
+
+    // Bad patterns: outside (0, 1), NaN, truncated, unknown format.
+    let mut outside = clean.to_vec();
+    outside[5] = 1.5;
+    std::fs::write(&npy, npy_bytes(&[mx, my], &outside)).unwrap();
+    assert_clean_failure(&run(&["infer-chi", "--samples", npy.to_str().unwrap()]), "outside (0, 1)");
+    outside[5] = f64::NAN;
+    std::fs::write(&npy, npy_bytes(&[mx, my], &outside)).unwrap();
+    assert_clean_failure(
+        &run(&["noise", "--input", npy.to_str().unwrap(), "--sigma", "1", "--out", noisy.to_str().unwrap()]),
+        "non-finite",
+    );
+    let bytes = npy_bytes(&[mx, my], clean);
+    std::fs::write(&npy, &bytes[..bytes.len() - 100]).unwrap();
+    assert_clean_failure(&run(&["infer-chi", "--samples", npy.to_str().unwrap()]), "npy");
+    std::fs::write(&npy, npy_bytes(&[3], &[0.5, 0.5, 0.5])).unwrap();
+    assert_clean_failure(&run(&["infer-chi", "--samples", npy.to_str().unwrap()]), "shape");
+    let txt = dir.join("pattern.txt");
+    std::fs::write(&txt, "0.5").unwrap();
+    assert_clean_failure(&run(&["infer-chi", "--samples", txt.to_str().unwrap()]), "unknown pattern format");
+    assert_clean_failure(
+        &run(&["noise", "--input", saddle.to_str().unwrap(), "--sigma", "-1", "--out", noisy.to_str().unwrap()]),
+        "sigma",
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}

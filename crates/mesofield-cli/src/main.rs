@@ -7,7 +7,9 @@
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod fig1;
+mod observe;
 mod operator_cmds;
+mod pattern_cmds;
 mod plot;
 mod reproduce;
 mod sample;
@@ -69,6 +71,10 @@ enum Command {
     BenchOperator(operator_cmds::BenchOperatorArgs),
     /// Langevin field-theoretic simulation (L-FTS) into a run folder.
     Sample(sample::SampleArgs),
+    /// Add Gaussian (and salt-and-pepper) noise to clean patterns, seeded.
+    Noise(pattern_cmds::NoiseArgs),
+    /// Infer chi from clean patterns: the inverse map, then the exchange-field condition.
+    InferChi(pattern_cmds::InferChiArgs),
     /// Reproduce a figure of the paper end to end (fig3).
     Reproduce(reproduce::ReproduceArgs),
 }
@@ -279,6 +285,8 @@ fn run(cli: Cli) -> Result<()> {
         Command::Train(a) => with_threads(a.threads, || operator_cmds::cmd_train(&a)),
         Command::Eval(a) => with_threads(a.threads, || operator_cmds::cmd_eval(&a)),
         Command::Predict(a) => with_threads(a.threads, || operator_cmds::cmd_predict(&a)),
+        Command::Noise(a) => pattern_cmds::cmd_noise(&a),
+        Command::InferChi(a) => with_threads(a.threads, || pattern_cmds::cmd_infer_chi(&a)),
         Command::Reproduce(a) => with_threads(a.threads, || reproduce::cmd_reproduce(&a)),
     }
 }
@@ -325,7 +333,7 @@ fn model_for_input(model: Option<&Path>, file: &FieldFile) -> Result<ChainModel>
     Ok(ChainModel::default())
 }
 
-fn parse_range(text: &str, what: &str) -> Result<[f64; 2]> {
+pub(crate) fn parse_range(text: &str, what: &str) -> Result<[f64; 2]> {
     let parts: Vec<&str> = text.split(',').map(str::trim).collect();
     let parse = |s: &str| s.parse::<f64>().map_err(|_| anyhow!("{what}: cannot parse {text:?} as LO,HI"));
     match parts.as_slice() {

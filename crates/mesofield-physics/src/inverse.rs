@@ -10,6 +10,14 @@
 //! on the bond products), so the step is always defined; away from the
 //! homogeneous state Anderson corrects the Jacobian's error.
 //!
+//! Not a minimisation of the dual (ln Q + the targets' moments): the bond
+//! kernel's negative lobes make it non-convex, and at chi = 0.5 L-BFGS on it
+//! found other fields with the same densities to 1e-11 than the SCFT saddle
+//! point's, 0.01 apart; this iteration from zero fields finds the saddle
+//! point's own (to 2e-8). Patterns with a density near zero over whole
+//! domains (L-FTS at chi = 1.0) are beyond it: there the fields no longer
+//! move the densities.
+//!
 //! Written against the solver seam: with an operator it gives the operator's
 //! inverse, which `invert_polished` then polishes with the exact solver.
 

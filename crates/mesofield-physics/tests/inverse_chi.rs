@@ -78,6 +78,7 @@ fn chi_is_recovered_from_scft_saddle_points() {
         (ChainModel::default(), 32, 32, 0.2, InitialField::Lamellar { periods: 2 }),
         (ChainModel::default(), 32, 32, 0.3, InitialField::Hex { nx: 2, ny: 2 }),
         (ChainModel::default(), 32, 32, 0.5, InitialField::Lamellar { periods: 2 }),
+        (ChainModel::default(), 32, 32, 0.7, InitialField::Lamellar { periods: 2 }),
         (other_chain(), 16, 20, 0.6, InitialField::Lamellar { periods: 2 }),
     ];
     for (model, mx, my, chi, init) in cases {
