@@ -46,6 +46,9 @@ pub struct TrainArgs {
     /// Train on the relative H1 error (values and gradients) instead of L2.
     #[arg(long)]
     pub h1: bool,
+    /// Clip each parameter's gradient to this norm (0: off).
+    #[arg(long, default_value_t = 0.0)]
+    pub grad_clip: f64,
     /// Continue from OUT/last (its settings win, except --epochs).
     #[arg(long)]
     pub resume: bool,
@@ -244,7 +247,8 @@ pub fn cmd_train(a: &TrainArgs) -> Result<()> {
         .with_batch(a.batch)
         .with_seed(a.seed)
         .with_learning_rate(a.lr)
-        .with_h1(a.h1);
+        .with_h1(a.h1)
+        .with_grad_clip_norm(a.grad_clip);
     let steps = train_set.len().div_ceil(a.batch) as u64;
     let bar = progress_bar(steps, "train");
     let start = Instant::now();

@@ -75,6 +75,9 @@ struct Fig3Spec {
     /// The loss's e_ref (TrainConfig::tail_scale); 0 or absent: plain mean.
     #[serde(default)]
     tail_scale: f64,
+    /// TrainConfig::grad_clip_norm; 0 or absent: off.
+    #[serde(default)]
+    grad_clip_norm: f64,
     width: usize,
     layers: usize,
     modes: usize,
@@ -168,6 +171,7 @@ pub fn cmd_reproduce(a: &ReproduceArgs) -> Result<()> {
         .with_batch(spec.batch)
         .with_learning_rate(spec.learning_rate)
         .with_tail_scale(spec.tail_scale)
+        .with_grad_clip_norm(spec.grad_clip_norm)
         .with_seed(spec.seed);
     set_aside_stale_checkpoints(&ckpt_dir, &config, &train_set, &device)?;
     let bar = progress_bar(1, "train");

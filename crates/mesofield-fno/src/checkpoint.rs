@@ -109,7 +109,9 @@ impl Checkpoint {
 }
 
 pub fn optimizer(config: &TrainConfig) -> ModuleOptimizer {
-    AdamWConfig::new().with_weight_decay(config.weight_decay as f32).init()
+    let clip = (config.grad_clip_norm > 0.0)
+        .then(|| burn::grad_clipping::GradientClippingConfig::Norm(config.grad_clip_norm as f32));
+    AdamWConfig::new().with_weight_decay(config.weight_decay as f32).with_grad_clipping(clip).init()
 }
 
 /// Writes a checkpoint folder atomically (temporary folder, then rename).

@@ -10,6 +10,7 @@ pub mod evaluation;
 pub mod model;
 pub mod operator;
 pub mod training;
+pub mod vjp;
 
 pub use checkpoint::{Checkpoint, CheckpointError};
 pub use model::{Fno, FnoConfig, FnoOutput, SpectralConv2d, densities};

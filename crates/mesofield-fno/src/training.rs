@@ -46,6 +46,10 @@ pub struct TrainConfig {
     /// errors above e_ref weigh more (0: off).
     #[config(default = 0.0)]
     pub tail_scale: f64,
+    /// Clip each parameter's gradient to this norm before the optimiser
+    /// step (0: off). Guards wide models against a rare exploding batch.
+    #[config(default = 0.0)]
+    pub grad_clip_norm: f64,
     /// Judge errors in the H1 norm (values and gradients) instead of L2.
     #[config(default = false)]
     pub h1: bool,

@@ -182,6 +182,15 @@ impl<'a> Lfts<'a> {
         }
         let mut w_minus = state.w_minus.clone();
         langevin_update(&mut w_minus, &state.phi, self.config.chi, self.config.step_size, &eta);
+        self.advance(state, w_minus)
+    }
+
+    /// The state at a new exchange field `w_minus`, W_+ relaxed to its partial
+    /// saddle point from `state`'s (step count + 1).
+    pub fn advance(&self, state: &LftsState, w_minus: Vec<f64>) -> Result<(LftsState, StepCost)> {
+        if w_minus.len() != self.points() {
+            return Err(Error::Shape(format!("W_- holds {} values, expected {}", w_minus.len(), self.points())));
+        }
         // Start the inner loop from W_+ moved with W_- by the melt's linear
         // response, which keeps phi_A + phi_B = 1 to first order.
         let mut w_plus = state.w_plus.clone();

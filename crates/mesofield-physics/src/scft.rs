@@ -124,7 +124,7 @@ fn std_dev(values: &[f64]) -> f64 {
 /// 1 / S_tot (the Newton step of W_+ on phi_A + phi_B - 1), and the W_+
 /// change (S_AA - S_BB) / S_tot that keeps phi_A + phi_B fixed when W_-
 /// moves by one unit. Both are 0 at q = 0 (the gauge).
-pub(crate) fn melt_response(plan: &SpectralPlan, model: &crate::ChainModel) -> (Vec<f64>, Vec<f64>) {
+pub fn melt_response(plan: &SpectralPlan, model: &crate::ChainModel) -> (Vec<f64>, Vec<f64>) {
     plan.q_squared_table()
         .iter()
         .enumerate()
@@ -139,7 +139,7 @@ pub(crate) fn melt_response(plan: &SpectralPlan, model: &crate::ChainModel) -> (
 }
 
 /// `values <- IFFT[multiplier * FFT[values]]` with a per-mode real multiplier.
-pub(crate) fn apply_spectral(
+pub fn apply_spectral(
     plan: &SpectralPlan,
     scratch: &mut crate::spectral::SpectralScratch,
     spectrum: &mut [C64],
