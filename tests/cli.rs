@@ -523,6 +523,48 @@ fn noise_and_infer_chi_on_patterns() {
     let std_noise = (y.iter().zip(clean).map(|(a, b)| (a - b).powi(2)).sum::<f64>() / m as f64).sqrt();
     assert!((std_noise / (0.5 * std_clean) - 1.0).abs() < 0.15, "noise std {std_noise} vs {}", 0.5 * std_clean);
 
+    // Denoising the noisy saddle pattern at its chi beats the noisy input.
+    let recovered = dir.join("recovered.safetensors");
+    let out = run(&[
+        "denoise",
+        "--input",
+        noisy.to_str().unwrap(),
+        "--chi",
+        "0.3",
+        "--truth",
+        saddle.to_str().unwrap(),
+        "--out",
+        recovered.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let errors = &report["samples"][0]["error"];
+    let (rec, noisy_err) = (errors["recovery"].as_f64().unwrap(), errors["noisy"].as_f64().unwrap());
+    assert!(rec < 0.5 * noisy_err, "recovery {rec} vs noisy {noisy_err}");
+    assert!(recovered.with_extension("png").exists());
+    let (shape, _) = FieldFile::open(&recovered).unwrap().f64_tensor("phi_a").unwrap();
+    assert_eq!(shape, vec![1, mx, my]);
+    // A truth on another grid, and neither chi nor samples.
+    let small = dir.join("small.npy");
+    std::fs::write(&small, npy_bytes(&[8, 8], &[0.7; 64])).unwrap();
+    let out = run(&[
+        "denoise",
+        "--input",
+        noisy.to_str().unwrap(),
+        "--chi",
+        "0.3",
+        "--truth",
+        small.to_str().unwrap(),
+        "--out",
+        recovered.to_str().unwrap(),
+    ]);
+    assert_clean_failure(&out, "8x8");
+    assert_clean_failure(
+        &run(&["denoise", "--input", noisy.to_str().unwrap(), "--out", recovered.to_str().unwrap()]),
+        "chi",
+    );
+
     // Bad patterns: outside (0, 1), NaN, truncated, unknown format.
     let mut outside = clean.to_vec();
     outside[5] = 1.5;

@@ -6,7 +6,9 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod denoise_cmd;
 mod fig1;
+mod fig4;
 mod observe;
 mod operator_cmds;
 mod pattern_cmds;
@@ -75,6 +77,8 @@ enum Command {
     Noise(pattern_cmds::NoiseArgs),
     /// Infer chi from clean patterns: the inverse map, then the exchange-field condition.
     InferChi(pattern_cmds::InferChiArgs),
+    /// Recover patterns from noisy observations by action minimisation (chi given or inferred).
+    Denoise(denoise_cmd::DenoiseArgs),
     /// Reproduce a figure of the paper end to end (fig3).
     Reproduce(reproduce::ReproduceArgs),
 }
@@ -254,7 +258,13 @@ fn main() -> ExitCode {
         Err(e) => {
             // clap's own report spans several lines; keep its first, which says what is wrong.
             let text = e.render().to_string();
-            let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("invalid arguments");
+            // A first line ending in ':' continues on the next ones (the missing arguments).
+            let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+            let mut first = lines.first().copied().unwrap_or("invalid arguments").to_string();
+            if first.ends_with(':') {
+                let more: Vec<&str> = lines[1..].iter().take_while(|l| !l.starts_with("Usage")).copied().collect();
+                first = format!("{first} {}", more.join(", "));
+            }
             let first = first.trim_start_matches("error: ");
             eprintln!("error: {first} (see mesofield --help)");
             return ExitCode::from(2);
@@ -287,6 +297,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Predict(a) => with_threads(a.threads, || operator_cmds::cmd_predict(&a)),
         Command::Noise(a) => pattern_cmds::cmd_noise(&a),
         Command::InferChi(a) => with_threads(a.threads, || pattern_cmds::cmd_infer_chi(&a)),
+        Command::Denoise(a) => with_threads(a.threads, || denoise_cmd::cmd_denoise(&a)),
         Command::Reproduce(a) => with_threads(a.threads, || reproduce::cmd_reproduce(&a)),
     }
 }

@@ -50,7 +50,7 @@ impl Patterns {
     /// Refuses a pattern on another grid than `(mx, my)`.
     pub fn expect_grid(&self, mx: usize, my: usize, what: &str) -> Result<()> {
         if (self.mx, self.my) != (mx, my) {
-            bail!("{what} is on a {}x{} grid, expected {mx}x{my}", self.mx, self.my);
+            bail!("{what} is {}x{}, expected {mx}x{my} like the other patterns", self.mx, self.my);
         }
         Ok(())
     }
@@ -101,6 +101,26 @@ pub fn load_patterns(path: &Path, phi_range: [f64; 2], clean: bool) -> Result<Pa
     };
     patterns.validate(&path.display().to_string(), clean)?;
     Ok(patterns)
+}
+
+/// Patterns of several files, one after another (all on one grid).
+pub fn load_many(paths: &[std::path::PathBuf], phi_range: [f64; 2], clean: bool) -> Result<Patterns> {
+    let mut all: Option<Patterns> = None;
+    for path in paths {
+        let p = load_patterns(path, phi_range, clean)?;
+        match all.as_mut() {
+            None => all = Some(p),
+            Some(a) => {
+                p.expect_grid(a.mx, a.my, &path.display().to_string())?;
+                a.n += p.n;
+                a.phi_a.extend(p.phi_a);
+                if a.model.is_none() {
+                    a.model = p.model;
+                }
+            }
+        }
+    }
+    all.ok_or_else(|| anyhow!("no pattern files given"))
 }
 
 fn from_safetensors(path: &Path) -> Result<Patterns> {

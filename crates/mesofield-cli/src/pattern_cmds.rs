@@ -16,6 +16,8 @@ use mesofield_physics::rng::StreamRng;
 use mesofield_physics::spectral::SpectralPlan;
 use mesofield_physics::{ChainModel, ExactSolver, FieldSolver, Grid};
 
+use mesofield_inference::noise::add_noise;
+
 use crate::observe::{Patterns, load_patterns};
 
 #[derive(Args)]
@@ -49,22 +51,12 @@ pub fn cmd_noise(a: &NoiseArgs) -> Result<()> {
         bail!("--salt-pepper must be a fraction in [0, 1], got {}", a.salt_pepper);
     }
     let clean = load_patterns(&a.input, crate::parse_range(&a.phi_range, "--phi-range")?, true)?;
-    let m = clean.points();
-    let mut noisy = clean.phi_a.clone();
+    let mut noisy = Vec::with_capacity(clean.phi_a.len());
     let mut sigma_abs = Vec::with_capacity(clean.n);
-    for (s, sample) in noisy.chunks_mut(m).enumerate() {
+    for s in 0..clean.n {
         // One stream per sample: sample s gets the same noise whatever n is.
-        let mut rng = StreamRng::new(a.seed, s as u64);
-        let mean = sample.iter().sum::<f64>() / m as f64;
-        let std = (sample.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / m as f64).sqrt();
-        let (lo, hi) = sample.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &v| (l.min(v), h.max(v)));
-        let amplitude = a.sigma * std;
-        for v in sample.iter_mut() {
-            *v += amplitude * rng.normal();
-            if a.salt_pepper > 0.0 && rng.uniform() < a.salt_pepper {
-                *v = if rng.uniform() < 0.5 { lo } else { hi };
-            }
-        }
+        let (y, amplitude) = add_noise(clean.sample(s), a.sigma, a.salt_pepper, &mut StreamRng::new(a.seed, s as u64));
+        noisy.extend(y);
         sigma_abs.push(amplitude);
     }
     let meta = json!({"format": "mesofield-noisy", "source": a.input, "sigma": a.sigma, "sigma_abs": sigma_abs,
@@ -84,9 +76,9 @@ pub fn cmd_noise(a: &NoiseArgs) -> Result<()> {
 
 #[derive(Args)]
 pub struct InferChiArgs {
-    /// Clean patterns (.safetensors, .npy or grayscale .png).
-    #[arg(long)]
-    pub samples: PathBuf,
+    /// Clean patterns (.safetensors, .npy or grayscale .png); several files are pooled.
+    #[arg(long, num_args = 1.., required = true)]
+    pub samples: Vec<PathBuf>,
     /// Model file (TOML); default: the samples' metadata, else the paper's system.
     #[arg(long)]
     pub model: Option<PathBuf>,
@@ -112,7 +104,6 @@ pub struct InferChiArgs {
 
 /// The fields of each pattern by the inverse map (exact, or operator then exact).
 pub struct Inverted {
-    pub model: ChainModel,
     pub grid: Grid,
     /// `[n][2][M]` targets (phi_B = 1 - phi_A) and their fields.
     pub phi: Vec<f64>,
@@ -157,12 +148,12 @@ pub fn invert_patterns(
         bar.inc(1);
     }
     bar.finish_and_clear();
-    Ok(Inverted { model, grid, phi, w, per_sample })
+    Ok(Inverted { grid, phi, w, per_sample })
 }
 
 pub fn cmd_infer_chi(a: &InferChiArgs) -> Result<()> {
     let started = Instant::now();
-    let patterns = load_patterns(&a.samples, crate::parse_range(&a.phi_range, "--phi-range")?, true)?;
+    let patterns = crate::observe::load_many(&a.samples, crate::parse_range(&a.phi_range, "--phi-range")?, true)?;
     let model = match (&a.model, &patterns.model) {
         (Some(path), _) => ChainModel::from_toml_file(path)?,
         (None, Some(m)) => m.clone(),

@@ -23,7 +23,7 @@ use crate::{plot, progress_bar};
 
 #[derive(Args)]
 pub struct ReproduceArgs {
-    /// Which figure: fig1 (L-FTS patterns) or fig3 (the operator).
+    /// Which figure: fig1 (L-FTS patterns), fig3 (the operator) or fig4 (denoising from two samples).
     pub figure: String,
     /// The small variant: minutes on 2 cores; every path says fig3-quick.
     #[arg(long)]
@@ -115,7 +115,7 @@ impl SetSpec {
 }
 
 /// Loads `path` if it holds the dataset `config` describes, else generates it.
-fn dataset(path: &Path, model: &ChainModel, config: &GeneratorConfig, what: &str) -> Result<Dataset> {
+pub fn dataset(path: &Path, model: &ChainModel, config: &GeneratorConfig, what: &str) -> Result<Dataset> {
     if path.exists() {
         let d = Dataset::load(path)?;
         if d.meta.generator.as_ref() == Some(config) && &d.meta.model == model {
@@ -136,7 +136,8 @@ pub fn cmd_reproduce(a: &ReproduceArgs) -> Result<()> {
     match a.figure.as_str() {
         "fig3" => {}
         "fig1" => return crate::fig1::reproduce_fig1(&config_path, a.quick, &a.solver, &a.backend),
-        other => bail!("unknown figure {other:?}: this version reproduces fig1 and fig3"),
+        "fig4" => return crate::fig4::reproduce_fig4(&config_path, a.quick, &a.backend),
+        other => bail!("unknown figure {other:?}: this version reproduces fig1, fig3 and fig4"),
     }
     let text = std::fs::read_to_string(&config_path).with_context(|| format!("reading {}", config_path.display()))?;
     let file: Fig3File = toml::from_str(&text)

@@ -14,7 +14,7 @@
 //! otherwise tau halves. J^T comes from a `DataGradient`.
 //!
 //! The start is W_- = chi (2 y - 1) / 2, the exchange-field condition of the
-//! observation itself.
+//! observation itself (y clamped to [0, 1]).
 
 use std::time::Instant;
 
@@ -143,7 +143,9 @@ pub fn denoise(
 
     let mut w = vec![0.0; 2 * m];
     for i in 0..m {
-        let w_minus = 0.5 * config.chi * (2.0 * y[i] - 1.0);
+        // Clamped to a volume fraction: strong noise would otherwise start
+        // from fields outside the model's domain.
+        let w_minus = 0.5 * config.chi * (2.0 * y[i].clamp(0.0, 1.0) - 1.0);
         w[i] = -w_minus;
         w[m + i] = w_minus;
     }
@@ -166,7 +168,7 @@ pub fn denoise(
             }
             let mut fields = vec![0.0; 2 * m];
             mesofield_physics::fields::from_exchange_pressure(&state.w_minus, &state.w_plus, &mut fields);
-            gradient.exchange_vjp(&fields, &residual, &mut jt);
+            gradient.exchange_vjp(&fields, &state.phi, &residual, &mut jt);
             gradient_calls += 1;
             let weight = config.data_weight / (config.beads_per_cell * config.sigma.powi(2));
             for i in 0..m {

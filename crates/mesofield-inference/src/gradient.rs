@@ -24,15 +24,19 @@ use mesofield_physics::{ChainModel, Grid};
 
 pub trait DataGradient {
     fn name(&self) -> String;
-    /// `out = J^T v` at fields `w` (`[2][M]`) for `v` (`[M]`).
-    fn exchange_vjp(&self, w: &[f64], v: &[f64], out: &mut [f64]);
+    /// `out = J^T v` at fields `w` (`[2][M]`, densities `phi` there) for `v` (`[M]`).
+    fn exchange_vjp(&self, w: &[f64], phi: &[f64], v: &[f64], out: &mut [f64]);
 }
 
 pub struct LinearResponse {
     plan: SpectralPlan,
     /// 2 det(S) / S_tot per mode, 0 at q = 0.
     response: Vec<f64>,
+    /// sqrt(f (1 - f)): the local scale's value in the homogeneous melt.
+    spread: f64,
 }
+
+const LOCAL: bool = true;
 
 impl LinearResponse {
     pub fn new(model: &ChainModel, grid: Grid) -> Self {
@@ -49,7 +53,8 @@ impl LinearResponse {
                 2.0 * (s.s_aa * s.s_bb - s.s_ab * s.s_ab) / s.total()
             })
             .collect();
-        LinearResponse { plan, response }
+        let f = model.f_a();
+        LinearResponse { plan, response, spread: (f * (1.0 - f)).sqrt() }
     }
 }
 
@@ -57,11 +62,18 @@ impl DataGradient for LinearResponse {
     fn name(&self) -> String {
         "linear-response".into()
     }
-    fn exchange_vjp(&self, _w: &[f64], v: &[f64], out: &mut [f64]) {
-        out.copy_from_slice(v);
+    fn exchange_vjp(&self, _w: &[f64], phi: &[f64], v: &[f64], out: &mut [f64]) {
+        let m = v.len();
+        let local = |i: usize| if LOCAL { (phi[i] * phi[m + i]).max(0.0).sqrt() / self.spread } else { 1.0 };
+        for i in 0..m {
+            out[i] = v[i] * local(i);
+        }
         let mut scratch = self.plan.scratch();
         let mut spectrum = vec![C64::default(); self.plan.spectrum_len()];
         apply_spectral(&self.plan, &mut scratch, &mut spectrum, out, &self.response);
+        for i in 0..m {
+            out[i] *= local(i);
+        }
     }
 }
 
@@ -84,7 +96,7 @@ impl DataGradient for OperatorGradient {
     fn name(&self) -> String {
         "operator-autodiff".into()
     }
-    fn exchange_vjp(&self, w: &[f64], v: &[f64], out: &mut [f64]) {
+    fn exchange_vjp(&self, w: &[f64], _phi: &[f64], v: &[f64], out: &mut [f64]) {
         let m = v.len();
         let (_, g) = self.vjp.phi_a_vjp(w, v);
         let mut both: Vec<f64> = (0..m).map(|i| g[i] + g[m + i]).collect();

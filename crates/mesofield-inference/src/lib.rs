@@ -8,6 +8,7 @@
 pub mod baselines;
 pub mod denoise;
 pub mod gradient;
+pub mod noise;
 
 /// ||x - truth|| / ||truth - mean(truth)||: the error that a density near its
 /// mean cannot flatter.

@@ -49,7 +49,7 @@ fn linear_response_gradient_matches_finite_differences_near_the_melt() {
     let mut jt = vec![0.0; m];
     let mut w = vec![0.0; 2 * m];
     mesofield_physics::fields::from_exchange_pressure(&state.w_minus, &state.w_plus, &mut w);
-    LinearResponse::new(&model, grid).exchange_vjp(&w, &v, &mut jt);
+    LinearResponse::new(&model, grid).exchange_vjp(&w, &state.phi, &v, &mut jt);
     let eps = 1e-5;
     let probe = |sign: f64| {
         let moved: Vec<f64> = base.iter().zip(&u).map(|(b, d)| b + sign * eps * d).collect();
