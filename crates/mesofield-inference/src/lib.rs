@@ -9,6 +9,7 @@ pub mod baselines;
 pub mod denoise;
 pub mod gradient;
 pub mod noise;
+pub mod rbm;
 
 /// ||x - truth|| / ||truth - mean(truth)||: the error that a density near its
 /// mean cannot flatter.
