@@ -565,6 +565,32 @@ fn noise_and_infer_chi_on_patterns() {
         "chi",
     );
 
+    // Grayscale PNGs: a pattern of the grid's size loads, one of another size
+    // is refused beside it, a colour picture is refused.
+    let gray = dir.join("gray.png");
+    image::GrayImage::from_fn(mx as u32, my as u32, |x, y| image::Luma([((x * 7 + y * 3) % 256) as u8]))
+        .save(&gray)
+        .unwrap();
+    let out = run(&["noise", "--input", gray.to_str().unwrap(), "--sigma", "0.1", "--out", noisy2.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let small_png = dir.join("small.png");
+    image::GrayImage::from_pixel(8, 8, image::Luma([180])).save(&small_png).unwrap();
+    let out = run(&[
+        "denoise",
+        "--input",
+        noisy.to_str().unwrap(),
+        "--chi",
+        "0.3",
+        "--truth",
+        small_png.to_str().unwrap(),
+        "--out",
+        recovered.to_str().unwrap(),
+    ]);
+    assert_clean_failure(&out, "8x8");
+    let colour = dir.join("colour.png");
+    image::RgbImage::from_pixel(mx as u32, my as u32, image::Rgb([200, 10, 10])).save(&colour).unwrap();
+    assert_clean_failure(&run(&["infer-chi", "--samples", colour.to_str().unwrap()]), "colour");
+
     // Bad patterns: outside (0, 1), NaN, truncated, unknown format.
     let mut outside = clean.to_vec();
     outside[5] = 1.5;

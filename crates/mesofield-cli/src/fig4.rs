@@ -3,8 +3,10 @@
 //! inferred from two of them (and over several independent pairs), then every
 //! test pattern made noisy at each noise level and recovered by each method:
 //! action minimisation with the exact solver and with the operator, plain SCF
-//! relaxation from the noisy start, the oracle Gaussian blur and a Wiener
-//! filter. Writes experiments/fig4/{fig4.png, table.md, report.json}.
+//! relaxation from the noisy start, the oracle Gaussian blur, a Wiener
+//! filter and restricted Boltzmann machines trained on 10 and 80 patterns.
+//! Writes experiments/fig4/{fig4.png, fig2.png, table.md, report.json}
+//! (`reproduce fig2` runs the same pipeline: its figure needs the same data).
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -19,10 +21,13 @@ use mesofield_inference::contrast_relative_error;
 use mesofield_inference::denoise::{DenoiseConfig, denoise};
 use mesofield_inference::gradient::{DataGradient, LinearResponse, OperatorGradient};
 use mesofield_inference::noise::add_noise;
+use mesofield_inference::rbm::{RbmConfig, train_rbm};
 use mesofield_physics::chi::{ChiEstimator, estimate_chi};
 use mesofield_physics::dataset::{GeneratorConfig, LftsFamily};
+use mesofield_physics::fields::InitialField;
 use mesofield_physics::inverse::{InverseConfig, invert};
 use mesofield_physics::io::write_atomic;
+use mesofield_physics::lfts::{Lfts, LftsConfig, StructureFactor, structure_factor};
 use mesofield_physics::rng::StreamRng;
 use mesofield_physics::spectral::SpectralPlan;
 use mesofield_physics::{ChainModel, ExactSolver, FieldSolver, Grid};
@@ -50,6 +55,15 @@ struct Fig4Spec {
     max_iterations: usize,
     /// A trained operator for the operator column; skipped if absent.
     operator: String,
+    /// Training-set sizes of the RBM baselines (sizes beyond the pool are skipped).
+    rbm_sizes: Vec<usize>,
+    rbm_hidden: usize,
+    rbm_updates: usize,
+    rbm_learning_rate: f64,
+    /// Also train each RBM with random periodic translations of its samples.
+    rbm_translate: bool,
+    /// Other interaction strengths to sample at with no new data.
+    extrapolate: Vec<f64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -76,7 +90,7 @@ pub fn reproduce_fig4(config_path: &Path, quick: bool, backend: &str) -> Result<
         bail!("{}: test_runs, chi_pairs, snapshots and noise_levels must not be empty", config_path.display());
     }
     let model = ChainModel::default();
-    let out_dir = PathBuf::from("experiments").join(name);
+    let out_dir = PathBuf::from("experiments").join(if quick { "denoise-quick" } else { "denoise" });
     let data_dir = PathBuf::from("datasets").join(name);
     std::fs::create_dir_all(&out_dir)?;
     std::fs::create_dir_all(&data_dir)?;
@@ -151,13 +165,46 @@ pub fn reproduce_fig4(config_path: &Path, quick: bool, backend: &str) -> Result<
     };
     let linear = LinearResponse::new(&model, grid);
 
-    let methods: Vec<&str> = {
+    // The RBM baselines, on the pool runs' patterns: the last snapshots of
+    // distinct runs first, so a small set holds independent patterns.
+    let first_pool_run = (spec.test_runs + 2 * spec.chi_pairs) as i64;
+    let mut pool_samples: Vec<usize> = (0..pool.len()).filter(|&i| pool.run[i] >= first_pool_run).collect();
+    pool_samples.sort_by_key(|&i| (std::cmp::Reverse(pool.step[i]), pool.run[i]));
+    let mut rbms = Vec::new();
+    let device = crate::operator_cmds::device("cpu")?;
+    for &size in &spec.rbm_sizes {
+        if size > pool_samples.len() {
+            eprintln!("RBM-{size}: the pool holds only {} patterns, skipped", pool_samples.len());
+            continue;
+        }
+        let train: Vec<f64> = pool_samples[..size].iter().flat_map(|&i| phi_a(i).to_vec()).collect();
+        for translate in if spec.rbm_translate { vec![false, true] } else { vec![false] } {
+            let config = RbmConfig::new()
+                .with_hidden(spec.rbm_hidden)
+                .with_updates(spec.rbm_updates)
+                .with_learning_rate(spec.rbm_learning_rate)
+                .with_translate(translate)
+                .with_seed(spec.seed);
+            let label = if translate { format!("RBM-{size}, translations") } else { format!("RBM-{size}") };
+            let bar = crate::progress_bar(spec.rbm_updates as u64, &format!("train {label}"));
+            let rbm = train_rbm(&train, grid.mx, grid.my, &config, &device, &mut |u| bar.set_position(u as u64))
+                .map_err(|e| anyhow::anyhow!(e))?;
+            bar.finish_and_clear();
+            let dir = PathBuf::from("checkpoints")
+                .join(name)
+                .join(format!("rbm{size}{}", if translate { "-translate" } else { "" }));
+            rbm.save(&dir).map_err(|e| anyhow::anyhow!(e))?;
+            rbms.push((label, size, rbm));
+        }
+    }
+
+    let methods: Vec<String> = {
         let mut v = vec!["physics, exact solver"];
         if operator.is_some() {
             v.push("physics, operator");
         }
         v.extend(["SCF relaxation (no data)", "oracle Gaussian blur", "Wiener filter", "noisy input"]);
-        v
+        v.into_iter().map(String::from).chain(rbms.iter().map(|(label, _, _)| label.clone())).collect::<Vec<_>>()
     };
     let tests: Vec<usize> = (0..spec.test_runs).map(last_of).collect::<Result<_>>()?;
     // errors[method][level] and seconds[method][level], one entry per pattern.
@@ -165,6 +212,7 @@ pub fn reproduce_fig4(config_path: &Path, quick: bool, backend: &str) -> Result<
     let mut seconds = vec![vec![Vec::new(); spec.noise_levels.len()]; methods.len()];
     let mut iterations = Vec::new();
     let mut picture = None;
+    let mut rbm_picture: Vec<(String, Vec<f64>)> = Vec::new();
     let picture_level = spec.noise_levels.iter().position(|&l| (l - 0.5).abs() < 1e-12).unwrap_or(0);
     let bar = crate::progress_bar((spec.noise_levels.len() * tests.len()) as u64, "denoise");
     for (li, &level) in spec.noise_levels.iter().enumerate() {
@@ -199,6 +247,9 @@ pub fn reproduce_fig4(config_path: &Path, quick: bool, backend: &str) -> Result<
             results.push(timed(&mut || Ok(oracle_blur(&plan, &y, clean).1))?);
             results.push(timed(&mut || Ok(wiener(&plan, &y, sigma)))?);
             results.push((y.clone(), 0.0));
+            for (_, _, rbm) in &rbms {
+                results.push(timed(&mut || Ok(rbm.reconstruct(&y)))?);
+            }
             for (k, (x, s)) in results.iter().enumerate() {
                 errors[k][li].push(contrast_relative_error(x, clean));
                 seconds[k][li].push(*s);
@@ -210,6 +261,13 @@ pub fn reproduce_fig4(config_path: &Path, quick: bool, backend: &str) -> Result<
                     results[0].0.clone(),
                     operator.as_ref().map(|_| results[1].0.clone()),
                 ));
+                let rbm_first = results.len() - rbms.len();
+                rbm_picture = rbms
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, (label, _, _))| !label.contains("translations"))
+                    .map(|(k, (label, _, _))| (label.clone(), results[rbm_first + k].0.clone()))
+                    .collect();
             }
             bar.inc(1);
         }
@@ -247,10 +305,13 @@ pub fn reproduce_fig4(config_path: &Path, quick: bool, backend: &str) -> Result<
     }
     table.push_str(&format!(
         "\nchi from two independent samples, over {} pairs: {chi_mean:.4} +- {chi_spread:.4} (true {}; values {:?}).\n\
-         RBM baselines (Fig. 2): not built yet.\n",
+         RBM: Gaussian-Bernoulli, {} hidden units, {} PCD-1 updates at learning rate {}, trained on the first patterns of the pool runs.\n",
         spec.chi_pairs,
         spec.chi,
-        chi_values.iter().map(|c| (c * 1e4).round() / 1e4).collect::<Vec<_>>()
+        chi_values.iter().map(|c| (c * 1e4).round() / 1e4).collect::<Vec<_>>(),
+        spec.rbm_hidden,
+        spec.rbm_updates,
+        spec.rbm_learning_rate,
     ));
     if let Some((y, clean, exact_rec, op_rec)) = picture {
         let range = Some((0.0, 1.0));
@@ -260,16 +321,117 @@ pub fn reproduce_fig4(config_path: &Path, quick: bool, backend: &str) -> Result<
             row.push(panel(&op, "RECOVERED OPERATOR"));
         }
         plot::save_png(plot::tile(vec![row]), &out_dir.join("fig4.png"))?;
+        // Fig. 2: the original, the noisy input and the RBM recoveries.
+        let mut row = vec![panel(&clean, "ORIGINAL"), panel(&y, "NOISY")];
+        for (label, rec) in rbm_picture.iter().rev() {
+            row.push(panel(rec, &label.to_uppercase()));
+        }
+        plot::save_png(plot::tile(vec![row]), &out_dir.join("fig2.png"))?;
+    }
+    // Extrapolation: L-FTS at chi_hat x target / chi (the observed system's
+    // interaction scaled, so the inference error carries over) against L-FTS
+    // run directly at each target, and the largest RBM's own samples.
+    let mut extrapolation = Vec::new();
+    if !spec.extrapolate.is_empty() {
+        table.push_str(
+            "\nExtrapolation with no new data: S(q) peak (position q*, height S*) over the second half of each run.\n\n| target chi | L-FTS at target: q*, S* | physics from two samples: chi used, q*, S* | RBM samples: q*, S* |\n| --- | --- | --- | --- |\n",
+        );
+        let observed: Vec<StructureFactor> = tests.iter().map(|&i| structure_factor(&plan, phi_a(i))).collect();
+        let (oq, os) = peak_of(&average_sq(&observed));
+        table.push_str(&format!("| {} (observed: the test patterns) | {oq:.3}, {os:.3} | | |\n", spec.chi));
+        extrapolation.push(json!({"target": spec.chi, "observed": {"q": oq, "S": os}}));
+        let rbm_last = rbms.iter().filter(|(label, _, _)| !label.contains("translations")).last();
+        let rbm_peak = match rbm_last {
+            Some((label, _, rbm)) => {
+                let mut rng = StreamRng::new(spec.seed, 99);
+                let start: Vec<f64> = (0..8 * m).map(|_| 0.7 + 0.1 * rng.normal()).collect();
+                let samples = rbm.sample(&start, 500, spec.seed);
+                let mut acc = Vec::new();
+                for s in samples.chunks(m) {
+                    acc.push(structure_factor(&plan, s));
+                }
+                Some((label.clone(), peak_of(&average_sq(&acc))))
+            }
+            None => None,
+        };
+        for &target in &spec.extrapolate {
+            let step_size = spec.step_size * (spec.chi / target).min(1.0);
+            let bar = crate::progress_bar(2 * spec.steps as u64, &format!("L-FTS at chi {target}"));
+            let direct = lfts_sq(&exact, target, spec.beads_per_cell, step_size, spec.steps, spec.seed + 501, &bar)?;
+            let chi_model = chi * target / spec.chi;
+            let physics =
+                lfts_sq(&exact, chi_model, spec.beads_per_cell, step_size, spec.steps, spec.seed + 502, &bar)?;
+            bar.finish_and_clear();
+            let (dq, ds) = peak_of(&direct);
+            let (pq, ps) = peak_of(&physics);
+            table.push_str(&format!(
+                "| {target} | {dq:.3}, {ds:.3} | {chi_model:.4}, {pq:.3}, {ps:.3} | {} |\n",
+                match &rbm_peak {
+                    Some((label, (rq, rs))) => format!("{rq:.3}, {rs:.3} ({label} trained at chi {})", spec.chi),
+                    None => "no RBM".into(),
+                }
+            ));
+            extrapolation.push(json!({"target": target, "direct": {"q": dq, "S": ds, "sq": direct},
+                                      "physics": {"chi": chi_model, "q": pq, "S": ps, "sq": physics},
+                                      "rbm": rbm_peak.as_ref().map(|(l, (q, s))| json!({"model": l, "q": q, "S": s}))}));
+        }
     }
     write_atomic(&out_dir.join("table.md"), table.as_bytes())?;
     let report = json!({
         "figure": "fig4", "variant": name, "chi_true": spec.chi, "chi_used": chi,
         "chi_pairs": pair_chi, "chi_mean": chi_mean, "chi_spread": chi_spread,
         "beads_per_cell": spec.beads_per_cell, "grid": [grid.mx, grid.my], "operator": operator.as_ref().map(|_| &spec.operator),
-        "methods": rows, "runs": iterations,
+        "methods": rows, "runs": iterations, "extrapolation": extrapolation,
     });
     write_atomic(&out_dir.join("report.json"), serde_json::to_string_pretty(&report)?.as_bytes())?;
+    write_atomic(&out_dir.join("table.json"), serde_json::to_string_pretty(&report["methods"])?.as_bytes())?;
     print!("{table}");
     println!("report, table and figure -> {}", out_dir.display());
     Ok(())
+}
+
+/// S(q) of phi_A averaged over the second half of an L-FTS run from a weak
+/// random start at `chi`.
+fn lfts_sq(
+    exact: &ExactSolver,
+    chi: f64,
+    beads_per_cell: f64,
+    step_size: f64,
+    steps: usize,
+    seed: u64,
+    bar: &indicatif::ProgressBar,
+) -> Result<StructureFactor> {
+    let grid = *exact.grid();
+    let model = exact.model();
+    let plan = SpectralPlan::new(grid);
+    let w0 = InitialField::Random { amplitude: 0.01 }.fields(model, &grid, chi, &mut StreamRng::new(seed, 0));
+    let sampler = Lfts::new(LftsConfig::new(chi, beads_per_cell, step_size, seed), exact, None)?;
+    let (mut state, _) = sampler.start(&w0, 0)?;
+    let mut acc = Vec::new();
+    let m = grid.points();
+    while state.step < steps {
+        state = sampler.step(&state).with_context(|| format!("L-FTS at chi {chi}"))?.0;
+        if state.step > steps / 2 {
+            acc.push(structure_factor(&plan, &state.phi[..m]));
+        }
+        bar.inc(1);
+    }
+    Ok(average_sq(&acc))
+}
+
+fn average_sq(all: &[StructureFactor]) -> StructureFactor {
+    let mut out = all[0].clone();
+    for sq in &all[1..] {
+        for (a, b) in out.s.iter_mut().zip(&sq.s) {
+            *a += b;
+        }
+    }
+    out.s.iter_mut().for_each(|v| *v /= all.len() as f64);
+    out
+}
+
+/// Position and height of the highest shell (q > 0).
+fn peak_of(sq: &StructureFactor) -> (f64, f64) {
+    let i = (0..sq.s.len()).max_by(|&a, &b| sq.s[a].total_cmp(&sq.s[b])).unwrap_or(0);
+    (sq.q.get(i).copied().unwrap_or(f64::NAN), sq.s.get(i).copied().unwrap_or(f64::NAN))
 }

@@ -13,6 +13,7 @@ mod observe;
 mod operator_cmds;
 mod pattern_cmds;
 mod plot;
+mod rbm_cmd;
 mod reproduce;
 mod sample;
 
@@ -79,6 +80,9 @@ enum Command {
     InferChi(pattern_cmds::InferChiArgs),
     /// Recover patterns from noisy observations by action minimisation (chi given or inferred).
     Denoise(denoise_cmd::DenoiseArgs),
+    /// The restricted Boltzmann machine baseline: train, denoise.
+    #[command(subcommand)]
+    Rbm(rbm_cmd::RbmCommand),
     /// Reproduce a figure of the paper end to end (fig3).
     Reproduce(reproduce::ReproduceArgs),
 }
@@ -298,6 +302,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Noise(a) => pattern_cmds::cmd_noise(&a),
         Command::InferChi(a) => with_threads(a.threads, || pattern_cmds::cmd_infer_chi(&a)),
         Command::Denoise(a) => with_threads(a.threads, || denoise_cmd::cmd_denoise(&a)),
+        Command::Rbm(c) => rbm_cmd::cmd_rbm(&c),
         Command::Reproduce(a) => with_threads(a.threads, || reproduce::cmd_reproduce(&a)),
     }
 }

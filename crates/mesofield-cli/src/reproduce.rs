@@ -137,7 +137,12 @@ pub fn cmd_reproduce(a: &ReproduceArgs) -> Result<()> {
         "fig3" => {}
         "fig1" => return crate::fig1::reproduce_fig1(&config_path, a.quick, &a.solver, &a.backend),
         "fig4" => return crate::fig4::reproduce_fig4(&config_path, a.quick, &a.backend),
-        other => bail!("unknown figure {other:?}: this version reproduces fig1, fig3 and fig4"),
+        // Fig. 2 (the RBM baseline) is drawn by the same pipeline, from the same data.
+        "fig2" => {
+            let config_path = a.config.clone().unwrap_or_else(|| PathBuf::from("experiments/fig4.toml"));
+            return crate::fig4::reproduce_fig4(&config_path, a.quick, &a.backend);
+        }
+        other => bail!("unknown figure {other:?}: this version reproduces fig1, fig2, fig3 and fig4"),
     }
     let text = std::fs::read_to_string(&config_path).with_context(|| format!("reading {}", config_path.display()))?;
     let file: Fig3File = toml::from_str(&text)
