@@ -277,34 +277,57 @@ pub fn invert_with(
     }
 }
 
-/// With an operator: its inverse first, then the exact solver from there,
-/// so the answer reproduces phi* through the exact map. Returns the polished
-/// outcome and the operator's (None when `operator` is None).
+/// The inverse map through the solver seam: with an operator, its inverse
+/// first (a few dozen iterations), then the exact solver from there, so the
+/// answer reproduces phi* through the exact map.
+pub struct Inverter<'a> {
+    pub exact: &'a dyn FieldSolver,
+    pub operator: Option<&'a dyn FieldSolver>,
+    pub config: InverseConfig,
+    response: InverseResponse,
+}
+
+impl<'a> Inverter<'a> {
+    pub fn new(
+        exact: &'a dyn FieldSolver,
+        operator: Option<&'a dyn FieldSolver>,
+        config: InverseConfig,
+    ) -> Result<Self> {
+        config.validate()?;
+        Ok(Inverter { exact, operator, config, response: InverseResponse::new(exact) })
+    }
+
+    /// The polished outcome and the operator's (None without one), from `start`.
+    pub fn invert(&self, target: &[f64], start: Option<&[f64]>) -> Result<(InverseOutcome, Option<InverseOutcome>)> {
+        check_target(self.exact, target)?;
+        let rough = match self.operator {
+            Some(op) => {
+                // The operator cannot reach the exact tolerance (its float32
+                // densities and its error stop it near 1e-3 to 1e-5), and
+                // once it stalls more iterations buy nothing.
+                let loose = InverseConfig {
+                    tolerance: self.config.tolerance.max(1e-4),
+                    max_iterations: self.config.max_iterations.min(ROUGH_ITERATIONS),
+                    ..self.config.clone()
+                };
+                Some(invert_with(op, &self.response, target, start, &loose)?)
+            }
+            None => None,
+        };
+        let from = rough.as_ref().map(|o| o.w.as_slice()).or(start);
+        let polished = invert_with(self.exact, &self.response, target, from, &self.config)?;
+        Ok((polished, rough))
+    }
+}
+
+/// `Inverter::invert` from zero fields.
 pub fn invert_polished(
     exact: &dyn FieldSolver,
     operator: Option<&dyn FieldSolver>,
     target: &[f64],
     config: &InverseConfig,
 ) -> Result<(InverseOutcome, Option<InverseOutcome>)> {
-    config.validate()?;
-    check_target(exact, target)?;
-    let response = InverseResponse::new(exact);
-    let rough = match operator {
-        Some(op) => {
-            // The operator cannot reach the exact tolerance (its float32
-            // densities and its error stop it near 1e-3 to 1e-5), and once it
-            // stalls more iterations buy nothing.
-            let loose = InverseConfig {
-                tolerance: config.tolerance.max(1e-4),
-                max_iterations: config.max_iterations.min(ROUGH_ITERATIONS),
-                ..config.clone()
-            };
-            Some(invert_with(op, &response, target, None, &loose)?)
-        }
-        None => None,
-    };
-    let polished = invert_with(exact, &response, target, rough.as_ref().map(|o| o.w.as_slice()), config)?;
-    Ok((polished, rough))
+    Inverter::new(exact, operator, config.clone())?.invert(target, None)
 }
 
 /// Relative density below which the local scaling stops growing.

@@ -8,6 +8,7 @@ pub mod assisted;
 pub mod chi;
 pub mod dataset;
 pub mod debye;
+pub mod dynamics;
 pub mod error;
 pub mod fields;
 pub mod grid;
