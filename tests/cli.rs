@@ -616,3 +616,55 @@ fn noise_and_infer_chi_on_patterns() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn dynamics_writes_its_run_folder_and_resumes_the_same_trajectory() {
+    let dir = scratch_dir("dynamics");
+    let (straight, split) = (dir.join("straight"), dir.join("split"));
+    let common = ["dynamics", "--chi", "0.2", "--grid", "16x16", "--dt", "2", "--every", "20", "--seed", "3"];
+    let run_to = |out: &Path, steps: &str, resume: bool| {
+        let mut args: Vec<&str> = common.to_vec();
+        args.extend(["--steps", steps, "--out", out.to_str().unwrap(), "--json"]);
+        if resume {
+            args.push("--resume");
+        }
+        let out = run(&args);
+        assert!(out.status.success(), "{}", stderr(&out));
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let whole = run_to(&straight, "120", false);
+    run_to(&split, "60", false);
+    let resumed = run_to(&split, "120", true);
+    let (a, b) = (whole["F"].as_f64().unwrap(), resumed["F"].as_f64().unwrap());
+    assert!((a - b).abs() < 1e-9, "straight F {a} vs resumed F {b}");
+    assert!(a < -0.2, "no pattern formed: F {a}");
+    for name in ["last.safetensors", "trace.json", "trace.png", "animation.gif", "snap_000120.png", "summary.json"] {
+        assert!(split.join(name).exists(), "{name} missing");
+    }
+    let trace: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(split.join("trace.json")).unwrap()).unwrap();
+    let f: Vec<f64> = serde_json::from_value(trace["F"].clone()).unwrap();
+    assert_eq!(f.len(), 7);
+    assert!(f.windows(2).all(|p| p[1] <= p[0] + 1e-12), "F rose: {f:?}");
+    let means: Vec<f64> = serde_json::from_value(trace["mean_phi_a"].clone()).unwrap();
+    assert!(means.iter().all(|m| (m - 0.7).abs() < 1e-12), "{means:?}");
+    // Settings that differ from the run's are refused on resume.
+    let out = run(&[
+        "dynamics",
+        "--chi",
+        "0.3",
+        "--grid",
+        "16x16",
+        "--steps",
+        "130",
+        "--out",
+        split.to_str().unwrap(),
+        "--resume",
+    ]);
+    assert_clean_failure(&out, "chi");
+    assert_clean_failure(
+        &run(&["dynamics", "--chi", "0.2", "--mobility", "fast", "--out", split.to_str().unwrap()]),
+        "mobility",
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}

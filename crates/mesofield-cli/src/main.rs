@@ -7,6 +7,7 @@
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod denoise_cmd;
+mod dynamics_cmd;
 mod fig1;
 mod fig4;
 mod observe;
@@ -80,6 +81,8 @@ enum Command {
     InferChi(pattern_cmds::InferChiArgs),
     /// Recover patterns from noisy observations by action minimisation (chi given or inferred).
     Denoise(denoise_cmd::DenoiseArgs),
+    /// Pattern dynamics: d phi_A/dt = div(M grad mu) (paper eq. 26) into a run folder.
+    Dynamics(dynamics_cmd::DynamicsArgs),
     /// The restricted Boltzmann machine baseline: train, denoise.
     #[command(subcommand)]
     Rbm(rbm_cmd::RbmCommand),
@@ -302,6 +305,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Noise(a) => pattern_cmds::cmd_noise(&a),
         Command::InferChi(a) => with_threads(a.threads, || pattern_cmds::cmd_infer_chi(&a)),
         Command::Denoise(a) => with_threads(a.threads, || denoise_cmd::cmd_denoise(&a)),
+        Command::Dynamics(a) => with_threads(a.threads, || dynamics_cmd::cmd_dynamics(&a)),
         Command::Rbm(c) => rbm_cmd::cmd_rbm(&c),
         Command::Reproduce(a) => with_threads(a.threads, || reproduce::cmd_reproduce(&a)),
     }
