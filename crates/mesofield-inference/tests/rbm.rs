@@ -106,7 +106,7 @@ fn a_trained_rbm_denoises_its_family_and_survives_a_round_trip() {
     let device = Device::flex();
     let (mx, my) = (8, 8);
     let train = stripes(40, mx, my, 1);
-    let config = RbmConfig::new().with_hidden(32).with_updates(600).with_learning_rate(5e-3);
+    let config = RbmConfig::new().with_hidden(32).with_updates(1000).with_learning_rate(3e-4);
     let rbm = train_rbm(&train, mx, my, &config, &device, &mut |_| {}).unwrap();
     let clean = stripes(4, mx, my, 2);
     let mut rng = StreamRng::new(5, 0);
