@@ -327,6 +327,16 @@ pub fn reproduce_fig4(config_path: &Path, quick: bool, backend: &str) -> Result<
             row.push(panel(rec, &label.to_uppercase()));
         }
         plot::save_png(plot::tile(vec![row]), &out_dir.join("fig2.png"))?;
+        // The recovered pattern, for `reproduce dynamics`.
+        let meta = json!({"format": "mesofield-denoised", "model": model, "chi": chi, "noise": spec.noise_levels[picture_level]});
+        let bytes = mesofield_physics::io::to_safetensors(
+            &[
+                ("phi_a", vec![1, grid.mx, grid.my], mesofield_physics::io::TensorData::F64(&exact_rec)),
+                ("original", vec![1, grid.mx, grid.my], mesofield_physics::io::TensorData::F64(&clean)),
+            ],
+            &meta.to_string(),
+        )?;
+        write_atomic(&out_dir.join("recovered.safetensors"), &bytes)?;
     }
     // Extrapolation: L-FTS at chi_hat x target / chi (the observed system's
     // interaction scaled, so the inference error carries over) against L-FTS

@@ -8,6 +8,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod denoise_cmd;
 mod dynamics_cmd;
+mod dynamics_fig;
 mod fig1;
 mod fig4;
 mod observe;

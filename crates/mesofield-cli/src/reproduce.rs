@@ -23,7 +23,7 @@ use crate::{plot, progress_bar};
 
 #[derive(Args)]
 pub struct ReproduceArgs {
-    /// Which figure: fig1 (L-FTS patterns), fig3 (the operator) or fig4 (denoising from two samples).
+    /// Which figure: fig1 (L-FTS patterns), fig2 and fig4 (denoising from two samples, the RBM), fig3 (the operator) or dynamics (eq. 26).
     pub figure: String,
     /// The small variant: minutes on 2 cores; every path says fig3-quick.
     #[arg(long)]
@@ -33,7 +33,7 @@ pub struct ReproduceArgs {
     pub config: Option<PathBuf>,
     #[arg(long, default_value = "cpu")]
     pub backend: String,
-    /// fig1: exact or operator:CHECKPOINT for the samplers' inner loop.
+    /// fig1 and dynamics: exact or operator:CHECKPOINT for the inner loops.
     #[arg(long, default_value = "exact")]
     pub solver: String,
     #[arg(long)]
@@ -142,7 +142,8 @@ pub fn cmd_reproduce(a: &ReproduceArgs) -> Result<()> {
             let config_path = a.config.clone().unwrap_or_else(|| PathBuf::from("experiments/fig4.toml"));
             return crate::fig4::reproduce_fig4(&config_path, a.quick, &a.backend);
         }
-        other => bail!("unknown figure {other:?}: this version reproduces fig1, fig2, fig3 and fig4"),
+        "dynamics" => return crate::dynamics_fig::reproduce_dynamics(&config_path, a.quick, &a.solver, &a.backend),
+        other => bail!("unknown figure {other:?}: this version reproduces fig1, fig2, fig3, fig4 and dynamics"),
     }
     let text = std::fs::read_to_string(&config_path).with_context(|| format!("reading {}", config_path.display()))?;
     let file: Fig3File = toml::from_str(&text)
