@@ -33,21 +33,12 @@ struct DynamicsSpec {
     every: usize,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct DynamicsFile {
-    default: DynamicsSpec,
-    quick: DynamicsSpec,
-}
-
 pub fn reproduce_dynamics(config_path: &Path, quick: bool, solver: &str, backend: &str) -> Result<()> {
-    let text = std::fs::read_to_string(config_path).with_context(|| format!("reading {}", config_path.display()))?;
-    let file: DynamicsFile = toml::from_str(&text)
-        .map_err(|e| anyhow::anyhow!("{}: {}", config_path.display(), e.to_string().replace('\n', " ")))?;
-    let (spec, name, source) = if quick {
-        (file.quick, "dynamics-quick", "experiments/denoise-quick/recovered.safetensors")
+    let spec: DynamicsSpec = crate::reproduce::load_spec(config_path, quick)?;
+    let (name, source) = if quick {
+        ("dynamics-quick", "experiments/denoise-quick/recovered.safetensors")
     } else {
-        (file.default, "dynamics", "experiments/denoise/recovered.safetensors")
+        ("dynamics", "experiments/denoise/recovered.safetensors")
     };
     let source = PathBuf::from(source);
     if !source.exists() {

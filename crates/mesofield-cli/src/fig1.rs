@@ -34,18 +34,9 @@ struct Fig1Spec {
     panels: Vec<Panel>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Fig1File {
-    default: Fig1Spec,
-    quick: Fig1Spec,
-}
-
 pub fn reproduce_fig1(config_path: &Path, quick: bool, solver: &str, backend: &str) -> Result<()> {
-    let text = std::fs::read_to_string(config_path).with_context(|| format!("reading {}", config_path.display()))?;
-    let file: Fig1File = toml::from_str(&text)
-        .map_err(|e| anyhow::anyhow!("{}: {}", config_path.display(), e.to_string().replace('\n', " ")))?;
-    let (spec, name) = if quick { (file.quick, "fig1-quick") } else { (file.default, "fig1") };
+    let spec: Fig1Spec = crate::reproduce::load_spec(config_path, quick)?;
+    let name = if quick { "fig1-quick" } else { "fig1" };
     let out_dir = PathBuf::from("experiments").join(name);
     let runs = out_dir.join("runs");
     std::fs::create_dir_all(&runs)?;

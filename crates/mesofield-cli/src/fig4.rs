@@ -66,13 +66,6 @@ struct Fig4Spec {
     extrapolate: Vec<f64>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Fig4File {
-    default: Fig4Spec,
-    quick: Fig4Spec,
-}
-
 /// Mean and sample standard deviation.
 fn mean_std(values: &[f64]) -> (f64, f64) {
     let n = values.len() as f64;
@@ -82,10 +75,8 @@ fn mean_std(values: &[f64]) -> (f64, f64) {
 }
 
 pub fn reproduce_fig4(config_path: &Path, quick: bool, backend: &str) -> Result<()> {
-    let text = std::fs::read_to_string(config_path).with_context(|| format!("reading {}", config_path.display()))?;
-    let file: Fig4File = toml::from_str(&text)
-        .map_err(|e| anyhow::anyhow!("{}: {}", config_path.display(), e.to_string().replace('\n', " ")))?;
-    let (spec, name) = if quick { (file.quick, "fig4-quick") } else { (file.default, "fig4") };
+    let spec: Fig4Spec = crate::reproduce::load_spec(config_path, quick)?;
+    let name = if quick { "fig4-quick" } else { "fig4" };
     if spec.test_runs == 0 || spec.chi_pairs == 0 || spec.snapshots == 0 || spec.noise_levels.is_empty() {
         bail!("{}: test_runs, chi_pairs, snapshots and noise_levels must not be empty", config_path.display());
     }
@@ -350,7 +341,7 @@ pub fn reproduce_fig4(config_path: &Path, quick: bool, backend: &str) -> Result<
         let (oq, os) = peak_of(&average_sq(&observed));
         table.push_str(&format!("| {} (observed: the test patterns) | {oq:.3}, {os:.3} | | |\n", spec.chi));
         extrapolation.push(json!({"target": spec.chi, "observed": {"q": oq, "S": os}}));
-        let rbm_last = rbms.iter().filter(|(label, _, _)| !label.contains("translations")).last();
+        let rbm_last = rbms.iter().rfind(|(label, _, _)| !label.contains("translations"));
         let rbm_peak = match rbm_last {
             Some((label, _, rbm)) => {
                 let mut rng = StreamRng::new(spec.seed, 99);

@@ -84,13 +84,6 @@ struct Fig3Spec {
     seed: u64,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Fig3File {
-    default: Fig3Spec,
-    quick: Fig3Spec,
-}
-
 impl SetSpec {
     fn generator(&self, grid: [usize; 2]) -> GeneratorConfig {
         let grf = GrfFamily::default();
@@ -112,6 +105,22 @@ impl SetSpec {
             lfts: Default::default(),
         }
     }
+}
+
+/// An experiment file's two tables.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Variants<T> {
+    default: T,
+    quick: T,
+}
+
+/// The `[default]` or `[quick]` table of an experiment file.
+pub fn load_spec<T: serde::de::DeserializeOwned>(path: &Path, quick: bool) -> Result<T> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let file: Variants<T> = toml::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.to_string().replace('\n', " ")))?;
+    Ok(if quick { file.quick } else { file.default })
 }
 
 /// Loads `path` if it holds the dataset `config` describes, else generates it.
@@ -145,10 +154,8 @@ pub fn cmd_reproduce(a: &ReproduceArgs) -> Result<()> {
         "dynamics" => return crate::dynamics_fig::reproduce_dynamics(&config_path, a.quick, &a.solver, &a.backend),
         other => bail!("unknown figure {other:?}: this version reproduces fig1, fig2, fig3, fig4 and dynamics"),
     }
-    let text = std::fs::read_to_string(&config_path).with_context(|| format!("reading {}", config_path.display()))?;
-    let file: Fig3File = toml::from_str(&text)
-        .map_err(|e| anyhow::anyhow!("{}: {}", config_path.display(), e.to_string().replace('\n', " ")))?;
-    let (spec, name) = if a.quick { (file.quick, "fig3-quick") } else { (file.default, "fig3") };
+    let spec: Fig3Spec = load_spec(&config_path, a.quick)?;
+    let name = if a.quick { "fig3-quick" } else { "fig3" };
     let device = device(&a.backend)?;
     let model = ChainModel::default();
     let data_dir = PathBuf::from("datasets").join(name);

@@ -49,8 +49,8 @@ impl LinearResponse {
                 if i == 0 {
                     return 0.0;
                 }
-                let s = Debye::at(model, q2);
-                2.0 * (s.s_aa * s.s_bb - s.s_ab * s.s_ab) / s.total()
+                // det(S) / S_tot = 1 / F(q) (F = 1/S at chi = 0).
+                2.0 / Debye::at(model, q2).rpa_f()
             })
             .collect();
         let f = model.f_a();

@@ -170,7 +170,7 @@ pub fn train_rbm(
     progress: &mut dyn FnMut(usize),
 ) -> Result<TrainedRbm, String> {
     let m = mx * my;
-    if patterns.is_empty() || patterns.len() % m != 0 {
+    if patterns.is_empty() || !patterns.len().is_multiple_of(m) {
         return Err(format!("RBM training needs patterns of {mx}x{my}, got {} values", patterns.len()));
     }
     if config.hidden == 0 || config.updates == 0 || !(config.learning_rate > 0.0) || !(config.visible_noise > 0.0) {

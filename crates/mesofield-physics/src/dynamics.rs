@@ -161,8 +161,7 @@ impl<'a> Dynamics<'a> {
                 if i == 0 {
                     return 0.0;
                 }
-                let s = Debye::at(model, q);
-                s.total() / (s.s_aa * s.s_bb - s.s_ab * s.s_ab)
+                Debye::at(model, q).rpa_f()
             })
             .collect();
         let two_pi = 2.0 * std::f64::consts::PI;
@@ -171,8 +170,8 @@ impl<'a> Dynamics<'a> {
                 let (kx, ky) = (i % grid.mx, i / grid.mx);
                 let nx = if kx <= grid.mx / 2 { kx as f64 } else { kx as f64 - grid.mx as f64 };
                 // A derivative of the Nyquist mode has no real representation.
-                let qx = if grid.mx % 2 == 0 && kx == grid.mx / 2 { 0.0 } else { two_pi * nx / grid.lx };
-                let qy = if grid.my % 2 == 0 && ky == grid.my / 2 { 0.0 } else { two_pi * ky as f64 / grid.ly };
+                let qx = if grid.mx.is_multiple_of(2) && kx == grid.mx / 2 { 0.0 } else { two_pi * nx / grid.lx };
+                let qy = if grid.my.is_multiple_of(2) && ky == grid.my / 2 { 0.0 } else { two_pi * ky as f64 / grid.ly };
                 (qx, qy)
             })
             .collect();
@@ -363,7 +362,8 @@ impl<'a> Dynamics<'a> {
 
     /// R(q) = -M0 q^2 [1 / S_D(q) - 2 chi] at |q|^2 = `q_squared`: the linear growth rate.
     pub fn linear_rate(&self, q_squared: f64) -> f64 {
-        let s = Debye::at(self.inverter.exact.model(), q_squared);
-        -self.config.m0 * q_squared * (s.total() / (s.s_aa * s.s_bb - s.s_ab * s.s_ab) - 2.0 * self.config.chi)
+        -self.config.m0
+            * q_squared
+            * (Debye::at(self.inverter.exact.model(), q_squared).rpa_f() - 2.0 * self.config.chi)
     }
 }
