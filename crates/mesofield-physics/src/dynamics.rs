@@ -171,7 +171,8 @@ impl<'a> Dynamics<'a> {
                 let nx = if kx <= grid.mx / 2 { kx as f64 } else { kx as f64 - grid.mx as f64 };
                 // A derivative of the Nyquist mode has no real representation.
                 let qx = if grid.mx.is_multiple_of(2) && kx == grid.mx / 2 { 0.0 } else { two_pi * nx / grid.lx };
-                let qy = if grid.my.is_multiple_of(2) && ky == grid.my / 2 { 0.0 } else { two_pi * ky as f64 / grid.ly };
+                let qy =
+                    if grid.my.is_multiple_of(2) && ky == grid.my / 2 { 0.0 } else { two_pi * ky as f64 / grid.ly };
                 (qx, qy)
             })
             .collect();
