@@ -25,7 +25,7 @@ use mesofield_inference::rbm::{RbmConfig, train_rbm};
 use mesofield_physics::chi::{ChiEstimator, estimate_chi};
 use mesofield_physics::dataset::{GeneratorConfig, LftsFamily};
 use mesofield_physics::fields::InitialField;
-use mesofield_physics::inverse::{InverseConfig, invert};
+use mesofield_physics::inverse::{InverseConfig, Inverter};
 use mesofield_physics::io::write_atomic;
 use mesofield_physics::lfts::{Lfts, LftsConfig, StructureFactor, structure_factor};
 use mesofield_physics::rng::StreamRng;
@@ -115,6 +115,7 @@ pub fn reproduce_fig4(config_path: &Path, quick: bool, backend: &str) -> Result<
     let plan = SpectralPlan::new(grid);
 
     // chi from each independent pair of samples.
+    let inverter = Inverter::new(&exact, None, InverseConfig::default())?;
     let mut pair_chi = Vec::new();
     for k in 0..spec.chi_pairs {
         let (mut w, mut phi) = (Vec::new(), Vec::new());
@@ -122,7 +123,7 @@ pub fn reproduce_fig4(config_path: &Path, quick: bool, backend: &str) -> Result<
             let i = last_of(r)?;
             let mut target = phi_a(i).to_vec();
             target.extend(phi_a(i).iter().map(|v| 1.0 - v));
-            let inv = invert(&exact, &target, None, &InverseConfig::default())?;
+            let (inv, _) = inverter.invert(&target, None)?;
             if !inv.converged {
                 bail!("chi pair {k}: the inverse map of run {r}'s pattern stopped at residual {:.2e}", inv.residual);
             }

@@ -10,7 +10,7 @@ use clap::Args;
 use serde_json::json;
 
 use mesofield_physics::chi::{ChiEstimator, estimate_chi};
-use mesofield_physics::inverse::{InverseConfig, invert_polished};
+use mesofield_physics::inverse::{InverseConfig, Inverter};
 use mesofield_physics::io::{TensorData, to_safetensors, write_atomic};
 use mesofield_physics::rng::StreamRng;
 use mesofield_physics::spectral::SpectralPlan;
@@ -124,15 +124,18 @@ pub fn invert_patterns(
     let phi = patterns.densities();
     let exact = ExactSolver::new(&model, grid)?;
     let operator = crate::operator_cmds::solver_choice(solver, backend, &model, &grid)?;
-    let config = InverseConfig { tolerance: tol, ..Default::default() };
+    let inverter = Inverter::new(
+        &exact,
+        operator.as_ref().map(|o| o as &dyn FieldSolver),
+        InverseConfig { tolerance: tol, ..Default::default() },
+    )?;
     let m = grid.points();
     let bar = crate::progress_bar(patterns.n as u64, "inverse map");
     let mut w = Vec::with_capacity(phi.len());
     let mut per_sample = Vec::new();
     for s in 0..patterns.n {
         let target = &phi[s * 2 * m..(s + 1) * 2 * m];
-        let (out, rough) = invert_polished(&exact, operator.as_ref().map(|o| o as &dyn FieldSolver), target, &config)
-            .with_context(|| format!("sample {s}: inverse map"))?;
+        let (out, rough) = inverter.invert(target, None).with_context(|| format!("sample {s}: inverse map"))?;
         if !out.converged && out.residual > 1e-6 {
             bail!(
                 "sample {s}: the inverse map stopped at max |phi(w) - pattern| = {:.3e} after {} iterations: \

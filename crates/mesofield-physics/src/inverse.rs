@@ -19,7 +19,7 @@
 //! move the densities.
 //!
 //! Written against the solver seam: with an operator it gives the operator's
-//! inverse, which `invert_polished` then polishes with the exact solver.
+//! inverse, which `Inverter` then polishes with the exact solver.
 
 use crate::anderson::AndersonMixer;
 use crate::debye::Debye;
@@ -318,16 +318,6 @@ impl<'a> Inverter<'a> {
         let polished = invert_with(self.exact, &self.response, target, from, &self.config)?;
         Ok((polished, rough))
     }
-}
-
-/// `Inverter::invert` from zero fields.
-pub fn invert_polished(
-    exact: &dyn FieldSolver,
-    operator: Option<&dyn FieldSolver>,
-    target: &[f64],
-    config: &InverseConfig,
-) -> Result<(InverseOutcome, Option<InverseOutcome>)> {
-    Inverter::new(exact, operator, config.clone())?.invert(target, None)
 }
 
 /// Relative density below which the local scaling stops growing.
