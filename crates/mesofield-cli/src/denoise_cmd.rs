@@ -7,6 +7,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use serde_json::json;
 
+use mesofield_fno::FnoOperator;
 use mesofield_fno::vjp::FnoVjp;
 use mesofield_inference::baselines::estimate_noise_sigma;
 use mesofield_inference::contrast_relative_error;
@@ -66,6 +67,21 @@ pub struct DenoiseArgs {
     pub threads: Option<usize>,
 }
 
+/// The operator in `dir` (refused if trained for another chain) and its
+/// autodiff data-term gradient.
+pub fn operator_with_gradient(
+    dir: &Path,
+    backend: &str,
+    model: &ChainModel,
+    grid: &Grid,
+) -> Result<(FnoOperator, OperatorGradient)> {
+    let choice = format!("operator:{}", dir.display());
+    let op = crate::operator_cmds::solver_choice(&choice, backend, model, grid)?.expect("an operator choice");
+    let device = crate::operator_cmds::device(backend)?;
+    let vjp = FnoVjp::load(dir, grid.mx, grid.my, &device)?;
+    Ok((op, OperatorGradient::new(vjp, model)))
+}
+
 /// chi from clean samples by the inverse map and the equipartition estimator.
 pub fn chi_from_samples(
     paths: &[PathBuf],
@@ -108,13 +124,15 @@ pub fn cmd_denoise(a: &DenoiseArgs) -> Result<()> {
     };
     let chi = a.chi.or(inferred.as_ref().map(|e| e.chi)).expect("clap requires --chi or --samples");
     let exact = ExactSolver::new(&model, grid)?;
-    let operator = crate::operator_cmds::solver_choice(&a.solver, &a.backend, &model, &grid)?;
-    let gradient: Box<dyn DataGradient> = match a.solver.strip_prefix("operator:") {
+    let (operator, gradient): (Option<FnoOperator>, Box<dyn DataGradient>) = match a.solver.strip_prefix("operator:") {
         Some(dir) => {
-            let device = crate::operator_cmds::device(&a.backend)?;
-            Box::new(OperatorGradient::new(FnoVjp::load(Path::new(dir), grid.mx, grid.my, &device)?, &model))
+            let (op, gradient) = operator_with_gradient(Path::new(dir), &a.backend, &model, &grid)?;
+            (Some(op), Box::new(gradient))
         }
-        None => Box::new(LinearResponse::new(&model, grid)),
+        None => {
+            crate::operator_cmds::solver_choice(&a.solver, &a.backend, &model, &grid)?;
+            (None, Box::new(LinearResponse::new(&model, grid)))
+        }
     };
     let plan = SpectralPlan::new(grid);
     let m = grid.points();

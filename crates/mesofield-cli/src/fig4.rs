@@ -15,11 +15,10 @@ use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 use serde_json::json;
 
-use mesofield_fno::vjp::FnoVjp;
 use mesofield_inference::baselines::{estimate_noise_sigma, oracle_blur, wiener};
 use mesofield_inference::contrast_relative_error;
 use mesofield_inference::denoise::{DenoiseConfig, denoise};
-use mesofield_inference::gradient::{DataGradient, LinearResponse, OperatorGradient};
+use mesofield_inference::gradient::{DataGradient, LinearResponse};
 use mesofield_inference::noise::add_noise;
 use mesofield_inference::rbm::{RbmConfig, train_rbm};
 use mesofield_physics::chi::{ChiEstimator, estimate_chi};
@@ -144,13 +143,7 @@ pub fn reproduce_fig4(config_path: &Path, quick: bool, backend: &str) -> Result<
 
     let operator_dir = PathBuf::from(&spec.operator);
     let operator = if operator_dir.join("config.json").exists() {
-        let device = crate::operator_cmds::device(backend)?;
-        let op = mesofield_fno::FnoOperator::load(&operator_dir, grid.mx, grid.my, &device)?;
-        if op.normalization.model != model {
-            bail!("{}: the operator was trained for another chain model", operator_dir.display());
-        }
-        let vjp = FnoVjp::load(&operator_dir, grid.mx, grid.my, &device)?;
-        Some((op, OperatorGradient::new(vjp, &model)))
+        Some(crate::denoise_cmd::operator_with_gradient(&operator_dir, backend, &model, &grid)?)
     } else {
         eprintln!("{}: no trained operator there, the operator column is skipped", operator_dir.display());
         None
