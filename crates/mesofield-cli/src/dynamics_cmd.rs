@@ -79,6 +79,12 @@ pub struct Trace {
     pub sq_peak_q: Vec<f64>,
 }
 
+/// Where a run begins: a new pattern, or the last snapshot of a run.
+enum Start {
+    Fresh(Vec<f64>),
+    Resumed { phi: Vec<f64>, w: Vec<f64>, step: usize, t: f64, dt: f64 },
+}
+
 fn parse_mobility(text: &str) -> Result<Mobility> {
     match text {
         "constant" => Ok(Mobility::Constant),
@@ -135,7 +141,7 @@ pub fn cmd_dynamics(a: &DynamicsArgs) -> Result<()> {
     let trace_path = a.out.join("trace.json");
     let settings = json!({"chi": a.chi, "mobility": a.mobility, "m0": a.m0, "noise": a.noise,
                           "beads_per_cell": a.beads_per_cell, "seed": a.seed});
-    let (model, grid, resumed) = if a.resume {
+    let (model, grid, start) = if a.resume {
         if !last_path.exists() {
             bail!("--resume: {} does not exist", last_path.display());
         }
@@ -158,11 +164,11 @@ pub fn cmd_dynamics(a: &DynamicsArgs) -> Result<()> {
         let step = meta["step"].as_u64().context("last.safetensors: no step")? as usize;
         let t = meta["t"].as_f64().context("last.safetensors: no t")?;
         let dt = meta["dt"].as_f64().context("last.safetensors: no dt")?;
-        (model, grid, Some((phi, w, step, t, dt)))
+        (model, grid, Start::Resumed { phi, w, step, t, dt })
     } else {
-        let (model, _, mx, my) = initial_pattern(a)?;
+        let (model, phi, mx, my) = initial_pattern(a)?;
         let grid = Grid::for_model(&model, mx, my)?;
-        (model, grid, None)
+        (model, grid, Start::Fresh(phi))
     };
     let exact = ExactSolver::new(&model, grid)?;
     let operator = crate::operator_cmds::solver_choice(&a.solver, &a.backend, &model, &grid)?;
@@ -179,8 +185,8 @@ pub fn cmd_dynamics(a: &DynamicsArgs) -> Result<()> {
     let meta = json!({"chi": a.chi, "mobility": a.mobility, "m0": a.m0, "noise": a.noise, "beads_per_cell": a.beads_per_cell,
                       "seed": a.seed, "dt": a.dt, "solver": a.solver, "grid": [grid.mx, grid.my], "model": model});
     let m = grid.points();
-    let (mut state, mut trace) = match resumed {
-        Some((phi, w, step, t, dt)) => {
+    let (mut state, mut trace) = match start {
+        Start::Resumed { phi, w, step, t, dt } => {
             let (mut s, _) = dynamics.start(&phi[..m], Some(&w))?;
             s.step = step;
             s.t = t;
@@ -199,10 +205,7 @@ pub fn cmd_dynamics(a: &DynamicsArgs) -> Result<()> {
             trace.sq_peak_q.truncate(keep);
             (s, trace)
         }
-        None => {
-            let (_, phi, _, _) = initial_pattern(a)?;
-            (dynamics.start(&phi, None)?.0, Trace::default())
-        }
+        Start::Fresh(phi) => (dynamics.start(&phi, None)?.0, Trace::default()),
     };
     let plan = SpectralPlan::new(grid);
     let record = |state: &DynamicsState, trace: &mut Trace| -> Result<()> {

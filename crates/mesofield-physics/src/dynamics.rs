@@ -249,18 +249,21 @@ impl<'a> Dynamics<'a> {
         // answers weakly to its field, so mu there moves fast with phi).
         let f = self.inverter.exact.model().f_a();
         let stiff = |a: f64| (f * (1.0 - f) / (a * (1.0 - a)).max(1e-300)).clamp(1.0, MAX_STIFFNESS);
-        let (flux, m_ref) = match self.config.mobility {
-            Mobility::Constant => {
-                let m_ref = m0 * state.phi_a.iter().fold(1.0f64, |acc, &a| acc.max(stiff(a)));
-                (mu_hat.iter().zip(&self.q2).map(|(u, q)| -m0 * q * u).collect::<Vec<_>>(), m_ref)
-            }
-            Mobility::Local => {
-                let local: Vec<f64> = state.phi_a.iter().map(|&a| m0 * (a * (1.0 - a)).max(0.0)).collect();
-                let m_ref = state.phi_a.iter().zip(&local).fold(1e-12f64, |acc, (&a, &mob)| acc.max(mob * stiff(a)));
-                (self.divergence(&mut scratch, &local, &mu_hat), m_ref)
-            }
+        let mobility: Vec<f64> = match self.config.mobility {
+            Mobility::Constant => vec![m0; m],
+            Mobility::Local => state.phi_a.iter().map(|&a| m0 * (a * (1.0 - a)).max(0.0)).collect(),
         };
-        let noise = if self.config.noise { Some(self.noise(state.step)) } else { None };
+        let m_ref = state.phi_a.iter().zip(&mobility).fold(1e-12f64, |acc, (&a, &mob)| acc.max(mob * stiff(a)));
+        let flux = match self.config.mobility {
+            Mobility::Constant => mu_hat.iter().zip(&self.q2).map(|(u, q)| -m0 * q * u).collect::<Vec<_>>(),
+            Mobility::Local => self.divergence(&mut scratch, &mobility, &mu_hat),
+        };
+        // The noise of one unit of time; a step of dt takes sqrt(dt) of it.
+        let unit_kick = self.config.noise.then(|| {
+            let amplitude: Vec<f64> =
+                mobility.iter().map(|&mob| (2.0 * mob / self.config.beads_per_cell).sqrt()).collect();
+            self.noise_divergence(&mut scratch, &amplitude, &self.noise(state.step))
+        });
         let mut dt = state.dt;
         let mut phi_hat = vec![C64::default(); len];
         self.plan.forward(&mut scratch, &state.phi_a, &mut phi_hat);
@@ -269,17 +272,10 @@ impl<'a> Dynamics<'a> {
             for k in 1..len {
                 next_hat[k] += dt * flux[k] / (1.0 + dt * m_ref * self.q2[k] * self.stiffness[k]);
             }
-            if let Some(z) = &noise {
+            if let Some(kick) = &unit_kick {
                 let scale = dt.sqrt();
-                let mobility: Vec<f64> = match self.config.mobility {
-                    Mobility::Constant => vec![m0; m],
-                    Mobility::Local => state.phi_a.iter().map(|&a| m0 * (a * (1.0 - a)).max(0.0)).collect(),
-                };
-                let amplitude: Vec<f64> =
-                    mobility.iter().map(|&mob| (2.0 * mob / self.config.beads_per_cell).sqrt() * scale).collect();
-                let kick = self.noise_divergence(&mut scratch, &amplitude, z);
                 for k in 1..len {
-                    next_hat[k] += kick[k] / (1.0 + dt * m_ref * self.q2[k] * self.stiffness[k]);
+                    next_hat[k] += scale * kick[k] / (1.0 + dt * m_ref * self.q2[k] * self.stiffness[k]);
                 }
             }
             let mut next = vec![0.0; m];
@@ -287,7 +283,7 @@ impl<'a> Dynamics<'a> {
             let attempt = self.state_of(next, Some(&state.w), state.step + 1, state.t + dt, dt, &mut cost);
             match attempt {
                 Ok(mut next_state)
-                    if noise.is_some()
+                    if unit_kick.is_some()
                         || next_state.free_energy <= state.free_energy + 1e-12 * state.free_energy.abs().max(1.0) =>
                 {
                     next_state.dt = (dt * 1.25).min(self.config.dt);
