@@ -545,48 +545,38 @@ fn noise_and_infer_chi_on_patterns() {
     assert!(recovered.with_extension("png").exists());
     let (shape, _) = FieldFile::open(&recovered).unwrap().f64_tensor("phi_a").unwrap();
     assert_eq!(shape, vec![1, mx, my]);
-    // A truth on another grid, and neither chi nor samples.
+    // A truth on another grid (as .npy and as PNG), and neither chi nor samples.
     let small = dir.join("small.npy");
     std::fs::write(&small, npy_bytes(&[8, 8], &[0.7; 64])).unwrap();
-    let out = run(&[
-        "denoise",
-        "--input",
-        noisy.to_str().unwrap(),
-        "--chi",
-        "0.3",
-        "--truth",
-        small.to_str().unwrap(),
-        "--out",
-        recovered.to_str().unwrap(),
-    ]);
-    assert_clean_failure(&out, "8x8");
+    let small_png = dir.join("small.png");
+    image::GrayImage::from_pixel(8, 8, image::Luma([180])).save(&small_png).unwrap();
+    for truth in [&small, &small_png] {
+        let out = run(&[
+            "denoise",
+            "--input",
+            noisy.to_str().unwrap(),
+            "--chi",
+            "0.3",
+            "--truth",
+            truth.to_str().unwrap(),
+            "--out",
+            recovered.to_str().unwrap(),
+        ]);
+        assert_clean_failure(&out, "8x8");
+    }
     assert_clean_failure(
         &run(&["denoise", "--input", noisy.to_str().unwrap(), "--out", recovered.to_str().unwrap()]),
         "chi",
     );
 
-    // Grayscale PNGs: a pattern of the grid's size loads, one of another size
-    // is refused beside it, a colour picture is refused.
+    // Grayscale PNGs: a pattern of the grid's size loads (one of another size
+    // is refused above), a colour picture is refused.
     let gray = dir.join("gray.png");
     image::GrayImage::from_fn(mx as u32, my as u32, |x, y| image::Luma([((x * 7 + y * 3) % 256) as u8]))
         .save(&gray)
         .unwrap();
     let out = run(&["noise", "--input", gray.to_str().unwrap(), "--sigma", "0.1", "--out", noisy2.to_str().unwrap()]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let small_png = dir.join("small.png");
-    image::GrayImage::from_pixel(8, 8, image::Luma([180])).save(&small_png).unwrap();
-    let out = run(&[
-        "denoise",
-        "--input",
-        noisy.to_str().unwrap(),
-        "--chi",
-        "0.3",
-        "--truth",
-        small_png.to_str().unwrap(),
-        "--out",
-        recovered.to_str().unwrap(),
-    ]);
-    assert_clean_failure(&out, "8x8");
     let colour = dir.join("colour.png");
     image::RgbImage::from_pixel(mx as u32, my as u32, image::Rgb([200, 10, 10])).save(&colour).unwrap();
     assert_clean_failure(&run(&["infer-chi", "--samples", colour.to_str().unwrap()]), "colour");
