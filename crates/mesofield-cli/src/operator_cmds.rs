@@ -49,6 +49,9 @@ pub struct TrainArgs {
     /// Clip each parameter's gradient to this norm (0: off).
     #[arg(long, default_value_t = 0.0)]
     pub grad_clip: f64,
+    /// Densities as exp(logit) (log-density output) instead of softplus.
+    #[arg(long)]
+    pub log_density: bool,
     /// Continue from OUT/last (its settings win, except --epochs).
     #[arg(long)]
     pub resume: bool,
@@ -241,7 +244,12 @@ pub fn cmd_train(a: &TrainArgs) -> Result<()> {
     if a.epochs == 0 || a.batch == 0 {
         bail!("--epochs and --batch must be >= 1");
     }
-    let model = FnoConfig::new().with_width(a.width).with_layers(a.layers).with_modes_x(a.modes).with_modes_y(a.modes);
+    let model = FnoConfig::new()
+        .with_width(a.width)
+        .with_layers(a.layers)
+        .with_modes_x(a.modes)
+        .with_modes_y(a.modes)
+        .with_log_density(a.log_density);
     let config = TrainConfig::new(model)
         .with_epochs(a.epochs)
         .with_batch(a.batch)

@@ -79,13 +79,10 @@ impl Checkpoint {
             return Err(err(dir, format!("format {:?} is not {FORMAT:?}", state.format)));
         }
         let mut config: serde_json::Value = read_json(dir, "config.json")?;
-        // Training settings added after a checkpoint was written take their defaults.
+        // Settings added after a checkpoint was written (training's and the
+        // model's) take their defaults, which are the behaviour from before.
         let defaults = serde_json::to_value(TrainConfig::new(crate::FnoConfig::new())).expect("config serialises");
-        if let (Some(stored), Some(defaults)) = (config.as_object_mut(), defaults.as_object()) {
-            for (key, value) in defaults {
-                stored.entry(key.clone()).or_insert_with(|| value.clone());
-            }
-        }
+        fill_defaults(&mut config, &defaults);
         let config: TrainConfig = serde_json::from_value(config)
             .map_err(|e| err(dir, format!("config.json is not a mesofield FNO file: {e}")))?;
         let normalization: Normalization = read_json(dir, "normalization.json")?;
@@ -147,4 +144,19 @@ pub fn save(
     std::fs::rename(&tmp, dir).map_err(|e| err(dir, format!("cannot move into place: {e}")))?;
     let _ = std::fs::remove_dir_all(&old);
     Ok(())
+}
+
+/// Adds the keys of `defaults` missing from `stored`, recursing into objects
+/// present in both.
+fn fill_defaults(stored: &mut serde_json::Value, defaults: &serde_json::Value) {
+    if let (Some(stored), Some(defaults)) = (stored.as_object_mut(), defaults.as_object()) {
+        for (key, value) in defaults {
+            match stored.get_mut(key) {
+                Some(present) => fill_defaults(present, value),
+                None => {
+                    stored.insert(key.clone(), value.clone());
+                }
+            }
+        }
+    }
 }

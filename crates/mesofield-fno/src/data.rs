@@ -13,8 +13,7 @@ use serde::{Deserialize, Serialize};
 use mesofield_physics::ChainModel;
 use mesofield_physics::dataset::Dataset;
 
-/// sigmoid(softplus^{-1}(1)) = 1 - 1/e: the slope of the density mapping at a uniform state.
-const UNIFORM_SLOPE: f64 = 0.632_120_558_828_557_7;
+use crate::model::UNIFORM_SLOPE;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Normalization {

@@ -43,6 +43,13 @@ pub struct FnoConfig {
     /// A scalar head for ln Q of the zero-mean fields (mean-pooled features).
     #[config(default = true)]
     pub predict_log_q: bool,
+    /// Densities as exp(logit) instead of softplus(logit) (both normalised
+    /// to the chain's mean). A chain in a strong field crowds into the
+    /// field's wells with Boltzmann-like weights, so ln phi stays close to
+    /// linear in w where phi itself is steep; off by default, which keeps
+    /// checkpoints from before the option loading unchanged.
+    #[config(default = false)]
+    pub log_density: bool,
 }
 
 impl FnoConfig {
@@ -65,6 +72,7 @@ impl FnoConfig {
             project_out: LinearConfig::new(self.projection_hidden, 2).init(device),
             log_q_head: self.predict_log_q.then(|| LinearConfig::new(self.width, 1).init(device)),
             positional_embedding: self.positional_embedding,
+            log_density: self.log_density,
         }
     }
 }
@@ -191,6 +199,7 @@ pub struct Fno {
     pub project_out: Linear,
     pub log_q_head: Option<Linear>,
     pub positional_embedding: bool,
+    pub log_density: bool,
 }
 
 /// Raw network outputs before the physics mapping.
@@ -209,6 +218,11 @@ impl Fno {
 
     pub fn check_grid(&self, mx: usize, my: usize) -> Result<(), String> {
         self.layers[0].spectral.check_grid(mx, my)
+    }
+
+    /// `densities` with this model's density map.
+    pub fn densities(&self, logits: Tensor<4>, f_a: f64, scale: [f64; 2]) -> Tensor<4> {
+        densities(logits, f_a, scale, self.log_density)
     }
 
     /// `x` is `[B, Mx, My, 2]`: normalised, zero-mean w_A, w_B.
@@ -249,16 +263,29 @@ fn append_positions(x: Tensor<4>, b: usize, mx: usize, my: usize) -> Tensor<4> {
 /// softplus^{-1}(1): the logit of a uniform density.
 pub const UNIFORM_LOGIT: f64 = 0.541_324_854_612_918_1;
 
+/// sigmoid(softplus^{-1}(1)) = 1 - 1/e: the slope of softplus at `UNIFORM_LOGIT`.
+pub const UNIFORM_SLOPE: f64 = 0.632_120_558_828_557_7;
+
 /// Densities from logits with the model's exact constraints: each channel
-/// non-negative (softplus) with the mean the chain fixes, mean(phi_A) = f and
-/// mean(phi_B) = 1 - f, so mean(phi_A + phi_B) = 1. `scale[t]` sets the
-/// logit's spread (fitted on the training set). Returns `[B, Mx, My, 2]`.
-pub fn densities(logits: Tensor<4>, f_a: f64, scale: [f64; 2]) -> Tensor<4> {
+/// non-negative (softplus, or exp with `log_density`) with the mean the chain
+/// fixes, mean(phi_A) = f and mean(phi_B) = 1 - f, so mean(phi_A + phi_B) = 1.
+/// `scale[t]` sets the logit's spread (fitted on the training set); both maps
+/// have the same slope at a uniform density, so a unit logit means the same
+/// change of phi to either. Returns `[B, Mx, My, 2]`.
+pub fn densities(logits: Tensor<4>, f_a: f64, scale: [f64; 2], log_density: bool) -> Tensor<4> {
     let [b, mx, my, _] = logits.dims();
     let mut channels = Vec::with_capacity(2);
     for (t, fraction) in [(0usize, f_a), (1usize, 1.0 - f_a)] {
-        let z = logits.clone().narrow(3, t, 1).mul_scalar(scale[t]).add_scalar(UNIFORM_LOGIT);
-        let p = softplus(z, 1.0);
+        let logit = logits.clone().narrow(3, t, 1);
+        let p = if log_density {
+            let z = logit.mul_scalar(scale[t] * UNIFORM_SLOPE);
+            // The normalisation below cancels any per-sample shift; taking
+            // the maximum out keeps exp from overflowing.
+            let peak = z.clone().max_dims(&[1, 2]).detach();
+            (z - peak).exp()
+        } else {
+            softplus(logit.mul_scalar(scale[t]).add_scalar(UNIFORM_LOGIT), 1.0)
+        };
         let mean = p.clone().mean_dims(&[1, 2]);
         channels.push(p.div(mean).mul_scalar(fraction));
     }

@@ -9,7 +9,7 @@ use mesofield_physics::{ChainModel, Error, FieldSolver, Grid};
 
 use crate::checkpoint::{Checkpoint, CheckpointError};
 use crate::data::{Normalization, channels_first, gauge_free_log_q};
-use crate::model::{Fno, densities};
+use crate::model::Fno;
 
 pub struct FnoOperator {
     pub checkpoint_dir: std::path::PathBuf,
@@ -66,7 +66,7 @@ impl FnoOperator {
         let inputs = self.normalization.inputs(chunk, mx, my);
         let x = Tensor::<4>::from_data(TensorData::new(inputs, [count, mx, my, 2]), &self.device);
         let out = self.model.forward(x);
-        let p = densities(out.density_logits, model.f_a(), self.normalization.logit_scale);
+        let p = self.model.densities(out.density_logits, model.f_a(), self.normalization.logit_scale);
         let values = p.into_data().try_to_vec::<f32>().expect("float32 densities");
         let phi = channels_first(&values, mx, my);
         let lq: Vec<f64> = match out.log_q {

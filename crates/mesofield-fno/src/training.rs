@@ -17,7 +17,7 @@ use mesofield_physics::rng::StreamRng;
 
 use crate::checkpoint::{self, Checkpoint, CheckpointError, FORMAT, TrainState};
 use crate::data::{Batch, Normalization, batch};
-use crate::model::{Fno, FnoConfig, densities};
+use crate::model::{Fno, FnoConfig};
 
 #[derive(Config, Debug)]
 pub struct TrainConfig {
@@ -128,7 +128,7 @@ fn squared_norms(u: Tensor<4>, h1: bool) -> Tensor<2> {
 pub fn batch_loss(model: &Fno, batch: &Batch, config: &TrainConfig, norm: &Normalization) -> (Tensor<1>, Tensor<1>) {
     let out = model.forward(batch.inputs.clone());
     let f_a = norm.model.f_a();
-    let phi = densities(out.density_logits, f_a, norm.logit_scale);
+    let phi = model.densities(out.density_logits, f_a, norm.logit_scale);
     let errors = contrast_relative_error(phi, batch.phi.clone(), f_a, config.contrast_floor, config.h1);
     let mut loss = if config.tail_scale > 0.0 {
         // e (1 + e / e_ref): samples with errors beyond e_ref weigh more,

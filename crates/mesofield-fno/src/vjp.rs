@@ -9,7 +9,7 @@ use burn::prelude::*;
 
 use crate::checkpoint::{Checkpoint, CheckpointError};
 use crate::data::Normalization;
-use crate::model::{Fno, densities};
+use crate::model::Fno;
 use mesofield_physics::Grid;
 
 pub struct FnoVjp {
@@ -45,7 +45,7 @@ impl FnoVjp {
         let x = Tensor::<4>::from_data(TensorData::new(inputs, [1, mx, my, 2]), &self.device).require_grad();
         let out = self.model.forward(x.clone());
         let model = &self.normalization.model;
-        let p = densities(out.density_logits, model.f_a(), self.normalization.logit_scale);
+        let p = self.model.densities(out.density_logits, model.f_a(), self.normalization.logit_scale);
         let phi_a = p.narrow(3, 0, 1).reshape([m]);
         let weight: Vec<f32> = v.iter().map(|&x| x as f32).collect();
         let weight = Tensor::<1>::from_data(TensorData::new(weight, [m]), &self.device);

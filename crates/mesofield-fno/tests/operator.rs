@@ -175,17 +175,37 @@ fn predicted_densities_conserve_mass_and_are_non_negative() {
     let x: Vec<f64> = randn(b * mx * my * 2, 8).into_iter().map(|v| 5.0 * v).collect();
     let logits = model.forward(tensor(&x, [b, mx, my, 2], &device())).density_logits;
     let f = 0.7;
-    let phi = to_vec(densities(logits, f, [3.0, 3.0]));
-    let m = mx * my;
-    for ib in 0..b {
-        let (mut sum_a, mut sum_b) = (0.0, 0.0);
-        for p in 0..m {
-            let (a, bb) = (phi[(ib * m + p) * 2], phi[(ib * m + p) * 2 + 1]);
-            assert!(a >= 0.0 && bb >= 0.0);
-            sum_a += a;
-            sum_b += bb;
+    for log_density in [false, true] {
+        // A large scale on top: exp must not overflow.
+        let phi = to_vec(densities(logits.clone(), f, [30.0, 30.0], log_density));
+        let m = mx * my;
+        for ib in 0..b {
+            let (mut sum_a, mut sum_b) = (0.0, 0.0);
+            for p in 0..m {
+                let (a, bb) = (phi[(ib * m + p) * 2], phi[(ib * m + p) * 2 + 1]);
+                assert!(a.is_finite() && bb.is_finite() && a >= 0.0 && bb >= 0.0);
+                sum_a += a;
+                sum_b += bb;
+            }
+            assert!((sum_a / m as f64 - f).abs() < 1e-5, "mean phi_A {} (log {log_density})", sum_a / m as f64);
+            assert!((sum_a / m as f64 + sum_b / m as f64 - 1.0).abs() < 1e-5);
         }
-        assert!((sum_a / m as f64 - f).abs() < 1e-5, "mean phi_A {}", sum_a / m as f64);
-        assert!((sum_a / m as f64 + sum_b / m as f64 - 1.0).abs() < 1e-5);
     }
+}
+
+#[test]
+fn both_density_maps_agree_to_first_order_near_uniform() {
+    // Same slope at a uniform density: a checkpoint's logit scale means the
+    // same change of phi under either map.
+    let (b, mx, my) = (2, 8, 8);
+    let eps = 1e-3;
+    let logits: Vec<f64> = randn(b * mx * my * 2, 3).into_iter().map(|v| eps * v).collect();
+    let logits = tensor(&logits, [b, mx, my, 2], &device());
+    let f = 0.7;
+    let soft = to_vec(densities(logits.clone(), f, [1.0, 1.0], false));
+    let exp = to_vec(densities(logits, f, [1.0, 1.0], true));
+    let deviation: f64 = soft.iter().enumerate().map(|(i, p)| (p - if i % 2 == 0 { f } else { 1.0 - f }).abs()).sum();
+    let difference: f64 = soft.iter().zip(&exp).map(|(s, e)| (s - e).abs()).sum();
+    assert!(deviation > 1e-4, "the logits move phi: {deviation}");
+    assert!(difference < 0.02 * deviation, "maps differ by {difference} for deviations {deviation}");
 }

@@ -71,6 +71,22 @@ fn training_lowers_the_loss_and_checkpoints_round_trip() {
         let total: f64 = phi[s * 512..(s + 1) * 512].iter().sum::<f64>() / 256.0;
         assert!((total - 1.0).abs() < 1e-5, "mass {total}");
     }
+
+    // A checkpoint written before later options existed (here without the
+    // model's `log_density` and training's `grad_clip_norm`) loads with their
+    // defaults and predicts the same.
+    let older = out.join("older");
+    std::fs::create_dir_all(&older).unwrap();
+    for f in ["model.bpk", "normalization.json", "state.json"] {
+        std::fs::copy(out.join("best").join(f), older.join(f)).unwrap();
+    }
+    let mut config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("best/config.json")).unwrap()).unwrap();
+    assert!(config["model"].as_object_mut().unwrap().remove("log_density").is_some());
+    assert!(config.as_object_mut().unwrap().remove("grad_clip_norm").is_some());
+    std::fs::write(older.join("config.json"), config.to_string()).unwrap();
+    let c = FnoOperator::load(&older, 16, 16, &device).unwrap();
+    assert_eq!(c.predict(w).0, phi_a);
     std::fs::remove_dir_all(&out).ok();
 }
 
