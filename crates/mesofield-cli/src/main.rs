@@ -191,6 +191,16 @@ struct GenerateArgs {
     chi: String,
     #[arg(long, default_value_t = 400)]
     scft_iterations: usize,
+    /// Perturbed copies of each SCFT snapshot (family scft_perturbed): they
+    /// teach an operator the response near the SCFT path.
+    #[arg(long, default_value_t = 0)]
+    perturbed_copies: usize,
+    /// Amplitude range LO,HI of the perturbations (kT per bead).
+    #[arg(long, default_value = "0.001,0.01")]
+    perturbation: String,
+    /// Correlation-length range LO,HI of the perturbations (box units).
+    #[arg(long, default_value = "0.15,1.0")]
+    perturbation_length: String,
     /// L-FTS runs from random starts (each gives --snapshots samples from its second half).
     #[arg(long, default_value_t = 0)]
     lfts_runs: usize,
@@ -595,6 +605,9 @@ fn cmd_generate(a: &GenerateArgs) -> Result<()> {
             snapshots_per_run: a.snapshots,
             chi: parse_range(&a.chi, "--chi")?,
             max_iterations: a.scft_iterations,
+            perturbed_copies: a.perturbed_copies,
+            perturbation: parse_range(&a.perturbation, "--perturbation")?,
+            perturbation_length: parse_range(&a.perturbation_length, "--perturbation-length")?,
             ..Default::default()
         },
         lfts: LftsFamily {

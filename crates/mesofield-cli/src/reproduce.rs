@@ -52,6 +52,11 @@ struct SetSpec {
     amplitude: Option<[f64; 2]>,
     correlation_length: Option<[f64; 2]>,
     chi: Option<[f64; 2]>,
+    /// ScftFamily::perturbed_copies (absent: none) and its ranges.
+    #[serde(default)]
+    perturbed_copies: usize,
+    perturbation: Option<[f64; 2]>,
+    perturbation_length: Option<[f64; 2]>,
     seed: u64,
 }
 
@@ -78,6 +83,9 @@ struct Fig3Spec {
     /// TrainConfig::grad_clip_norm; 0 or absent: off.
     #[serde(default)]
     grad_clip_norm: f64,
+    /// FnoConfig::log_density; absent: softplus densities.
+    #[serde(default)]
+    log_density: bool,
     width: usize,
     layers: usize,
     modes: usize,
@@ -100,6 +108,9 @@ impl SetSpec {
                 runs: self.scft_runs,
                 snapshots_per_run: self.snapshots,
                 chi: self.chi.unwrap_or(scft.chi),
+                perturbed_copies: self.perturbed_copies,
+                perturbation: self.perturbation.unwrap_or(scft.perturbation),
+                perturbation_length: self.perturbation_length.unwrap_or(scft.perturbation_length),
                 ..scft
             },
             lfts: Default::default(),
@@ -179,7 +190,8 @@ pub fn cmd_reproduce(a: &ReproduceArgs) -> Result<()> {
         .with_width(spec.width)
         .with_layers(spec.layers)
         .with_modes_x(spec.modes)
-        .with_modes_y(spec.modes);
+        .with_modes_y(spec.modes)
+        .with_log_density(spec.log_density);
     let config = TrainConfig::new(fno)
         .with_epochs(spec.epochs)
         .with_batch(spec.batch)

@@ -6,7 +6,8 @@
 //! - labels: `family` u8 [n] (index into metadata `families`), `chi` f64 [n]
 //!   (NaN where the family has no chi), `run` i64 [n] (the generating unit:
 //!   one GRF draw or one SCFT run, for leak-free splits), `step` i64 [n]
-//!   (SCFT iteration of the snapshot, 0 for GRF)
+//!   (SCFT iteration of the snapshot, or of the snapshot a perturbed copy
+//!   was made from; 0 for GRF)
 //! - metadata key `mesofield`: JSON `DatasetMeta` (model, generator, seed,
 //!   version, rejected draws, shard).
 //!
@@ -35,7 +36,7 @@ use crate::spectral::SpectralPlan;
 
 pub const FORMAT: &str = "mesofield-dataset";
 pub const FORMAT_VERSION: u32 = 1;
-pub const FAMILIES: [&str; 3] = ["grf", "scft", "lfts"];
+pub const FAMILIES: [&str; 4] = ["grf", "scft", "lfts", "scft_perturbed"];
 /// Draws of one unit before giving up (each rejection is counted).
 const MAX_ATTEMPTS: u64 = 64;
 
@@ -67,11 +68,42 @@ pub struct ScftFamily {
     pub max_iterations: usize,
     /// Standard deviation of the initial white noise in phi_A - phi_B.
     pub initial_noise: f64,
+    /// Perturbed copies of each snapshot (family "scft_perturbed"): w plus a
+    /// smooth random field mixed as in the GRF family, amplitude log-uniform
+    /// in `perturbation`, correlation length log-uniform in
+    /// `perturbation_length`. Value-only training on the SCFT path leaves
+    /// how densities respond away from it undetermined (measured: a
+    /// width-48 operator with 1% errors on the path responded with 10-50% of
+    /// the exact response to small perturbations of an SCFT saddle point);
+    /// nearby pairs teach that response, which the loops iterate on.
+    #[serde(default)]
+    pub perturbed_copies: usize,
+    #[serde(default = "default_perturbation")]
+    pub perturbation: [f64; 2],
+    #[serde(default = "default_perturbation_length")]
+    pub perturbation_length: [f64; 2],
+}
+
+fn default_perturbation() -> [f64; 2] {
+    [0.001, 0.01]
+}
+
+fn default_perturbation_length() -> [f64; 2] {
+    [0.15, 1.0]
 }
 
 impl Default for ScftFamily {
     fn default() -> Self {
-        ScftFamily { runs: 0, snapshots_per_run: 8, chi: [0.1, 1.0], max_iterations: 400, initial_noise: 0.1 }
+        ScftFamily {
+            runs: 0,
+            snapshots_per_run: 8,
+            chi: [0.1, 1.0],
+            max_iterations: 400,
+            initial_noise: 0.1,
+            perturbed_copies: 0,
+            perturbation: default_perturbation(),
+            perturbation_length: default_perturbation_length(),
+        }
     }
 }
 
@@ -125,9 +157,14 @@ impl GeneratorConfig {
                 return bad(format!("{name} range [{lo}, {hi}] must be finite with 0 < lo <= hi"));
             }
         }
-        let [lo, hi] = self.scft.chi;
-        if !(lo.is_finite() && hi.is_finite() && lo > 0.0 && hi >= lo) {
-            return bad(format!("scft chi range [{lo}, {hi}] must be finite with 0 < lo <= hi"));
+        for (name, [lo, hi]) in [
+            ("scft chi", self.scft.chi),
+            ("scft perturbation", self.scft.perturbation),
+            ("scft perturbation_length", self.scft.perturbation_length),
+        ] {
+            if !(lo.is_finite() && hi.is_finite() && lo > 0.0 && hi >= lo) {
+                return bad(format!("{name} range [{lo}, {hi}] must be finite with 0 < lo <= hi"));
+            }
         }
         if self.scft.runs > 0 && (self.scft.snapshots_per_run == 0 || self.scft.max_iterations == 0) {
             return bad("scft snapshots_per_run and max_iterations must be >= 1".into());
@@ -424,7 +461,7 @@ pub fn generate(
             let out = if unit < config.grf.samples {
                 grf_unit(&solver, &plan, config, unit, &rejected).map(|s| vec![s])
             } else if unit < config.grf.samples + config.scft.runs {
-                scft_unit(&solver, config, unit, &rejected)
+                scft_unit(&solver, &plan, config, unit, &rejected)
             } else {
                 lfts_unit(&solver, config, unit, &rejected)
             };
@@ -456,21 +493,8 @@ fn grf_unit(
     for attempt in 0..MAX_ATTEMPTS {
         let amplitude = rng.log_uniform_in(family.amplitude[0], family.amplitude[1]);
         let length = rng.log_uniform_in(family.correlation_length[0], family.correlation_length[1]);
-        // Dirichlet(1, 1, 1) weights of the correlated, anticorrelated and
-        // independent parts; each channel keeps variance amplitude^2.
-        let e: Vec<f64> = (0..3).map(|_| -(1.0 - rng.uniform()).ln()).collect();
-        let total: f64 = e.iter().sum();
-        let weights: Vec<f64> = e.iter().map(|v| (v / total).sqrt()).collect();
-        for part in parts.iter_mut() {
-            gaussian_random_field(plan, &mut rng, length, part);
-        }
         let mut w = vec![0.0; 2 * m];
-        for i in 0..m {
-            let shared = weights[0] * parts[0][i];
-            let anti = weights[1] * parts[1][i];
-            w[i] = amplitude * (shared + anti + weights[2] * parts[2][i]);
-            w[m + i] = amplitude * (shared - anti + weights[2] * parts[3][i]);
-        }
+        mixed_random_fields(plan, &mut rng, amplitude, length, &mut parts, &mut w);
         let mut phi = vec![0.0; 2 * m];
         let mut log_q = [0.0];
         match solver.solve_batch(&w, &mut phi, &mut log_q) {
@@ -486,8 +510,35 @@ fn grf_unit(
     unreachable!()
 }
 
+/// Adds to `w` ([2][M]) smooth random fields of standard deviation
+/// `amplitude` per channel and correlation length `length`: Dirichlet(1, 1, 1)
+/// weights of an A/B-correlated, an anticorrelated and an independent part.
+fn mixed_random_fields(
+    plan: &SpectralPlan,
+    rng: &mut StreamRng,
+    amplitude: f64,
+    length: f64,
+    parts: &mut [Vec<f64>],
+    w: &mut [f64],
+) {
+    let m = w.len() / 2;
+    let e: Vec<f64> = (0..3).map(|_| -(1.0 - rng.uniform()).ln()).collect();
+    let total: f64 = e.iter().sum();
+    let weights: Vec<f64> = e.iter().map(|v| (v / total).sqrt()).collect();
+    for part in parts.iter_mut() {
+        gaussian_random_field(plan, rng, length, part);
+    }
+    for i in 0..m {
+        let shared = weights[0] * parts[0][i];
+        let anti = weights[1] * parts[1][i];
+        w[i] += amplitude * (shared + anti + weights[2] * parts[2][i]);
+        w[m + i] += amplitude * (shared - anti + weights[2] * parts[3][i]);
+    }
+}
+
 fn scft_unit(
     solver: &ExactSolver,
+    plan: &SpectralPlan,
     config: &GeneratorConfig,
     unit: usize,
     rejected: &AtomicUsize,
@@ -525,6 +576,32 @@ fn scft_unit(
                         chi,
                         run: unit as i64,
                         step: visited.iteration as i64,
+                    });
+                }
+                // Perturbations after all snapshots, so adding copies leaves
+                // the snapshots (and the run's stream up to here) unchanged.
+                let mut parts = vec![vec![0.0; m]; 4];
+                let snapshots = samples.len();
+                for j in 0..snapshots * family.perturbed_copies {
+                    let base = &samples[j / family.perturbed_copies.max(1)];
+                    let (step, mut w) = (base.step, base.w.clone());
+                    let amplitude = rng.log_uniform_in(family.perturbation[0], family.perturbation[1]);
+                    let length = rng.log_uniform_in(family.perturbation_length[0], family.perturbation_length[1]);
+                    mixed_random_fields(plan, &mut rng, amplitude, length, &mut parts, &mut w);
+                    // A perturbation that leaves the solver's domain is
+                    // dropped and counted, not redrawn: the copy is optional.
+                    if solver.solve_batch(&w, &mut phi, &mut log_q).is_err() {
+                        rejected.fetch_add(1, Ordering::Relaxed);
+                        continue;
+                    }
+                    samples.push(Sample {
+                        w,
+                        phi: phi.clone(),
+                        log_q: log_q[0],
+                        family: 3,
+                        chi,
+                        run: unit as i64,
+                        step,
                     });
                 }
                 return Ok(samples);

@@ -210,3 +210,58 @@ fn merging_refuses_incomplete_or_mixed_shards() {
     let b = generate(&model, &other, Some(Shard { index: 1, count: 2 }), &|_| {}).unwrap();
     assert!(Dataset::merge(vec![a, b]).is_err());
 }
+
+#[test]
+fn perturbed_copies_sit_near_their_snapshots_and_leave_the_rest_unchanged() {
+    let model = small_model();
+    let base = GeneratorConfig {
+        grid: [16, 16],
+        seed: 7,
+        grf: GrfFamily::default(),
+        scft: ScftFamily { runs: 2, snapshots_per_run: 3, max_iterations: 60, ..Default::default() },
+        lfts: LftsFamily::default(),
+    };
+    let copies = GeneratorConfig {
+        scft: ScftFamily { perturbed_copies: 2, perturbation: [0.002, 0.004], ..base.scft.clone() },
+        ..base.clone()
+    };
+    let plain = generate(&model, &base, None, &|_| {}).unwrap();
+    let more = generate(&model, &copies, None, &|_| {}).unwrap();
+    assert_eq!(more.meta.rejected, 0);
+    assert_eq!(more.len(), 2 * 3 * 3);
+    let m = 16 * 16;
+    let sample = |d: &Dataset, s: usize| d.w[s * 2 * m..(s + 1) * 2 * m].to_vec();
+    // Per run: its 3 snapshots as without copies, then 2 copies of each.
+    for run in 0..2 {
+        for j in 0..3 {
+            assert_eq!(sample(&more, 9 * run + j), sample(&plain, 3 * run + j), "snapshot {j} of run {run} changed");
+        }
+        for c in 0..6 {
+            let s = 9 * run + 3 + c;
+            let from = 9 * run + c / 2;
+            assert_eq!(more.family[s], 3);
+            assert_eq!((more.run[s], more.step[s]), (more.run[from], more.step[from]));
+            assert_eq!(more.chi[s].to_bits(), more.chi[from].to_bits());
+            // Each channel moved by about the drawn amplitude (rms within the
+            // range, up to the sampling spread of a smooth field).
+            let (w, w0) = (sample(&more, s), sample(&more, from));
+            for channel in 0..2 {
+                let rms = (w[channel * m..(channel + 1) * m]
+                    .iter()
+                    .zip(&w0[channel * m..(channel + 1) * m])
+                    .map(|(a, b)| (a - b).powi(2))
+                    .sum::<f64>()
+                    / m as f64)
+                    .sqrt();
+                assert!((0.0005..0.008).contains(&rms), "copy {s} channel {channel}: rms change {rms}");
+            }
+        }
+    }
+    // The copies' densities are exact solves of their fields.
+    let grid = Grid::for_model(&model, 16, 16).unwrap();
+    let solver = ExactSolver::new(&model, grid).unwrap();
+    let mut phi = vec![0.0; more.w.len()];
+    let mut log_q = vec![0.0; more.len()];
+    solver.solve_batch(&more.w, &mut phi, &mut log_q).unwrap();
+    assert_eq!(phi, more.phi);
+}
