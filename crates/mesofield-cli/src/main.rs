@@ -147,6 +147,19 @@ struct ScftArgs {
     /// its residual has not fallen by 10% for this many iterations.
     #[arg(long, default_value_t = 50)]
     stall_window: usize,
+    /// With an operator: Anderson mixing over this many past anchors of the
+    /// outer (defect-correction) steps (0: none) [default: 5].
+    #[arg(long)]
+    outer_history: Option<usize>,
+    /// With an operator: outer steps continue while each divides the exact
+    /// residual by at least this factor [default: 1.1].
+    #[arg(long)]
+    outer_gain: Option<f64>,
+    /// With an operator: within this max-norm distance of an anchor the
+    /// corrected operator answers with its scaled linear response (0: off)
+    /// [default: 0.001].
+    #[arg(long)]
+    linear_below: Option<f64>,
     #[command(flatten)]
     common: Common,
 }
@@ -498,7 +511,14 @@ fn cmd_scft(a: &ScftArgs) -> Result<()> {
             (outcome, None)
         }
         Some(op) => {
-            let assist = AssistConfig { stall_window: a.stall_window.max(1), ..AssistConfig::new(config.clone()) };
+            let defaults = AssistConfig::new(config.clone());
+            let assist = AssistConfig {
+                stall_window: a.stall_window.max(1),
+                outer_history: a.outer_history.unwrap_or(defaults.outer_history),
+                outer_gain: a.outer_gain.unwrap_or(defaults.outer_gain),
+                linear_below: a.linear_below.unwrap_or(defaults.linear_below),
+                ..defaults
+            };
             let run = run_assisted_scft(op, &solver, &assist, &w0, &mut |phase, it, r| {
                 bar.set_position(it as u64);
                 bar.set_message(format!("scft ({phase}) residual {r:.2e}"));

@@ -9,10 +9,12 @@ use mesofield_physics::scft::{ScftConfig, residuals, run_scft};
 use mesofield_physics::{ChainModel, Error, ExactSolver, FieldSolver, Grid};
 
 /// An approximate solver: the exact solver of a slightly different chain
-/// (segment lengths scaled), reported under the true model.
+/// (segment lengths scaled), reported under the true model; with `float32`,
+/// its densities and ln Q are rounded to float32 as a trained operator's are.
 struct Approximate {
     inner: ExactSolver,
     model: ChainModel,
+    float32: bool,
 }
 
 impl FieldSolver for Approximate {
@@ -32,7 +34,13 @@ impl FieldSolver for Approximate {
         false
     }
     fn solve_batch(&self, w: &[f64], phi: &mut [f64], log_q: &mut [f64]) -> Result<(), Error> {
-        self.inner.solve_batch(w, phi, log_q)
+        self.inner.solve_batch(w, phi, log_q)?;
+        if self.float32 {
+            for v in phi.iter_mut().chain(log_q.iter_mut()) {
+                *v = *v as f32 as f64;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -130,7 +138,8 @@ fn a_close_operator_reaches_the_exact_saddle_point_with_fewer_exact_solves() {
     let (model, grid, exact, w0) = setup(chi);
     let close_model =
         ChainModel { segment_a: 0.99 * model.segment_a, segment_b: 0.99 * model.segment_b, ..model.clone() };
-    let operator = Approximate { inner: ExactSolver::new(&close_model, grid).unwrap(), model: model.clone() };
+    let operator =
+        Approximate { inner: ExactSolver::new(&close_model, grid).unwrap(), model: model.clone(), float32: false };
     let scft = ScftConfig { chi, tolerance: 1e-9, ..Default::default() };
     let reference = run_scft(&exact, &scft, &w0, &mut |_, _| {}).unwrap();
     assert!(reference.converged);
@@ -146,6 +155,46 @@ fn a_close_operator_reaches_the_exact_saddle_point_with_fewer_exact_solves() {
         run.exact_solves,
         reference.solves
     );
+}
+
+#[test]
+fn outer_steps_reach_the_tolerance_through_float32_rounding_with_a_third_of_the_exact_solves() {
+    // A close operator whose outputs are rounded to float32: plain
+    // differences of two nearby predictions are rounding noise once the
+    // anchors are within about 1e-5 of the saddle point, so the outer steps
+    // stall there and the exact polish does the rest; the scaled linear
+    // response (`linear_below`) carries them down to the tolerance itself.
+    let chi = 0.3;
+    let (model, grid, exact, w0) = setup(chi);
+    let close_model =
+        ChainModel { segment_a: 0.99 * model.segment_a, segment_b: 0.99 * model.segment_b, ..model.clone() };
+    let operator =
+        Approximate { inner: ExactSolver::new(&close_model, grid).unwrap(), model: model.clone(), float32: true };
+    let scft = ScftConfig { chi, tolerance: 1e-8, ..Default::default() };
+    let reference = run_scft(&exact, &scft, &w0, &mut |_, _| {}).unwrap();
+    let run_with = |linear_below: f64| {
+        let config = AssistConfig { linear_below, ..AssistConfig::new(scft.clone()) };
+        run_assisted_scft(&operator, &exact, &config, &w0, &mut |_, _, _| {}).unwrap()
+    };
+    let linear = run_with(1e-3);
+    assert!(linear.fallback.is_none(), "{:?}", linear.fallback);
+    assert!(linear.outcome.converged);
+    assert!((linear.outcome.d_f - reference.d_f).abs() < 1e-8, "dF {} vs {}", linear.outcome.d_f, reference.d_f);
+    assert!(
+        *linear.anchor_residuals.last().unwrap() < 1e-7,
+        "the outer steps stopped at {:?}",
+        linear.anchor_residuals
+    );
+    assert!(
+        3 * linear.exact_solves <= reference.solves,
+        "assisted {} exact solves, exact alone {}",
+        linear.exact_solves,
+        reference.solves
+    );
+    let plain = run_with(0.0);
+    assert!(plain.outcome.converged);
+    let floor = plain.anchor_residuals.iter().copied().fold(f64::INFINITY, f64::min);
+    assert!(floor > 1e-7, "plain differences went below the rounding floor: {:?}", plain.anchor_residuals);
 }
 
 #[test]
