@@ -78,7 +78,7 @@ impl AssistConfig {
             stall_window: 50,
             operator_max_iterations: 2000,
             inner_reduction: 1e-3,
-            outer_gain: 1.1,
+            outer_gain: 1.0,
             polish_below: 1e-7,
             max_outer: 50,
             outer_history: 5,
