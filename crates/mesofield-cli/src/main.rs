@@ -152,7 +152,7 @@ struct ScftArgs {
     #[arg(long)]
     outer_history: Option<usize>,
     /// With an operator: outer steps continue while each divides the exact
-    /// residual by at least this factor [default: 1, i.e. while it falls].
+    /// residual by more than this factor [default: 1, i.e. while it falls].
     #[arg(long)]
     outer_gain: Option<f64>,
     /// With an operator: within this max-norm distance of an anchor the

@@ -51,8 +51,8 @@ pub struct AssistConfig {
     pub operator_max_iterations: usize,
     /// The inner loop aims at this fraction of its anchor's exact residual.
     pub inner_reduction: f64,
-    /// Outer steps continue while each divides the exact residual by at
-    /// least this factor.
+    /// Outer steps continue while each divides the exact residual by more
+    /// than this factor (1: while it falls at all).
     pub outer_gain: f64,
     /// Exact polish once the exact residual is below this.
     pub polish_below: f64,
@@ -319,7 +319,7 @@ pub fn run_assisted_scft(
         (w, anchor) = (candidate, (phi, log_q));
         let gain = previous / residual;
         previous = residual;
-        if gain < config.outer_gain {
+        if gain <= config.outer_gain {
             break;
         }
     }
