@@ -8,7 +8,7 @@ use mesofield_fno::FnoConfig;
 use mesofield_fno::FnoOperator;
 use mesofield_fno::checkpoint::{FORMAT, TrainState, save};
 use mesofield_fno::data::Normalization;
-use mesofield_fno::training::TrainConfig;
+use mesofield_fno::training::{TrainConfig, init_seeded};
 use mesofield_fno::vjp::FnoVjp;
 use mesofield_inference::baselines::{estimate_noise_sigma, oracle_blur, wiener};
 use mesofield_inference::contrast_relative_error;
@@ -62,10 +62,12 @@ fn linear_response_gradient_matches_finite_differences_near_the_melt() {
     assert!((fd / analytic - 1.0).abs() < 1e-4, "finite differences {fd} vs linear response {analytic}");
 }
 
-fn tiny_operator(dir: &std::path::Path, model: &ChainModel) {
+fn tiny_operator(dir: &std::path::Path, model: &ChainModel, seed: u64) {
     let config = TrainConfig::new(FnoConfig::new().with_width(6).with_layers(2).with_modes_x(3).with_modes_y(3));
     let device = Device::flex();
-    let fno = config.model.init(&device);
+    // Seeded: an unseeded draw made the finite-difference check below pass or
+    // fail by chance.
+    let fno = init_seeded(&config.model, seed, &device);
     let norm = Normalization {
         w_std: [0.05, 0.07],
         logit_scale: [0.5, 0.4],
@@ -85,6 +87,9 @@ fn tiny_operator(dir: &std::path::Path, model: &ChainModel) {
     save(dir, &fno, None, &config, &norm, &state).unwrap();
 }
 
+/// The tiny operator's initial weights.
+const SEED: u64 = 0;
+
 #[test]
 fn operator_autodiff_gradient_matches_finite_differences_of_its_predictions() {
     let model = ChainModel::default();
@@ -92,7 +97,7 @@ fn operator_autodiff_gradient_matches_finite_differences_of_its_predictions() {
     let plan = SpectralPlan::new(grid);
     let m = grid.points();
     let dir = std::env::temp_dir().join(format!("mesofield-vjp-{}", std::process::id()));
-    tiny_operator(&dir, &model);
+    tiny_operator(&dir, &model, SEED);
     let device = Device::flex();
     let op = FnoOperator::load(&dir, 8, 8, &device).unwrap();
     let vjp = FnoVjp::load(&dir, 8, 8, &device).unwrap();
@@ -113,7 +118,15 @@ fn operator_autodiff_gradient_matches_finite_differences_of_its_predictions() {
         };
         let fd = (probe(1.0) - probe(-1.0)) / (2.0 * eps);
         let analytic = dot(&grad, &u);
-        assert!((fd - analytic).abs() < 2e-2 * analytic.abs().max(1e-3), "channel {c}: fd {fd} vs autodiff {analytic}");
+        // The predictions are float32: the difference quotient carries
+        // rounding of about 1e-4 whatever the projection, so the bound is
+        // relative to the gradient's size, |grad| |u|, not to a projection
+        // that may nearly cancel.
+        let scale = dot(&grad, &grad).sqrt() * dot(&u, &u).sqrt();
+        assert!(
+            (fd - analytic).abs() < 1e-3 * scale + 2e-2 * analytic.abs(),
+            "channel {c}: fd {fd} vs autodiff {analytic} (scale {scale})"
+        );
     }
     std::fs::remove_dir_all(&dir).ok();
 }
