@@ -14,15 +14,15 @@
 //! The outer loop converges linearly at the rate set by the operator's
 //! Jacobian error, so it needs an operator whose response to small changes
 //! of w is right, not only its values: one trained on the SCFT path alone
-//! responded with 10-50% of the exact response near a saddle point and the
+//! responded with 8-30% of the exact response near a saddle point and the
 //! outer steps diverged; trained with perturbed copies of the snapshots
 //! (`dataset::ScftFamily::perturbed_copies`) its response error was about
 //! 20% and each outer step divided the residual by 2-10. Anderson mixing
 //! over the last `outer_history` anchors speeds the outer loop up, and near
 //! an anchor the corrected operator answers with its scaled linear response
 //! (see `Corrected`) so float32 rounding does not stall it near 1e-6.
-//! Once the outer steps stop paying (the residual falls by less than
-//! `outer_gain` per step, or is below `polish_below`), exact SCFT polishes
+//! Once the outer steps stop paying (a step divides the residual by no more
+//! than `outer_gain`, or it is below `polish_below`), exact SCFT polishes
 //! from the best anchor to the requested tolerance.
 //!
 //! Trust check: an anchor whose exact residual is worse than the previous

@@ -73,7 +73,7 @@ pub struct ScftFamily {
     /// in `perturbation`, correlation length log-uniform in
     /// `perturbation_length`. Value-only training on the SCFT path leaves
     /// how densities respond away from it undetermined (measured: a
-    /// width-48 operator with 1% errors on the path responded with 10-50% of
+    /// width-48 operator with 1% errors on the path responded with 8-30% of
     /// the exact response to small perturbations of an SCFT saddle point);
     /// nearby pairs teach that response, which the loops iterate on.
     #[serde(default)]
