@@ -61,10 +61,8 @@ pub struct DenoiseArgs {
     /// Output safetensors: `phi_a` [n, Mx, My] (the recoveries) and `w` [n, 2, Mx, My]; a PNG beside it.
     #[arg(long)]
     pub out: PathBuf,
-    #[arg(long)]
-    pub json: bool,
-    #[arg(long)]
-    pub threads: Option<usize>,
+    #[command(flatten)]
+    pub common: crate::Common,
 }
 
 /// The operator in `dir` (refused if trained for another chain) and its
@@ -184,7 +182,7 @@ pub fn cmd_denoise(a: &DenoiseArgs) -> Result<()> {
     draw(&noisy, &recovered, truth.as_ref(), &a.out.with_extension("png"))?;
     let report = json!({"chi": chi, "chi_inferred": inferred, "beads_per_cell": a.beads_per_cell, "solver": a.solver,
                         "gradient": gradient.name(), "samples": reports, "out": a.out});
-    if a.json {
+    if a.common.json {
         crate::print_json(&report);
     } else {
         for (s, r) in reports.iter().enumerate() {

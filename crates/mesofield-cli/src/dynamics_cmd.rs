@@ -62,10 +62,8 @@ pub struct DynamicsArgs {
     pub out: PathBuf,
     #[arg(long)]
     pub resume: bool,
-    #[arg(long)]
-    pub json: bool,
-    #[arg(long)]
-    pub threads: Option<usize>,
+    #[command(flatten)]
+    pub common: crate::Common,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -253,7 +251,7 @@ pub fn cmd_dynamics(a: &DynamicsArgs) -> Result<()> {
                          "exact_solves": exact_solves, "operator_calls": operator_calls, "rejected_steps": rejected,
                          "steps_per_second": steps_done as f64 / seconds.max(1e-9), "seconds": seconds, "solver": a.solver});
     write_atomic(&a.out.join("summary.json"), serde_json::to_string_pretty(&summary)?.as_bytes())?;
-    if a.json {
+    if a.common.json {
         crate::print_json(&summary);
     } else {
         println!(

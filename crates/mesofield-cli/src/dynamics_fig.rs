@@ -84,8 +84,7 @@ pub fn reproduce_dynamics(config_path: &Path, quick: bool, solver: &str, backend
             backend: backend.to_string(),
             out: run.clone(),
             resume: false,
-            json: false,
-            threads: None,
+            common: crate::Common::default(),
         };
         cmd_dynamics(&args)?;
         let trace: Trace = serde_json::from_str(&std::fs::read_to_string(run.join("trace.json"))?)?;

@@ -65,8 +65,7 @@ pub fn reproduce_fig1(config_path: &Path, quick: bool, solver: &str, backend: &s
             backend: backend.to_string(),
             out: run.clone(),
             resume: false,
-            json: false,
-            threads: None,
+            common: crate::Common::default(),
         };
         let summary_path = run.join("summary.json");
         let done = std::fs::read_to_string(&summary_path)

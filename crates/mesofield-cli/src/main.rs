@@ -91,14 +91,14 @@ enum Command {
     Reproduce(reproduce::ReproduceArgs),
 }
 
-#[derive(Args)]
-struct Common {
+#[derive(Args, Clone, Debug, Default)]
+pub struct Common {
     /// Print the figures as JSON on stdout.
     #[arg(long)]
-    json: bool,
+    pub json: bool,
     /// Worker threads (default: RAYON_NUM_THREADS, else all cores).
     #[arg(long)]
-    threads: Option<usize>,
+    pub threads: Option<usize>,
 }
 
 #[derive(Args)]
@@ -321,15 +321,15 @@ fn run(cli: Cli) -> Result<()> {
         Command::Dataset(DatasetCommand::Merge { out, shards, json }) => cmd_merge(&out, &shards, json),
         Command::Plot(a) => cmd_plot(&a),
         Command::Bench(a) => with_threads(a.common.threads, || cmd_bench(&a)),
-        Command::BenchOperator(a) => with_threads(a.threads, || operator_cmds::cmd_bench_operator(&a)),
-        Command::Sample(a) => with_threads(a.threads, || sample::cmd_sample(&a)),
-        Command::Train(a) => with_threads(a.threads, || operator_cmds::cmd_train(&a)),
-        Command::Eval(a) => with_threads(a.threads, || operator_cmds::cmd_eval(&a)),
-        Command::Predict(a) => with_threads(a.threads, || operator_cmds::cmd_predict(&a)),
+        Command::BenchOperator(a) => with_threads(a.common.threads, || operator_cmds::cmd_bench_operator(&a)),
+        Command::Sample(a) => with_threads(a.common.threads, || sample::cmd_sample(&a)),
+        Command::Train(a) => with_threads(a.common.threads, || operator_cmds::cmd_train(&a)),
+        Command::Eval(a) => with_threads(a.common.threads, || operator_cmds::cmd_eval(&a)),
+        Command::Predict(a) => with_threads(a.common.threads, || operator_cmds::cmd_predict(&a)),
         Command::Noise(a) => pattern_cmds::cmd_noise(&a),
-        Command::InferChi(a) => with_threads(a.threads, || pattern_cmds::cmd_infer_chi(&a)),
-        Command::Denoise(a) => with_threads(a.threads, || denoise_cmd::cmd_denoise(&a)),
-        Command::Dynamics(a) => with_threads(a.threads, || dynamics_cmd::cmd_dynamics(&a)),
+        Command::InferChi(a) => with_threads(a.common.threads, || pattern_cmds::cmd_infer_chi(&a)),
+        Command::Denoise(a) => with_threads(a.common.threads, || denoise_cmd::cmd_denoise(&a)),
+        Command::Dynamics(a) => with_threads(a.common.threads, || dynamics_cmd::cmd_dynamics(&a)),
         Command::Rbm(c) => rbm_cmd::cmd_rbm(&c),
         Command::Reproduce(a) => with_threads(a.threads, || reproduce::cmd_reproduce(&a)),
     }

@@ -55,10 +55,8 @@ pub struct TrainArgs {
     /// Continue from OUT/last (its settings win, except --epochs).
     #[arg(long)]
     pub resume: bool,
-    #[arg(long)]
-    pub json: bool,
-    #[arg(long)]
-    pub threads: Option<usize>,
+    #[command(flatten)]
+    pub common: crate::Common,
 }
 
 #[derive(Args)]
@@ -73,10 +71,8 @@ pub struct EvalArgs {
     /// OUT/worst.png (the four worst predictions).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    #[arg(long)]
-    pub json: bool,
-    #[arg(long)]
-    pub threads: Option<usize>,
+    #[command(flatten)]
+    pub common: crate::Common,
 }
 
 #[derive(Args)]
@@ -89,10 +85,8 @@ pub struct PredictArgs {
     pub output: PathBuf,
     #[arg(long, default_value = "cpu")]
     pub backend: String,
-    #[arg(long)]
-    pub json: bool,
-    #[arg(long)]
-    pub threads: Option<usize>,
+    #[command(flatten)]
+    pub common: crate::Common,
 }
 
 #[derive(Args)]
@@ -113,10 +107,8 @@ pub struct BenchOperatorArgs {
     pub repeats: usize,
     #[arg(long, default_value = "cpu")]
     pub backend: String,
-    #[arg(long)]
-    pub json: bool,
-    #[arg(long)]
-    pub threads: Option<usize>,
+    #[command(flatten)]
+    pub common: crate::Common,
 }
 
 /// `bench-operator`: training step, inference and spectral convolution timings
@@ -134,7 +126,7 @@ pub fn cmd_bench_operator(a: &BenchOperatorArgs) -> Result<()> {
     let mut value = serde_json::to_value(&report)?;
     value["threads"] = json!(rayon::current_num_threads());
     value["backend"] = json!(a.backend);
-    if a.json {
+    if a.common.json {
         print_json(&value);
     } else {
         println!("{}", serde_json::to_string_pretty(&value)?);
@@ -286,7 +278,7 @@ pub fn cmd_train(a: &TrainArgs) -> Result<()> {
     interrupted(&state, a.epochs, &a.out, "run the same command with --resume to continue")?;
     let report = json!({"epochs": state.epoch, "steps": state.step, "best_valid": state.best_valid,
                         "best_epoch": state.best_epoch, "seconds": start.elapsed().as_secs_f64(), "out": a.out});
-    if a.json {
+    if a.common.json {
         print_json(&report);
     } else {
         println!(
@@ -318,7 +310,7 @@ pub fn cmd_eval(a: &EvalArgs) -> Result<()> {
         write_atomic(&out.join("report.json"), serde_json::to_string_pretty(&value)?.as_bytes())?;
         eval_pictures(&data, &report, out, "")?;
     }
-    if a.json {
+    if a.common.json {
         print_json(&value);
     } else {
         print_report(&report);
@@ -401,7 +393,7 @@ pub fn cmd_predict(a: &PredictArgs) -> Result<()> {
     let log_q = op.predicts_log_q().then_some(log_q.as_slice());
     crate::write_solve_output(&a.output, [n, mx, my], &w, &phi, log_q, &op.normalization.model, &solver)?;
     let report = json!({"samples": n, "grid": [mx, my], "seconds": seconds, "fields_per_second": n as f64 / seconds});
-    if a.json {
+    if a.common.json {
         print_json(&report);
     } else {
         println!("predicted {n} fields on {mx}x{my} in {seconds:.3} s -> {}", a.output.display());

@@ -96,10 +96,8 @@ pub struct InferChiArgs {
     pub tol: f64,
     #[arg(long, default_value = "0,1")]
     pub phi_range: String,
-    #[arg(long)]
-    pub json: bool,
-    #[arg(long)]
-    pub threads: Option<usize>,
+    #[command(flatten)]
+    pub common: crate::Common,
 }
 
 /// The fields of each pattern by the inverse map (exact, or operator then exact).
@@ -172,7 +170,7 @@ pub fn cmd_infer_chi(a: &InferChiArgs) -> Result<()> {
     };
     let answer = equipartition.as_ref().unwrap_or(&saddle);
     let seconds = started.elapsed().as_secs_f64();
-    if a.json {
+    if a.common.json {
         crate::print_json(&json!({
             "chi": answer.chi, "std_error": answer.std_error, "per_sample": answer.per_sample,
             "estimator": answer.estimator, "saddle": saddle, "equipartition": equipartition,

@@ -60,10 +60,8 @@ pub struct SampleArgs {
     /// Continue the run in OUT from its last snapshot.
     #[arg(long)]
     pub resume: bool,
-    #[arg(long)]
-    pub json: bool,
-    #[arg(long)]
-    pub threads: Option<usize>,
+    #[command(flatten)]
+    pub common: crate::Common,
 }
 
 /// One step's record.
@@ -264,7 +262,7 @@ pub fn cmd_sample(a: &SampleArgs) -> Result<()> {
         "statistics_over_steps": half.len(), "final_pressure_residual": state.pressure_residual,
     });
     write_atomic(&a.out.join("summary.json"), serde_json::to_string_pretty(&summary)?.as_bytes())?;
-    if a.json {
+    if a.common.json {
         print_json(&summary);
     } else {
         println!(
