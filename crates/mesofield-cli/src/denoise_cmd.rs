@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::Args;
 use serde_json::json;
 
@@ -98,23 +98,9 @@ pub fn chi_from_samples(
 pub fn cmd_denoise(a: &DenoiseArgs) -> Result<()> {
     let phi_range = crate::parse_range(&a.phi_range, "--phi-range")?;
     let noisy = load_patterns(&a.input, phi_range, false)?;
-    let model = match (&a.model, &noisy.model) {
-        (Some(path), _) => ChainModel::from_toml_file(path)?,
-        (None, Some(m)) => m.clone(),
-        (None, None) => ChainModel::default(),
-    };
+    let model = noisy.chain_model(a.model.as_deref())?;
     let grid = Grid::for_model(&model, noisy.mx, noisy.my)?;
-    let truth = match &a.truth {
-        Some(path) => {
-            let t = load_patterns(path, phi_range, true)?;
-            t.expect_grid(noisy.mx, noisy.my, &format!("--truth {}", path.display()))?;
-            if t.n != noisy.n {
-                bail!("--truth has {} patterns, --input {}", t.n, noisy.n);
-            }
-            Some(t)
-        }
-        None => None,
-    };
+    let truth = a.truth.as_deref().map(|path| noisy.load_truth(path, phi_range)).transpose()?;
     let inferred = if a.samples.is_empty() {
         None
     } else {

@@ -47,6 +47,27 @@ impl Patterns {
         out
     }
 
+    /// The chain model: `explicit` (a model file) if given, else the one
+    /// named in the patterns' metadata, else the paper's system.
+    pub fn chain_model(&self, explicit: Option<&Path>) -> Result<ChainModel> {
+        Ok(match (explicit, &self.model) {
+            (Some(path), _) => ChainModel::from_toml_file(path)?,
+            (None, Some(m)) => m.clone(),
+            (None, None) => ChainModel::default(),
+        })
+    }
+
+    /// The clean patterns of `--truth` at `path`, one per pattern of `self`
+    /// and on its grid.
+    pub fn load_truth(&self, path: &Path, phi_range: [f64; 2]) -> Result<Patterns> {
+        let truth = load_patterns(path, phi_range, true)?;
+        truth.expect_grid(self.mx, self.my, &format!("--truth {}", path.display()))?;
+        if truth.n != self.n {
+            bail!("--truth has {} patterns, --input {}", truth.n, self.n);
+        }
+        Ok(truth)
+    }
+
     /// Refuses a pattern on another grid than `(mx, my)`.
     pub fn expect_grid(&self, mx: usize, my: usize, what: &str) -> Result<()> {
         if (self.mx, self.my) != (mx, my) {

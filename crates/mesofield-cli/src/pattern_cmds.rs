@@ -155,11 +155,7 @@ pub fn invert_patterns(
 pub fn cmd_infer_chi(a: &InferChiArgs) -> Result<()> {
     let started = Instant::now();
     let patterns = crate::observe::load_many(&a.samples, crate::parse_range(&a.phi_range, "--phi-range")?, true)?;
-    let model = match (&a.model, &patterns.model) {
-        (Some(path), _) => ChainModel::from_toml_file(path)?,
-        (None, Some(m)) => m.clone(),
-        (None, None) => ChainModel::default(),
-    };
+    let model = patterns.chain_model(a.model.as_deref())?;
     let n = patterns.n;
     let inv = invert_patterns(patterns, model, &a.solver, &a.backend, a.tol)?;
     let plan = SpectralPlan::new(inv.grid);

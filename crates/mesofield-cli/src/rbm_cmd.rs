@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Result, anyhow, bail};
+use anyhow::{Result, anyhow};
 use clap::{Args, Subcommand};
 use serde_json::json;
 
@@ -116,11 +116,7 @@ fn cmd_denoise(a: &RbmDenoiseArgs) -> Result<()> {
     let rec = rbm.reconstruct(&noisy.phi_a);
     let errors = match &a.truth {
         Some(path) => {
-            let t = load_patterns(path, range, true)?;
-            t.expect_grid(noisy.mx, noisy.my, &format!("--truth {}", path.display()))?;
-            if t.n != noisy.n {
-                bail!("--truth has {} patterns, --input {}", t.n, noisy.n);
-            }
+            let t = noisy.load_truth(path, range)?;
             let m = noisy.points();
             Some(
                 (0..noisy.n)
