@@ -583,7 +583,7 @@ fn scft_unit(
                 let mut parts = vec![vec![0.0; m]; 4];
                 let snapshots = samples.len();
                 for j in 0..snapshots * family.perturbed_copies {
-                    let base = &samples[j / family.perturbed_copies.max(1)];
+                    let base = &samples[j / family.perturbed_copies];
                     let (step, mut w) = (base.step, base.w.clone());
                     let amplitude = rng.log_uniform_in(family.perturbation[0], family.perturbation[1]);
                     let length = rng.log_uniform_in(family.perturbation_length[0], family.perturbation_length[1]);
