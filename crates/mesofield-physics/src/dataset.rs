@@ -150,14 +150,9 @@ pub struct GeneratorConfig {
 impl GeneratorConfig {
     pub fn validate(&self) -> Result<()> {
         let bad = |m: String| Err(Error::Parameter(m));
-        for (name, [lo, hi]) in
-            [("grf amplitude", self.grf.amplitude), ("grf correlation_length", self.grf.correlation_length)]
-        {
-            if !(lo.is_finite() && hi.is_finite() && lo > 0.0 && hi >= lo) {
-                return bad(format!("{name} range [{lo}, {hi}] must be finite with 0 < lo <= hi"));
-            }
-        }
         for (name, [lo, hi]) in [
+            ("grf amplitude", self.grf.amplitude),
+            ("grf correlation_length", self.grf.correlation_length),
             ("scft chi", self.scft.chi),
             ("scft perturbation", self.scft.perturbation),
             ("scft perturbation_length", self.scft.perturbation_length),
