@@ -188,7 +188,7 @@ fn bad_inputs_get_one_line_errors() {
     let other = to_safetensors(&[("weights", vec![4], TensorData::F64(&[1.0, 2.0, 3.0, 4.0]))], "{}").unwrap();
     std::fs::write(p("other.safetensors"), other).unwrap();
     assert_clean_failure(&run(&["solve", "--input", &p("other.safetensors"), "--output", &out_file]), "\"w\"");
-    assert_clean_failure(&run(&["dataset", "info", &p("other.safetensors")]), "not a mesofield dataset");
+    assert_clean_failure(&run(&["dataset", "info", &p("other.safetensors")]), "not a mesofield file");
 
     // Missing file.
     assert_clean_failure(&run(&["solve", "--input", &p("missing.safetensors"), "--output", &out_file]), "cannot read");
@@ -628,15 +628,20 @@ fn dynamics_writes_its_run_folder_and_resumes_the_same_trajectory() {
     let (a, b) = (whole["F"].as_f64().unwrap(), resumed["F"].as_f64().unwrap());
     assert!((a - b).abs() < 1e-9, "straight F {a} vs resumed F {b}");
     assert!(a < -0.2, "no pattern formed: F {a}");
-    for name in ["last.safetensors", "trace.json", "trace.png", "animation.gif", "snap_000120.png", "summary.json"] {
+    for name in ["last.safetensors", "trace.jsonl", "trace.png", "animation.gif", "snap_000120.png", "summary.json"] {
         assert!(split.join(name).exists(), "{name} missing");
     }
-    let trace: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(split.join("trace.json")).unwrap()).unwrap();
-    let f: Vec<f64> = serde_json::from_value(trace["F"].clone()).unwrap();
-    assert_eq!(f.len(), 7);
+    // One record per recorded step, the resumed run's appended to the first half's.
+    let records: Vec<serde_json::Value> = std::fs::read_to_string(split.join("trace.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let steps: Vec<u64> = records.iter().map(|r| r["step"].as_u64().unwrap()).collect();
+    assert_eq!(steps, [0, 20, 40, 60, 80, 100, 120]);
+    let f: Vec<f64> = records.iter().map(|r| r["F"].as_f64().unwrap()).collect();
     assert!(f.windows(2).all(|p| p[1] <= p[0] + 1e-12), "F rose: {f:?}");
-    let means: Vec<f64> = serde_json::from_value(trace["mean_phi_a"].clone()).unwrap();
+    let means: Vec<f64> = records.iter().map(|r| r["mean_phi_a"].as_f64().unwrap()).collect();
     assert!(means.iter().all(|m| (m - 0.7).abs() < 1e-12), "{means:?}");
     // Settings that differ from the run's are refused on resume.
     let out = run(&[

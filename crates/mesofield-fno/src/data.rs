@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use mesofield_physics::ChainModel;
 use mesofield_physics::dataset::Dataset;
+use mesofield_physics::stats;
 
 use crate::model::UNIFORM_SLOPE;
 
@@ -31,8 +32,7 @@ pub struct Normalization {
 /// ln Q + N_A mean(w_A) + N_B mean(w_B): ln Q of the zero-mean fields.
 pub fn gauge_free_log_q(model: &ChainModel, w: &[f64], log_q: f64) -> f64 {
     let m = w.len() / 2;
-    let mean_a = w[..m].iter().sum::<f64>() / m as f64;
-    let mean_b = w[m..].iter().sum::<f64>() / m as f64;
+    let (mean_a, mean_b) = (stats::mean(&w[..m]), stats::mean(&w[m..]));
     log_q + model.a_beads as f64 * mean_a + model.b_beads() as f64 * mean_b
 }
 
@@ -48,7 +48,7 @@ impl Normalization {
             let phi = &data.phi[s * 2 * m..(s + 1) * 2 * m];
             for c in 0..2 {
                 let wc = &w[c * m..(c + 1) * m];
-                let mean = wc.iter().sum::<f64>() / m as f64;
+                let mean = stats::mean(wc);
                 w_sq[c] += wc.iter().map(|v| (v - mean).powi(2)).sum::<f64>();
                 phi_sq[c] += phi[c * m..(c + 1) * m].iter().map(|v| (v - f[c]).powi(2)).sum::<f64>();
             }
@@ -57,10 +57,12 @@ impl Normalization {
         let count = (data.len() * m).max(1) as f64;
         let w_std = w_sq.map(|v| (v / count).sqrt().max(1e-12));
         let logit_scale = [0, 1].map(|c| ((phi_sq[c] / count).sqrt() / (f[c] * UNIFORM_SLOPE)).max(1e-6));
-        let log_q_mean = log_qs.iter().sum::<f64>() / log_qs.len().max(1) as f64;
-        let log_q_std = (log_qs.iter().map(|v| (v - log_q_mean).powi(2)).sum::<f64>() / log_qs.len().max(1) as f64)
-            .sqrt()
-            .max(1e-12);
+        // An empty dataset keeps the identity scaling (mean 0).
+        let (log_q_mean, log_q_std) = if log_qs.is_empty() {
+            (0.0, 1e-12)
+        } else {
+            (stats::mean(&log_qs), stats::population_std(&log_qs).max(1e-12))
+        };
         Normalization { w_std, logit_scale, log_q_mean, log_q_std, model }
     }
 
@@ -68,7 +70,7 @@ impl Normalization {
     /// (`[n][2][Mx*My]`).
     pub fn inputs(&self, w: &[f64], mx: usize, my: usize) -> Vec<f32> {
         let m = mx * my;
-        let means: Vec<f64> = w.chunks(m).map(|channel| channel.iter().sum::<f64>() / m as f64).collect();
+        let means: Vec<f64> = w.chunks(m).map(stats::mean).collect();
         map_channels_last(w, mx, my, |s, c, v| (v - means[2 * s + c]) / self.w_std[c])
     }
 }

@@ -9,6 +9,7 @@ use std::time::Instant;
 use serde::Serialize;
 
 use mesofield_physics::dataset::Dataset;
+use mesofield_physics::stats::{self, quantile};
 use mesofield_physics::{ExactSolver, Grid};
 
 use crate::operator::FnoOperator;
@@ -25,10 +26,9 @@ impl Summary {
     pub fn of(values: &[f64]) -> Summary {
         let mut v: Vec<f64> = values.iter().copied().filter(|x| !x.is_nan()).collect();
         v.sort_by(f64::total_cmp);
-        let at = |q: f64| if v.is_empty() { f64::NAN } else { v[((v.len() - 1) as f64 * q).round() as usize] };
         Summary {
-            median: at(0.5),
-            p95: at(0.95),
+            median: quantile(&v, 0.5),
+            p95: quantile(&v, 0.95),
             worst: v.last().copied().unwrap_or(f64::NAN),
             mean: v.iter().sum::<f64>() / v.len().max(1) as f64,
         }
@@ -85,7 +85,7 @@ pub fn evaluate(op: &FnoOperator, data: &Dataset) -> EvalReport {
         rel_l2.push((diff2 / norm2).sqrt());
         for (c, out) in [(0usize, &mut con_a), (1usize, &mut con_b)] {
             let (pc, tc) = (&p[c * m..(c + 1) * m], &t[c * m..(c + 1) * m]);
-            let mean = tc.iter().sum::<f64>() / m as f64;
+            let mean = stats::mean(tc);
             let num: f64 = pc.iter().zip(tc).map(|(a, b)| (a - b).powi(2)).sum();
             let den: f64 = tc.iter().map(|v| (v - mean).powi(2)).sum();
             out.push((num / den.max(1e-300)).sqrt());

@@ -104,9 +104,6 @@ impl FieldSolver for FnoOperator {
     fn provides_log_q(&self) -> bool {
         self.predicts_log_q()
     }
-    fn is_exact(&self) -> bool {
-        false
-    }
     fn solve_batch(&self, w: &[f64], phi: &mut [f64], log_q: &mut [f64]) -> Result<(), Error> {
         let m = self.grid.points();
         if w.len() != log_q.len() * 2 * m || phi.len() != w.len() {

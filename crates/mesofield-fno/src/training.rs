@@ -253,7 +253,8 @@ pub fn validate(
         .collect();
     let mean = errors.iter().sum::<f64>() / errors.len().max(1) as f64;
     errors.sort_by(f64::total_cmp);
-    let median = errors.get(errors.len() / 2).copied().unwrap_or(f64::NAN);
+    // errors[len / 2]: the nearest-rank median.
+    let median = mesofield_physics::stats::quantile(&errors, 0.5);
     (mean, median)
 }
 

@@ -63,6 +63,8 @@ fn training_lowers_the_loss_and_checkpoints_round_trip() {
     let (phi_b, lq_b) = b.predict(w);
     assert_eq!(phi_a, phi_b);
     assert_eq!(lq_a, lq_b);
+    // The seam's contract (shapes, mass, gauge invariance, batches, errors) to float32 rounding.
+    mesofield_physics::seam::conformance::check_field_solver(&a, 1e-4);
     // Through the seam, with the exact mass constraint.
     let mut phi = vec![0.0; w.len()];
     let mut log_q = vec![0.0; 4];

@@ -17,8 +17,7 @@
 //!   operator's own W_+ response is its weakest part, see BENCHMARKS.md).
 
 use mesofield_fno::vjp::FnoVjp;
-use mesofield_physics::debye::Debye;
-use mesofield_physics::scft::{apply_spectral, melt_response};
+use mesofield_physics::debye::{Debye, melt_response};
 use mesofield_physics::spectral::{C64, SpectralPlan};
 use mesofield_physics::{ChainModel, Grid};
 
@@ -70,7 +69,7 @@ impl DataGradient for LinearResponse {
         }
         let mut scratch = self.plan.scratch();
         let mut spectrum = vec![C64::default(); self.plan.spectrum_len()];
-        apply_spectral(&self.plan, &mut scratch, &mut spectrum, out, &self.response);
+        self.plan.apply_multiplier(&mut scratch, &mut spectrum, out, &self.response);
         for i in 0..m {
             out[i] *= local(i);
         }
@@ -102,7 +101,7 @@ impl DataGradient for OperatorGradient {
         let mut both: Vec<f64> = (0..m).map(|i| g[i] + g[m + i]).collect();
         let mut scratch = self.plan.scratch();
         let mut spectrum = vec![C64::default(); self.plan.spectrum_len()];
-        apply_spectral(&self.plan, &mut scratch, &mut spectrum, &mut both, &self.compensation);
+        self.plan.apply_multiplier(&mut scratch, &mut spectrum, &mut both, &self.compensation);
         for i in 0..m {
             out[i] = -g[i] + g[m + i] + both[i];
         }

@@ -14,7 +14,7 @@ pub mod rbm;
 /// ||x - truth|| / ||truth - mean(truth)||: the error that a density near its
 /// mean cannot flatter.
 pub fn contrast_relative_error(x: &[f64], truth: &[f64]) -> f64 {
-    let mean = truth.iter().sum::<f64>() / truth.len() as f64;
+    let mean = mesofield_physics::stats::mean(truth);
     let err = x.iter().zip(truth).map(|(a, b)| (a - b).powi(2)).sum::<f64>();
     let spread = truth.iter().map(|b| (b - mean).powi(2)).sum::<f64>();
     (err / spread).sqrt()

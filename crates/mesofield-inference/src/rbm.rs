@@ -23,6 +23,7 @@ use burn::tensor::activation::sigmoid;
 use serde::{Deserialize, Serialize};
 
 use mesofield_physics::rng::StreamRng;
+use mesofield_physics::stats;
 
 #[derive(Config, Debug, PartialEq)]
 pub struct RbmConfig {
@@ -177,11 +178,10 @@ pub fn train_rbm(
         return Err("RBM: hidden units, updates, learning rate and visible noise must be positive".into());
     }
     let n = patterns.len() / m;
-    let mean = patterns.iter().sum::<f64>() / patterns.len() as f64;
+    let mean = stats::mean(patterns);
     // Unit-variance visible units in the model measure phi in units of
     // visible_noise times the patterns' spread.
-    let std = config.visible_noise
-        * (patterns.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / patterns.len() as f64).sqrt().max(1e-12);
+    let std = config.visible_noise * stats::population_std(patterns).max(1e-12);
     let standard = |values: &[f64]| -> Vec<f32> { values.iter().map(|v| ((v - mean) / std) as f32).collect() };
     let mut rng = StreamRng::new(config.seed, 0);
     let mut rbm = Rbm::new(m, config.hidden, &mut rng, device);

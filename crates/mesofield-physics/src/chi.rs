@@ -30,6 +30,7 @@
 
 use crate::error::{Error, Result};
 use crate::spectral::{C64, SpectralPlan};
+use crate::stats::jackknife_error;
 
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -178,12 +179,10 @@ pub fn estimate_chi(plan: &SpectralPlan, w: &[f64], phi: &[f64], estimator: ChiE
     }
     let chi = total.chi(estimator);
     let leave_out: Vec<f64> = groups.iter().map(|g| total.sub(g).chi(estimator)).collect();
-    let mean = leave_out.iter().sum::<f64>() / GROUPS as f64;
-    let var = (GROUPS - 1) as f64 / GROUPS as f64 * leave_out.iter().map(|v| (v - mean).powi(2)).sum::<f64>();
     if !chi.is_finite() {
         return Err(Error::Parameter(
             "chi estimate is not finite (no exchange field correlates with the pattern)".into(),
         ));
     }
-    Ok(ChiEstimate { chi, std_error: var.sqrt(), per_sample, estimator })
+    Ok(ChiEstimate { chi, std_error: jackknife_error(&leave_out), per_sample, estimator })
 }

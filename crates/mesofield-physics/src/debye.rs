@@ -10,6 +10,7 @@
 use crate::grid::Grid;
 use crate::model::ChainModel;
 use crate::solver::bond_factor;
+use crate::spectral::SpectralPlan;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Debye {
@@ -69,6 +70,25 @@ impl Debye {
     pub fn total(&self) -> f64 {
         self.s_aa + 2.0 * self.s_ab + self.s_bb
     }
+}
+
+/// Per mode of `plan`'s half spectrum, the homogeneous melt's (RPA) response:
+/// 1 / S_tot (the Newton step of W_+ on phi_A + phi_B - 1), and the W_+
+/// change (S_AA - S_BB) / S_tot that keeps phi_A + phi_B fixed when W_-
+/// moves by one unit. Both are 0 at q = 0 (the gauge). Used by SCFT, L-FTS
+/// and the denoiser's data gradient through `SpectralPlan::apply_multiplier`.
+pub fn melt_response(plan: &SpectralPlan, model: &ChainModel) -> (Vec<f64>, Vec<f64>) {
+    plan.q_squared_table()
+        .iter()
+        .enumerate()
+        .map(|(i, &q2)| {
+            if i == 0 {
+                return (0.0, 0.0);
+            }
+            let debye = Debye::at(model, q2);
+            (1.0 / debye.total(), (debye.s_aa - debye.s_bb) / debye.total())
+        })
+        .unzip()
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]

@@ -228,7 +228,7 @@ impl<'a> Dynamics<'a> {
         let mut mu: Vec<f64> = (0..m)
             .map(|i| (state.w[m + i] - state.w[i]) - self.config.chi * (state.phi[i] - state.phi[m + i]))
             .collect();
-        let mean = mu.iter().sum::<f64>() / m as f64;
+        let mean = crate::stats::mean(&mu);
         mu.iter_mut().for_each(|v| *v -= mean);
         mu
     }

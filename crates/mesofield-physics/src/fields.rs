@@ -9,6 +9,7 @@ use crate::grid::Grid;
 use crate::model::ChainModel;
 use crate::rng::StreamRng;
 use crate::spectral::{C64, SpectralPlan};
+use crate::stats;
 
 /// (W_-, W_+) -> (w_A, w_B) in place into `w`.
 pub fn from_exchange_pressure(w_minus: &[f64], w_plus: &[f64], w: &mut [f64]) {
@@ -44,9 +45,7 @@ pub fn gaussian_random_field(plan: &SpectralPlan, rng: &mut StreamRng, correlati
     }
     spectrum[0] = C64::default();
     plan.inverse(&mut scratch, &spectrum, out);
-    let m = out.len() as f64;
-    let mean = out.iter().sum::<f64>() / m;
-    let std = (out.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / m).sqrt();
+    let (mean, std) = (stats::mean(out), stats::population_std(out));
     // A correlation length far beyond the box can leave only round-off.
     let scale = if std > 1e-300 { 1.0 / std } else { 0.0 };
     for v in out.iter_mut() {

@@ -137,7 +137,7 @@ pub fn check_target(solver: &dyn FieldSolver, target: &[f64]) -> Result<()> {
     }
     let f = solver.model().f_a();
     for (channel, mean_wanted) in [(0, f), (1, 1.0 - f)] {
-        let mean = target[channel * m..(channel + 1) * m].iter().sum::<f64>() / m as f64;
+        let mean = crate::stats::mean(&target[channel * m..(channel + 1) * m]);
         if (mean - mean_wanted).abs() > 1e-8 {
             return Err(Error::Parameter(format!(
                 "target phi_{} has mean {mean:.10}, the chain fixes it at {mean_wanted:.10}",
@@ -333,7 +333,7 @@ const STALL_WINDOW: usize = 30;
 fn remove_means(w: &mut [f64]) {
     let m = w.len() / 2;
     for channel in w.chunks_mut(m) {
-        let mean = channel.iter().sum::<f64>() / m as f64;
+        let mean = crate::stats::mean(channel);
         channel.iter_mut().for_each(|v| *v -= mean);
     }
 }

@@ -17,10 +17,11 @@
 //! the step to the same tolerance; the step's final residual is exact.
 
 use crate::anderson::AndersonMixer;
+use crate::debye::melt_response;
 use crate::error::{Error, Result};
 use crate::fields::from_exchange_pressure;
 use crate::rng::StreamRng;
-use crate::scft::{apply_spectral, free_energy, melt_response};
+use crate::scft::free_energy;
 use crate::seam::FieldSolver;
 use crate::spectral::{C64, SpectralPlan};
 
@@ -197,7 +198,7 @@ impl<'a> Lfts<'a> {
         let mut change: Vec<f64> = w_minus.iter().zip(&state.w_minus).map(|(a, b)| a - b).collect();
         let mut scratch = self.plan.scratch();
         let mut spectrum = vec![C64::default(); self.plan.spectrum_len()];
-        apply_spectral(&self.plan, &mut scratch, &mut spectrum, &mut change, &self.compensation);
+        self.plan.apply_multiplier(&mut scratch, &mut spectrum, &mut change, &self.compensation);
         for (p, c) in w_plus.iter_mut().zip(&change) {
             *p += c;
         }
@@ -322,7 +323,7 @@ impl<'a> Lfts<'a> {
             for i in 0..m {
                 d[i] = phi[i] + phi[m + i] - 1.0;
             }
-            apply_spectral(&self.plan, &mut scratch, &mut spectrum, &mut d, &self.inverse_total);
+            self.plan.apply_multiplier(&mut scratch, &mut spectrum, &mut d, &self.inverse_total);
             mixer.next(w_plus, &d, 1.0, &mut next);
             std::mem::swap(w_plus, &mut next);
             from_exchange_pressure(w_minus, w_plus, &mut w);
@@ -342,56 +343,4 @@ impl<'a> Lfts<'a> {
 pub fn max_pressure_residual(phi: &[f64]) -> f64 {
     let m = phi.len() / 2;
     (0..m).map(|i| (phi[i] + phi[m + i] - 1.0).abs()).fold(0.0, f64::max)
-}
-
-/// Circularly averaged structure factor of phi_A: S(q) = <|phi_A(k)|^2> / M
-/// (deviations from the mean), binned by |q| (box units, 2 pi |k| / L) into
-/// shells one fundamental wide; for the non-empty shells, their mean |q|,
-/// S and the number of wave vectors (so sum(S modes) = sum_r (phi_A - mean)^2).
-pub fn structure_factor(plan: &SpectralPlan, phi_a: &[f64]) -> StructureFactor {
-    let grid = *plan.grid();
-    let m = grid.points();
-    let mean = phi_a.iter().sum::<f64>() / m as f64;
-    let centred: Vec<f64> = phi_a.iter().map(|v| v - mean).collect();
-    let mut spectrum = vec![C64::default(); plan.spectrum_len()];
-    let mut scratch = plan.scratch();
-    plan.forward(&mut scratch, &centred, &mut spectrum);
-    let q2 = plan.q_squared_table();
-    let dq = 2.0 * std::f64::consts::PI / grid.lx.max(grid.ly);
-    let bins = (q2.iter().fold(0.0f64, |a, &v| a.max(v)).sqrt() / dq).ceil() as usize + 1;
-    let (mut sum, mut count, mut qsum) = (vec![0.0; bins], vec![0usize; bins], vec![0.0; bins]);
-    // The half spectrum holds ky = 0 and the Nyquist column once, the other
-    // columns stand for two modes each.
-    let half = grid.my / 2 + 1;
-    for (i, (c, &q2i)) in spectrum.iter().zip(&q2).enumerate() {
-        if i == 0 {
-            continue;
-        }
-        let ky = i / grid.mx;
-        let weight = if ky == 0 || (grid.my % 2 == 0 && ky == half - 1) { 1 } else { 2 };
-        let q = q2i.sqrt();
-        let b = (q / dq).round() as usize;
-        sum[b] += weight as f64 * c.norm_sqr() / m as f64;
-        count[b] += weight;
-        qsum[b] += weight as f64 * q;
-    }
-    let mut out = StructureFactor::default();
-    for b in 0..bins {
-        if count[b] > 0 {
-            out.q.push(qsum[b] / count[b] as f64);
-            out.s.push(sum[b] / count[b] as f64);
-            out.modes.push(count[b]);
-        }
-    }
-    out
-}
-
-#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
-pub struct StructureFactor {
-    /// Mean |q| of each shell, box units.
-    pub q: Vec<f64>,
-    #[serde(rename = "S")]
-    pub s: Vec<f64>,
-    /// Wave vectors in each shell.
-    pub modes: Vec<usize>,
 }

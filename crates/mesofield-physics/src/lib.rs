@@ -1,27 +1,45 @@
 //! mesofield-physics: the microscopic model of MODEL.md and everything computed
 //! from it without machine learning: the exact propagator solver, Debye
-//! functions and the RPA spinodal, SCFT by Anderson mixing, initial and random
-//! fields, and the (w, phi) dataset pipeline.
+//! functions and the RPA spinodal, SCFT by Anderson mixing (also assisted by a
+//! trained operator), Langevin field-theoretic simulation (L-FTS), the inverse
+//! map from densities back to fields, chi estimation from (w, phi) samples,
+//! pattern dynamics, observables on densities (structure factor, order
+//! parameter) with their statistics, initial and random fields, and the
+//! (w, phi) dataset pipeline.
 
+// Numerics: grid, FFTs, paired convolutions, Anderson mixing, random
+// streams, sample statistics.
 pub mod anderson;
-pub mod assisted;
-pub mod chi;
-pub mod dataset;
+pub mod grid;
+pub mod paired_fft;
+pub mod rng;
+pub mod spectral;
+pub mod stats;
+
+// The model: chain, Debye/RPA response, exact solver, the FieldSolver seam,
+// field constructors, errors.
 pub mod debye;
-pub mod dynamics;
 pub mod error;
 pub mod fields;
-pub mod grid;
-pub mod inverse;
-pub mod io;
-pub mod lfts;
 pub mod model;
-pub mod paired;
-pub mod rng;
-pub mod scft;
 pub mod seam;
 pub mod solver;
-pub mod spectral;
+
+// Loops written against the seam: SCFT, operator-assisted SCFT, L-FTS, the
+// inverse map, chi estimation, dynamics.
+pub mod assisted_scft;
+pub mod chi;
+pub mod dynamics;
+pub mod inverse;
+pub mod lfts;
+pub mod scft;
+
+// Measurements on densities.
+pub mod observables;
+
+// Data: datasets and file formats.
+pub mod dataset;
+pub mod io;
 
 pub use debye::{Debye, Spinodal, spinodal, spinodal_on_grid};
 pub use error::{DomainError, Error, ModelError, Result};

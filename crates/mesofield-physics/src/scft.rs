@@ -23,11 +23,12 @@
 use std::time::Instant;
 
 use crate::anderson::AndersonMixer;
-use crate::debye::Debye;
+use crate::debye::melt_response;
 use crate::error::{Error, Result};
 use crate::fields::{from_exchange_pressure, to_exchange_pressure};
 use crate::seam::FieldSolver;
 use crate::spectral::{C64, SpectralPlan};
+use crate::stats::population_std;
 
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ScftConfig {
@@ -114,45 +115,6 @@ pub struct ScftOutcome {
     pub history: Vec<Visited>,
 }
 
-fn std_dev(values: &[f64]) -> f64 {
-    let n = values.len() as f64;
-    let mean = values.iter().sum::<f64>() / n;
-    (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt()
-}
-
-/// Per mode of `plan`'s half spectrum, the homogeneous melt's response:
-/// 1 / S_tot (the Newton step of W_+ on phi_A + phi_B - 1), and the W_+
-/// change (S_AA - S_BB) / S_tot that keeps phi_A + phi_B fixed when W_-
-/// moves by one unit. Both are 0 at q = 0 (the gauge).
-pub fn melt_response(plan: &SpectralPlan, model: &crate::ChainModel) -> (Vec<f64>, Vec<f64>) {
-    plan.q_squared_table()
-        .iter()
-        .enumerate()
-        .map(|(i, &q2)| {
-            if i == 0 {
-                return (0.0, 0.0);
-            }
-            let debye = Debye::at(model, q2);
-            (1.0 / debye.total(), (debye.s_aa - debye.s_bb) / debye.total())
-        })
-        .unzip()
-}
-
-/// `values <- IFFT[multiplier * FFT[values]]` with a per-mode real multiplier.
-pub fn apply_spectral(
-    plan: &SpectralPlan,
-    scratch: &mut crate::spectral::SpectralScratch,
-    spectrum: &mut [C64],
-    values: &mut [f64],
-    multiplier: &[f64],
-) {
-    plan.forward(scratch, values, spectrum);
-    for (v, &p) in spectrum.iter_mut().zip(multiplier) {
-        *v *= p;
-    }
-    plan.inverse(scratch, spectrum, values);
-}
-
 /// Max-norms of the two SCF residuals of a solved state.
 pub fn residuals(chi: f64, w: &[f64], phi: &[f64]) -> (f64, f64) {
     let m = w.len() / 2;
@@ -181,8 +143,8 @@ pub fn free_energy(beads: usize, f_a: f64, chi: f64, w: &[f64], log_q: f64) -> f
 
 /// Shifts W_+ so its mean is zero; ln Q moves by +N times the removed mean.
 pub fn fix_gauge(beads: usize, w: &mut [f64], log_q: &mut f64) {
-    let m = w.len() / 2;
-    let mean_plus = w.iter().sum::<f64>() / (2 * m) as f64;
+    // mean(W_+) = mean over both channels of (w_A + w_B) / 2.
+    let mean_plus = crate::stats::mean(w);
     for v in w.iter_mut() {
         *v -= mean_plus;
     }
@@ -292,7 +254,7 @@ pub fn run_scft(
             r_field_plus[i] = phi[i] + phi[m + i] - 1.0;
         }
         // The pressure step P R_+: Newton on the homogeneous melt's response.
-        apply_spectral(&plan, &mut scratch, &mut spectrum, r_field_plus, &inverse_total);
+        plan.apply_multiplier(&mut scratch, &mut spectrum, r_field_plus, &inverse_total);
         // W_- moves only once incompressibility holds well enough for its
         // residual to mean something.
         if r_plus >= 0.3 * r_minus {
@@ -304,11 +266,11 @@ pub fn run_scft(
             // along R_- (homogeneous melt's response).
             outer_d[..m].copy_from_slice(r_field_minus);
             outer_d[m..].copy_from_slice(r_field_minus);
-            apply_spectral(&plan, &mut scratch, &mut spectrum, &mut outer_d[m..], &compensation);
+            plan.apply_multiplier(&mut scratch, &mut spectrum, &mut outer_d[m..], &compensation);
             // Relative to the pattern's own size, so a near-homogeneous start
             // above the spinodal relaxes into a pattern instead of Anderson
             // homing in on the unstable disordered state.
-            if r_minus < config.anderson_below * std_dev(&x[..m]) {
+            if r_minus < config.anderson_below * population_std(&x[..m]) {
                 // Anderson on the reduced problem: its coefficients, fitted to
                 // the R_- history, also extrapolate W_+ along the states
                 // visited, which predicts W_+ far better than the melt's

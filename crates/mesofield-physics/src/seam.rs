@@ -1,6 +1,8 @@
 //! The central seam: "fields -> densities" over a batch. The exact solver
 //! implements it here; a trained operator implements it in the FNO crate.
 //! Every loop (SCFT, sampling, denoising, dynamics) is written against it.
+//! `conformance::check_field_solver` is the contract every implementation
+//! is tested against.
 
 use crate::error::Result;
 use crate::grid::Grid;
@@ -9,15 +11,18 @@ use crate::solver::ExactSolver;
 
 pub trait FieldSolver {
     /// A short name for reports ("exact", "operator:PATH").
-    fn name(&self) -> String;
+    fn name(&self) -> String {
+        "solver".to_string()
+    }
     fn model(&self) -> &ChainModel;
     fn grid(&self) -> &Grid;
     /// Whether `solve_batch` fills `log_q` with ln Q (an operator may not).
-    fn provides_log_q(&self) -> bool;
-    /// Whether this is the exact solver (loops count exact solves separately).
-    fn is_exact(&self) -> bool;
+    fn provides_log_q(&self) -> bool {
+        true
+    }
     /// `w` is `[n][2][Mx*My]` (A then B), `phi` likewise, `log_q` has n entries.
-    /// The first sample that cannot be solved is the error.
+    /// Buffers of other sizes and the first sample that cannot be solved
+    /// (non-finite values, a field outside the model's domain) are errors.
     fn solve_batch(&self, w: &[f64], phi: &mut [f64], log_q: &mut [f64]) -> Result<()>;
 }
 
@@ -31,13 +36,104 @@ impl FieldSolver for ExactSolver {
     fn grid(&self) -> &Grid {
         ExactSolver::grid(self)
     }
-    fn provides_log_q(&self) -> bool {
-        true
-    }
-    fn is_exact(&self) -> bool {
-        true
-    }
     fn solve_batch(&self, w: &[f64], phi: &mut [f64], log_q: &mut [f64]) -> Result<()> {
         ExactSolver::solve_batch(self, w, phi, log_q)
+    }
+}
+
+/// The contract of `FieldSolver`, checked on any implementation (in the
+/// spirit of rustfft's `check_fft_algorithm`): one helper that the exact
+/// solver, the FNO operator and every wrapper are run through.
+pub mod conformance {
+    use super::FieldSolver;
+    use crate::rng::StreamRng;
+
+    /// Smooth fields of amplitude `amplitude` (a few low modes per channel).
+    fn smooth_fields(solver: &dyn FieldSolver, n: usize, amplitude: f64, seed: u64) -> Vec<f64> {
+        let g = solver.grid();
+        let (mx, my) = (g.mx, g.my);
+        let mut rng = StreamRng::new(seed, 0);
+        let mut w = vec![0.0; n * 2 * mx * my];
+        for s in 0..2 * n {
+            let (a, b, c) = (rng.normal(), rng.normal(), rng.normal());
+            for ix in 0..mx {
+                for iy in 0..my {
+                    let (x, y) = (ix as f64 / mx as f64, iy as f64 / my as f64);
+                    let tau = std::f64::consts::TAU;
+                    w[s * mx * my + ix * my + iy] =
+                        amplitude * (a * (tau * x).cos() + b * (tau * y).sin() + c * (tau * (x + y)).cos());
+                }
+            }
+        }
+        w
+    }
+
+    /// Panics with a message naming the broken property. `tol` bounds the
+    /// deviations a correct implementation may show (round-off for the
+    /// exact solver, float32 rounding for an operator):
+    /// - shapes: a batch of 3 fills `[3][2][M]` densities with finite values,
+    ///   and buffers of the wrong size are an error, not a panic;
+    /// - mass: mean(phi_A) = N_A/N and mean(phi_B) = N_B/N for every sample;
+    /// - gauge invariance: constants c_A, c_B added to w_A and w_B leave phi
+    ///   unchanged and shift ln Q by -(N_A c_A + N_B c_B) (MODEL.md);
+    /// - batches: a sample solved in a batch equals the sample solved alone;
+    /// - non-finite input: an error that names the sample.
+    pub fn check_field_solver(solver: &dyn FieldSolver, tol: f64) {
+        let name = solver.name();
+        let model = solver.model().clone();
+        let m = solver.grid().points();
+        let n = 3;
+        let w = smooth_fields(solver, n, 0.05, 1);
+        let mut phi = vec![f64::NAN; w.len()];
+        let mut log_q = vec![f64::NAN; n];
+        solver.solve_batch(&w, &mut phi, &mut log_q).unwrap_or_else(|e| panic!("{name}: smooth fields: {e}"));
+        assert!(phi.iter().all(|v| v.is_finite()), "{name}: non-finite densities");
+        let (f_a, f_b) = (model.f_a(), 1.0 - model.f_a());
+        for s in 0..n {
+            let mean = |c: usize| phi[(2 * s + c) * m..(2 * s + c + 1) * m].iter().sum::<f64>() / m as f64;
+            assert!((mean(0) - f_a).abs() <= tol, "{name}: sample {s}: mean phi_A {} != N_A/N {f_a}", mean(0));
+            assert!((mean(1) - f_b).abs() <= tol, "{name}: sample {s}: mean phi_B {} != N_B/N {f_b}", mean(1));
+        }
+
+        // Gauge: w_A + c_A, w_B + c_B.
+        let (c_a, c_b) = (0.3, -0.2);
+        let shifted: Vec<f64> =
+            w.iter().enumerate().map(|(i, v)| v + if (i / m) % 2 == 0 { c_a } else { c_b }).collect();
+        let mut phi_s = vec![0.0; w.len()];
+        let mut log_q_s = vec![0.0; n];
+        solver.solve_batch(&shifted, &mut phi_s, &mut log_q_s).unwrap_or_else(|e| panic!("{name}: shifted: {e}"));
+        let gauge = phi.iter().zip(&phi_s).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+        assert!(gauge <= tol, "{name}: a gauge shift of w changed phi by {gauge:.3e}");
+        if solver.provides_log_q() {
+            let shift = -(model.a_beads as f64 * c_a + (model.beads - model.a_beads) as f64 * c_b);
+            for s in 0..n {
+                let d = log_q_s[s] - log_q[s] - shift;
+                // ln Q is of order N: its tolerance scales with the chain.
+                assert!(
+                    d.abs() <= tol * model.beads as f64,
+                    "{name}: sample {s}: ln Q shifted by {} not {shift}",
+                    log_q_s[s] - log_q[s]
+                );
+            }
+        }
+
+        // The middle sample alone.
+        let mut one_phi = vec![0.0; 2 * m];
+        let mut one_log_q = [0.0];
+        solver
+            .solve_batch(&w[2 * m..4 * m], &mut one_phi, &mut one_log_q)
+            .unwrap_or_else(|e| panic!("{name}: one sample: {e}"));
+        let batch = one_phi.iter().zip(&phi[2 * m..4 * m]).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+        assert!(batch <= tol, "{name}: a sample alone and in a batch differ by {batch:.3e}");
+
+        // Wrong buffer sizes and non-finite values are errors.
+        let mut short = vec![0.0; w.len() - 1];
+        assert!(solver.solve_batch(&w, &mut short, &mut log_q).is_err(), "{name}: a short phi buffer was accepted");
+        let mut bad = w.clone();
+        bad[2 * m + 5] = f64::NAN;
+        match solver.solve_batch(&bad, &mut phi, &mut log_q) {
+            Ok(()) => panic!("{name}: a NaN field was accepted"),
+            Err(e) => assert!(e.to_string().contains('1'), "{name}: the error does not name sample 1: {e}"),
+        }
     }
 }

@@ -17,7 +17,7 @@ use rayon::prelude::*;
 use crate::error::{DomainError, Error, Result};
 use crate::grid::Grid;
 use crate::model::ChainModel;
-use crate::paired::{PairedPlan, PairedScratch};
+use crate::paired_fft::{PairedPlan, PairedScratch};
 use crate::spectral::{SpectralPlan, SpectralScratch};
 
 /// Fourier transform of the bond kernels (MODEL.md, "Bond kernel").
@@ -406,6 +406,17 @@ impl ExactSolver {
 
     /// Like `solve_batch_each`, but the first failing sample is an error.
     pub fn solve_batch(&self, w: &[f64], phi: &mut [f64], log_q: &mut [f64]) -> Result<()> {
+        let stride = 2 * self.grid.points();
+        if w.len() != log_q.len() * stride || phi.len() != w.len() {
+            return Err(Error::Shape(format!(
+                "exact solver on {}x{}: {} field values, {} density values and {} ln Q for samples of {stride}",
+                self.grid.mx,
+                self.grid.my,
+                w.len(),
+                phi.len(),
+                log_q.len()
+            )));
+        }
         let outcome = self.solve_batch_each(w, phi, log_q);
         let failed = outcome.iter().filter(|r| r.is_err()).count();
         match outcome.into_iter().enumerate().find_map(|(i, r)| r.err().map(|e| (i, e))) {

@@ -152,6 +152,24 @@ impl SpectralPlan {
         self.inverse_from_scratch(scratch, out);
     }
 
+    /// `values <- IFFT[multiplier * FFT[values]]` with a real multiplier per
+    /// mode of the half spectrum (transposed layout, not normalised: the
+    /// inverse transform normalises), e.g. a linear response S(q) applied to a
+    /// field. `spectrum` is the caller's buffer of `spectrum_len()` entries.
+    pub fn apply_multiplier(
+        &self,
+        scratch: &mut SpectralScratch,
+        spectrum: &mut [C64],
+        values: &mut [f64],
+        multiplier: &[f64],
+    ) {
+        self.forward(scratch, values, spectrum);
+        for (v, &p) in spectrum.iter_mut().zip(multiplier) {
+            *v *= p;
+        }
+        self.inverse(scratch, spectrum, values);
+    }
+
     /// |q|^2 of every half-spectrum entry, in the transposed layout.
     pub fn q_squared_table(&self) -> Vec<f64> {
         let mut table = vec![0.0; self.spectrum_len()];

@@ -2,7 +2,7 @@
 //! approximate solver: a close one saves exact solves, a useless one is
 //! caught by the trust check.
 
-use mesofield_physics::assisted::{AssistConfig, Counting, run_assisted_scft};
+use mesofield_physics::assisted_scft::{AssistConfig, Counting, run_assisted_scft};
 use mesofield_physics::fields::InitialField;
 use mesofield_physics::rng::StreamRng;
 use mesofield_physics::scft::{ScftConfig, residuals, run_scft};
@@ -29,9 +29,6 @@ impl FieldSolver for Approximate {
     }
     fn provides_log_q(&self) -> bool {
         true
-    }
-    fn is_exact(&self) -> bool {
-        false
     }
     fn solve_batch(&self, w: &[f64], phi: &mut [f64], log_q: &mut [f64]) -> Result<(), Error> {
         self.inner.solve_batch(w, phi, log_q)?;
@@ -63,9 +60,6 @@ impl FieldSolver for Reversed {
     fn provides_log_q(&self) -> bool {
         true
     }
-    fn is_exact(&self) -> bool {
-        false
-    }
     fn solve_batch(&self, w: &[f64], phi: &mut [f64], log_q: &mut [f64]) -> Result<(), Error> {
         let negated: Vec<f64> = w.iter().map(|v| -v).collect();
         self.inner.solve_batch(&negated, phi, log_q)
@@ -89,9 +83,6 @@ impl FieldSolver for Uniform {
         &self.grid
     }
     fn provides_log_q(&self) -> bool {
-        false
-    }
-    fn is_exact(&self) -> bool {
         false
     }
     fn solve_batch(&self, w: &[f64], phi: &mut [f64], log_q: &mut [f64]) -> Result<(), Error> {

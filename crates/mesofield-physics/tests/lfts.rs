@@ -1,12 +1,11 @@
 //! The Langevin sampler: one step against a hand computation with the same
 //! noise, the noise's variance, the mean-field limit (noise off) at the SCFT
-//! saddle point, and the structure factor against Parseval and a cosine.
+//! saddle point (the structure factor's tests are in observables_stats.rs).
 
 use mesofield_physics::fields::{InitialField, to_exchange_pressure};
-use mesofield_physics::lfts::{Lfts, LftsConfig, max_pressure_residual, structure_factor};
+use mesofield_physics::lfts::{Lfts, LftsConfig, max_pressure_residual};
 use mesofield_physics::rng::StreamRng;
 use mesofield_physics::scft::{ScftConfig, run_scft};
-use mesofield_physics::spectral::SpectralPlan;
 use mesofield_physics::{ChainModel, ExactSolver, Grid};
 
 #[test]
@@ -83,28 +82,4 @@ fn without_noise_the_sampler_descends_to_the_scft_saddle_point() {
     to_exchange_pressure(&saddle.w, &mut w_minus, &mut w_plus);
     let gap = w_minus.iter().zip(&state.w_minus).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
     assert!(gap < 1e-5, "W_- differs from the saddle point's by {gap}");
-}
-
-#[test]
-fn structure_factor_obeys_parseval_and_peaks_at_a_cosine_wave_number() {
-    let model = ChainModel::default();
-    let grid = Grid::for_model(&model, 32, 24).unwrap();
-    let plan = SpectralPlan::new(grid);
-    let (k, a, f) = (3.0, 0.2, 0.7);
-    let mut phi_a = vec![0.0; grid.points()];
-    let mut rng = StreamRng::new(5, 0);
-    for ix in 0..grid.mx {
-        for iy in 0..grid.my {
-            phi_a[ix * grid.my + iy] =
-                f + a * (2.0 * std::f64::consts::PI * k * ix as f64 / grid.mx as f64).cos() + 0.01 * rng.normal();
-        }
-    }
-    let sq = structure_factor(&plan, &phi_a);
-    let mean = phi_a.iter().sum::<f64>() / phi_a.len() as f64;
-    let power: f64 = phi_a.iter().map(|v| (v - mean).powi(2)).sum();
-    let total: f64 = sq.s.iter().zip(&sq.modes).map(|(s, &n)| s * n as f64).sum();
-    assert!((total / power - 1.0).abs() < 1e-10, "Parseval: {total} vs {power}");
-    let peak = (0..sq.s.len()).max_by(|&i, &j| sq.s[i].total_cmp(&sq.s[j])).unwrap();
-    let q_expected = 2.0 * std::f64::consts::PI * k / grid.lx;
-    assert!((sq.q[peak] - q_expected).abs() < 0.5 * 2.0 * std::f64::consts::PI / grid.lx, "peak at {}", sq.q[peak]);
 }

@@ -336,8 +336,23 @@ fn the_seam_gives_the_exact_solver_results_unchanged() {
     seam.solve_batch(&w, &mut phi_seam, &mut lq_seam).unwrap();
     assert_eq!(phi_direct, phi_seam);
     assert_eq!(lq_direct, lq_seam);
-    assert!(seam.is_exact() && seam.provides_log_q());
+    assert!(seam.provides_log_q());
     assert_eq!(seam.name(), "exact");
     assert_eq!(seam.grid(), &grid);
     assert_eq!(seam.model(), &model);
+}
+
+#[test]
+fn the_exact_solver_and_its_counting_wrapper_meet_the_seam_contract() {
+    use mesofield_physics::assisted_scft::Counting;
+    use mesofield_physics::seam::conformance::check_field_solver;
+    let model = ChainModel::default();
+    for (mx, my) in [(16, 16), (12, 20)] {
+        let solver = ExactSolver::new(&model, Grid::for_model(&model, mx, my).unwrap()).unwrap();
+        check_field_solver(&solver, 1e-10);
+        let counting = Counting::new(&solver);
+        check_field_solver(&counting, 1e-10);
+        // Five calls of 3, 3, 1 samples, then a refused short buffer and a NaN batch of 3 (counted before refusal).
+        assert!(counting.count() >= 7, "{}", counting.count());
+    }
 }

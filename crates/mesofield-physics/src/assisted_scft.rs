@@ -139,9 +139,6 @@ impl FieldSolver for Counting<'_> {
     fn provides_log_q(&self) -> bool {
         self.inner.provides_log_q()
     }
-    fn is_exact(&self) -> bool {
-        self.inner.is_exact()
-    }
     fn solve_batch(&self, w: &[f64], phi: &mut [f64], log_q: &mut [f64]) -> Result<()> {
         self.fields.fetch_add(log_q.len(), Ordering::Relaxed);
         self.inner.solve_batch(w, phi, log_q)
@@ -181,9 +178,6 @@ impl FieldSolver for Corrected<'_> {
     }
     fn provides_log_q(&self) -> bool {
         self.operator.provides_log_q()
-    }
-    fn is_exact(&self) -> bool {
-        false
     }
     fn solve_batch(&self, w: &[f64], phi: &mut [f64], log_q: &mut [f64]) -> Result<()> {
         let size = self.anchor_w.len();

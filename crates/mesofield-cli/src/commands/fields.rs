@@ -1,0 +1,257 @@
+//! Field-theory commands: `solve`, `scft`, `spinodal`, `bench`.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Result, anyhow, bail};
+use clap::Args;
+use serde_json::json;
+
+use mesofield_experiments::inputs::{initial_fields, load_model, model_for_input};
+use mesofield_physics::assisted_scft::{AssistConfig, run_assisted_scft};
+use mesofield_physics::io::{FieldFile, TensorData, to_safetensors, write_atomic};
+use mesofield_physics::scft::{ScftConfig, run_scft};
+use mesofield_physics::{ExactSolver, Grid, spinodal as rpa_spinodal, spinodal_on_grid};
+
+use super::{Common, SolverArgs, print_json, reporter, write_solve_output};
+
+#[derive(Args)]
+pub struct SolveArgs {
+    #[arg(long)]
+    pub input: PathBuf,
+    #[arg(long)]
+    pub output: PathBuf,
+    /// Model file (TOML); default: the input's metadata, else the paper's system.
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+#[derive(Args)]
+pub struct ScftArgs {
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    #[arg(long, allow_negative_numbers = true)]
+    pub chi: f64,
+    /// random[:AMP] | lamellar[:N] | hex:NX:NY (cylinders) | square:NX:NY (dots) | FILE.safetensors (its first `w`).
+    #[arg(long, default_value = "random")]
+    pub init: String,
+    /// Grid MXxMY (a FILE init brings its own).
+    #[arg(long, default_value = "32x32")]
+    pub grid: String,
+    /// Residual tolerance (max-norm of both SCF residuals).
+    #[arg(long, default_value_t = 1e-8)]
+    pub tol: f64,
+    #[arg(long, default_value_t = 5000)]
+    pub max_iterations: usize,
+    /// Seed of a random initial field.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub solvers: SolverArgs,
+    /// With an operator: an inner loop on the corrected operator stops once
+    /// its residual has not fallen by 10% for this many iterations.
+    #[arg(long, default_value_t = 50)]
+    pub stall_window: usize,
+    /// With an operator: Anderson mixing over this many past anchors of the
+    /// outer (defect-correction) steps (0: none) [default: 5].
+    #[arg(long)]
+    pub outer_history: Option<usize>,
+    /// With an operator: outer steps continue while each divides the exact
+    /// residual by more than this factor [default: 1, i.e. while it falls].
+    #[arg(long)]
+    pub outer_gain: Option<f64>,
+    /// With an operator: within this max-norm distance of an anchor the
+    /// corrected operator answers with its scaled linear response (0: off)
+    /// [default: 0.001].
+    #[arg(long)]
+    pub linear_below: Option<f64>,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+#[derive(Args)]
+pub struct SpinodalArgs {
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Also report the spinodal restricted to this grid's wave vectors.
+    #[arg(long)]
+    pub grid: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct BenchArgs {
+    /// Solves per measurement at batch 64 (batch 1 uses the same count).
+    #[arg(long, default_value_t = 256)]
+    pub solves: usize,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+pub fn solve(a: &SolveArgs) -> Result<()> {
+    let file = FieldFile::open(&a.input)?;
+    let model = model_for_input(a.model.as_deref(), &file)?;
+    let (n, mx, my, w) = file.fields("w")?;
+    let grid = Grid::for_model(&model, mx, my)?;
+    let solver = ExactSolver::new(&model, grid)?;
+    let stride = 2 * grid.points();
+    let mut phi = vec![0.0; w.len()];
+    let mut log_q = vec![0.0; n];
+    let stage = reporter().stage(n as u64, "solve");
+    let start = Instant::now();
+    let chunk = 64;
+    for (c, (w_chunk, (phi_chunk, lq_chunk))) in
+        w.chunks(chunk * stride).zip(phi.chunks_mut(chunk * stride).zip(log_q.chunks_mut(chunk))).enumerate()
+    {
+        // The error names the sample in the whole file, not in its chunk.
+        solver.solve_batch(w_chunk, phi_chunk, lq_chunk).map_err(|e| match e {
+            mesofield_physics::Error::Domain { sample, cause, more } => anyhow!(
+                "{}: {}",
+                a.input.display(),
+                mesofield_physics::Error::Domain { sample: sample + c * chunk, cause, more }
+            ),
+            other => other.into(),
+        })?;
+        stage.inc(lq_chunk.len() as u64);
+    }
+    stage.finish();
+    let seconds = start.elapsed().as_secs_f64();
+    write_solve_output(&a.output, [n, mx, my], &w, &phi, Some(&log_q), &model, "exact")?;
+    let report = json!({"samples": n, "grid": [mx, my], "seconds": seconds, "solves_per_second": n as f64 / seconds});
+    if a.common.json {
+        print_json(&report);
+    } else {
+        println!(
+            "solved {n} fields on {mx}x{my} in {seconds:.3} s ({:.1} solves/s) -> {}",
+            n as f64 / seconds,
+            a.output.display()
+        );
+    }
+    Ok(())
+}
+
+pub fn scft(a: &ScftArgs) -> Result<()> {
+    let (model, grid, w0) = initial_fields(&a.init, &a.grid, a.model.as_deref(), a.chi, a.seed)?;
+    let config = ScftConfig { chi: a.chi, tolerance: a.tol, max_iterations: a.max_iterations, ..Default::default() };
+    let solver = ExactSolver::new(&model, grid)?;
+    let operator = a.solvers.solver.load(a.solvers.backend, &model, &grid)?;
+    let stage = reporter().stage(a.max_iterations as u64, "scft");
+    let (outcome, assisted) = match &operator {
+        None => {
+            let outcome = run_scft(&solver, &config, &w0, &mut |it, r| {
+                stage.set_position(it as u64);
+                stage.set_message(format!("scft residual {r:.2e}"));
+            })?;
+            (outcome, None)
+        }
+        Some(op) => {
+            let defaults = AssistConfig::new(config.clone());
+            let assist = AssistConfig {
+                stall_window: a.stall_window.max(1),
+                outer_history: a.outer_history.unwrap_or(defaults.outer_history),
+                outer_gain: a.outer_gain.unwrap_or(defaults.outer_gain),
+                linear_below: a.linear_below.unwrap_or(defaults.linear_below),
+                ..defaults
+            };
+            let run = run_assisted_scft(op, &solver, &assist, &w0, &mut |phase, it, r| {
+                stage.set_position(it as u64);
+                stage.set_message(format!("scft ({phase}) residual {r:.2e}"));
+            })?;
+            if let Some(why) = &run.fallback {
+                stage.println(format!("trust check: {why}; fell back to exact iterations from the start"));
+            }
+            (run.outcome.clone(), Some(run))
+        }
+    };
+    stage.finish();
+    if let Some(out) = &a.output {
+        let shape = vec![1, 2, grid.mx, grid.my];
+        let meta = json!({"format": "mesofield-scft", "mesofield_version": env!("CARGO_PKG_VERSION"), "model": model, "chi": a.chi,
+                          "converged": outcome.converged, "residual": outcome.residual});
+        let bytes = to_safetensors(
+            &[
+                ("w", shape.clone(), TensorData::F64(&outcome.w)),
+                ("phi", shape, TensorData::F64(&outcome.phi)),
+                ("log_q", vec![1], TensorData::F64(&[outcome.log_q])),
+                ("dF", vec![1], TensorData::F64(&[outcome.d_f])),
+            ],
+            &meta.to_string(),
+        )?;
+        write_atomic(out, &bytes)?;
+    }
+    let mut report = json!({
+        "chi": a.chi, "dF": outcome.d_f, "iterations": outcome.iterations, "residual": outcome.residual,
+        "exact_solves": outcome.solves, "seconds": outcome.seconds, "converged": outcome.converged,
+        "log_q": outcome.log_q, "grid": [grid.mx, grid.my], "solver": a.solvers.solver.to_string(), "operator_calls": 0,
+    });
+    if let Some(run) = &assisted {
+        report["exact_solves"] = json!(run.exact_solves);
+        report["operator_calls"] = json!(run.operator_calls);
+        report["operator_iterations"] = json!(run.operator_iterations);
+        report["outer_steps"] = json!(run.outer_steps);
+        report["anchor_residuals"] = json!(run.anchor_residuals);
+        report["switch_residual"] = json!(run.switch_residual);
+        report["fallback"] = json!(run.fallback);
+        report["seconds"] = json!(run.seconds);
+    }
+    if a.common.json {
+        print_json(&report);
+    } else {
+        println!(
+            "chi {} dF {:.10} per chain, {} iterations, residual {:.2e}, {} exact solves, {} operator calls, {:.3} s{}",
+            a.chi,
+            outcome.d_f,
+            outcome.iterations,
+            outcome.residual,
+            report["exact_solves"],
+            report["operator_calls"],
+            report["seconds"].as_f64().unwrap_or(outcome.seconds),
+            if outcome.converged { "" } else { " (NOT converged)" }
+        );
+    }
+    if !outcome.converged {
+        bail!(
+            "SCFT did not reach tolerance {} in {} iterations (residual {:.2e})",
+            a.tol,
+            a.max_iterations,
+            outcome.residual
+        );
+    }
+    Ok(())
+}
+
+pub fn spinodal(a: &SpinodalArgs) -> Result<()> {
+    let model = load_model(a.model.as_deref())?;
+    let s = rpa_spinodal(&model);
+    let mut report = json!({"chi_s": s.chi_s, "chiN_s": s.chi_n_s, "q_star": s.q_star});
+    if let Some(g) = &a.grid {
+        let (mx, my) = Grid::parse_size(g)?;
+        let grid = Grid::for_model(&model, mx, my)?;
+        let sg = spinodal_on_grid(&model, &grid);
+        report["chi_s_grid"] = json!(sg.chi_s);
+        report["chiN_s_grid"] = json!(sg.chi_n_s);
+        report["q_grid"] = json!(sg.q_star);
+    }
+    if a.json {
+        print_json(&report);
+    } else {
+        println!("chi_s {:.8} (chiN_s {:.6}) at q* {:.6} (box units)", s.chi_s, s.chi_n_s, s.q_star);
+        if let Some(v) = report.get("chi_s_grid") {
+            println!("on the grid: chi_s {} at |q| {}", v, report["q_grid"]);
+        }
+    }
+    Ok(())
+}
+
+pub fn bench(a: &BenchArgs) -> Result<()> {
+    let report = mesofield_experiments::bench::exact_bench(a.solves)?;
+    // The figures are the output, pretty-printed either way.
+    let _ = a.common.json;
+    print_json(&report);
+    Ok(())
+}

@@ -1,0 +1,303 @@
+//! Operator commands: `train`, `eval`, `predict`, `bench-operator`.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use serde_json::json;
+
+use mesofield_experiments::operator_eval::{eval_pictures, interrupted, loss_curve};
+use mesofield_fno::evaluation::{EvalReport, Summary, evaluate};
+use mesofield_fno::training::{Progress, Stop, TrainConfig};
+use mesofield_fno::{FnoConfig, FnoOperator};
+use mesofield_physics::dataset::Dataset;
+use mesofield_physics::io::{FieldFile, write_atomic};
+
+use super::{BackendArg, Common, print_json, reporter, write_solve_output};
+
+/// The FNO's architecture flags (train and bench-operator).
+#[derive(Args, Clone, Debug)]
+pub struct FnoArgs {
+    /// Channels of the Fourier layers.
+    #[arg(long, default_value_t = 32)]
+    pub width: usize,
+    #[arg(long, default_value_t = 4)]
+    pub layers: usize,
+    /// Wave numbers kept per direction.
+    #[arg(long, default_value_t = 12)]
+    pub modes: usize,
+}
+
+impl FnoArgs {
+    pub fn config(&self) -> Result<FnoConfig> {
+        if self.width == 0 || self.layers == 0 || self.modes == 0 {
+            bail!("--width, --layers and --modes must be at least 1");
+        }
+        Ok(FnoConfig::new()
+            .with_width(self.width)
+            .with_layers(self.layers)
+            .with_modes_x(self.modes)
+            .with_modes_y(self.modes))
+    }
+}
+
+#[derive(Args)]
+pub struct TrainArgs {
+    #[arg(long)]
+    pub data: PathBuf,
+    #[arg(long)]
+    pub valid: PathBuf,
+    /// Checkpoint folder: OUT/best, OUT/last, OUT/metrics.jsonl.
+    #[arg(long)]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub backend: BackendArg,
+    #[arg(long, default_value_t = 50)]
+    pub epochs: usize,
+    #[arg(long, default_value_t = 32)]
+    pub batch: usize,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    #[arg(long, default_value_t = 3e-3)]
+    pub lr: f64,
+    #[command(flatten)]
+    pub fno: FnoArgs,
+    /// Train on the relative H1 error (values and gradients) instead of L2.
+    #[arg(long)]
+    pub h1: bool,
+    /// Clip each parameter's gradient to this norm (0: off).
+    #[arg(long, default_value_t = 0.0)]
+    pub grad_clip: f64,
+    /// Densities as exp(logit) (log-density output) instead of softplus.
+    #[arg(long)]
+    pub log_density: bool,
+    /// Continue from OUT/last (its settings win, except --epochs).
+    #[arg(long)]
+    pub resume: bool,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+#[derive(Args)]
+pub struct EvalArgs {
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    #[arg(long)]
+    pub data: PathBuf,
+    #[command(flatten)]
+    pub backend: BackendArg,
+    /// Also write OUT/report.json, OUT/histogram.png (error histograms) and
+    /// OUT/worst.png (the four worst predictions).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+#[derive(Args)]
+pub struct PredictArgs {
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    #[arg(long)]
+    pub input: PathBuf,
+    #[arg(long)]
+    pub output: PathBuf,
+    #[command(flatten)]
+    pub backend: BackendArg,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+#[derive(Args)]
+pub struct BenchOperatorArgs {
+    #[arg(long, default_value_t = 32)]
+    pub batch: usize,
+    /// Grid, MXxMY.
+    #[arg(long, default_value = "32x32")]
+    pub grid: String,
+    #[command(flatten)]
+    pub fno: FnoArgs,
+    /// Timed runs of each measurement (the median is reported), after 3 warm-up runs.
+    #[arg(long, default_value_t = 10)]
+    pub repeats: usize,
+    #[command(flatten)]
+    pub backend: BackendArg,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+/// `bench-operator`: training step, inference and spectral convolution timings
+/// on synthetic data (the shapes of `bench/peer_neuralop.py`).
+pub fn bench_operator(a: &BenchOperatorArgs) -> Result<()> {
+    let (mx, my) = mesofield_physics::Grid::parse_size(&a.grid)?;
+    if a.batch == 0 || a.repeats == 0 {
+        bail!("--batch and --repeats must be at least 1");
+    }
+    let config = a.fno.config()?;
+    let device = a.backend.backend.device()?;
+    // Parameters are created lazily: the model costs nothing until it runs.
+    config.init(&device).check_grid(mx, my).map_err(|e| anyhow::anyhow!(e))?;
+    let report = mesofield_fno::bench::run(&config, a.batch, mx, my, a.repeats, &device);
+    let mut value = serde_json::to_value(&report)?;
+    value["threads"] = json!(rayon::current_num_threads());
+    value["backend"] = json!(a.backend.backend.to_string());
+    if a.common.json {
+        print_json(&value);
+    } else {
+        println!("{}", serde_json::to_string_pretty(&value)?);
+    }
+    Ok(())
+}
+
+/// The stop signal of training runs: the first Ctrl-C raises it (the run
+/// saves `last` after the batch in progress and returns), a second one ends
+/// the process at once.
+pub fn ctrl_c_stop() -> &'static Stop {
+    static STOP: Stop = Stop::never();
+    static INSTALL: std::sync::Once = std::sync::Once::new();
+    INSTALL.call_once(|| {
+        let installed = ctrlc::set_handler(|| {
+            if STOP.requested.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                std::process::exit(130);
+            }
+            eprintln!("\ninterrupt: saving the last checkpoint after this batch (Ctrl-C again to quit at once)");
+        });
+        if let Err(e) = installed {
+            eprintln!("warning: no Ctrl-C handler ({e}); an interrupt keeps the previous epoch's checkpoint");
+        }
+    });
+    &STOP
+}
+
+fn load_dataset(path: &Path) -> Result<Dataset> {
+    Ok(Dataset::load(path)?)
+}
+
+pub fn train(a: &TrainArgs) -> Result<()> {
+    let device = a.backend.backend.device()?;
+    let train_set = load_dataset(&a.data)?;
+    let valid_set = load_dataset(&a.valid)?;
+    if a.epochs == 0 || a.batch == 0 {
+        bail!("--epochs and --batch must be >= 1");
+    }
+    let model = a.fno.config()?.with_log_density(a.log_density);
+    let config = TrainConfig::new(model)
+        .with_epochs(a.epochs)
+        .with_batch(a.batch)
+        .with_seed(a.seed)
+        .with_learning_rate(a.lr)
+        .with_h1(a.h1)
+        .with_grad_clip_norm(a.grad_clip);
+    let steps = train_set.len().div_ceil(a.batch) as u64;
+    let stage = reporter().stage(steps, "train");
+    let start = Instant::now();
+    let mut lines = Vec::new();
+    let state = mesofield_fno::train(
+        &train_set,
+        &valid_set,
+        config,
+        &a.out,
+        a.resume,
+        ctrl_c_stop(),
+        &device,
+        &mut |p| match p {
+            Progress::Batch { epoch, done, total, loss } => {
+                stage.set_length(total as u64);
+                stage.set_position(done as u64);
+                stage.set_message(format!("epoch {} loss {loss:.4}", epoch + 1));
+            }
+            Progress::Epoch(m) => {
+                stage.println(format!(
+                    "epoch {:>3} train {:.4} valid mean {:.4} median {:.4} lr {:.2e} {:.0} samples/s{}",
+                    m.epoch,
+                    m.train_loss,
+                    m.valid_error_mean,
+                    m.valid_error_median,
+                    m.learning_rate,
+                    m.samples_per_second,
+                    if m.best { " (best)" } else { "" }
+                ));
+                lines.push(serde_json::to_value(m).expect("metrics serialise"));
+            }
+        },
+    )?;
+    stage.finish();
+    loss_curve(&a.out)?;
+    interrupted(&state, a.epochs, &a.out, "run the same command with --resume to continue")?;
+    let report = json!({"epochs": state.epoch, "steps": state.step, "best_valid": state.best_valid,
+                        "best_epoch": state.best_epoch, "seconds": start.elapsed().as_secs_f64(), "out": a.out});
+    if a.common.json {
+        print_json(&report);
+    } else {
+        println!(
+            "trained {} epochs; best validation error {:.4} at epoch {} -> {}",
+            state.epoch,
+            state.best_valid,
+            state.best_epoch,
+            a.out.join("best").display()
+        );
+    }
+    Ok(())
+}
+
+pub fn eval(a: &EvalArgs) -> Result<()> {
+    let device = a.backend.backend.device()?;
+    let data = load_dataset(&a.data)?;
+    let op = FnoOperator::load(&a.checkpoint, data.mx, data.my, &device)?;
+    if op.normalization.model != data.meta.model {
+        bail!("{} was made with another chain model than the checkpoint's", a.data.display());
+    }
+    let stage = reporter().stage(data.len() as u64, "eval");
+    let report = evaluate(&op, &data);
+    stage.finish();
+    let mut value = serde_json::to_value(&report)?;
+    value["checkpoint"] = json!(a.checkpoint);
+    value["data"] = json!(a.data);
+    if let Some(out) = &a.out {
+        std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+        write_atomic(&out.join("report.json"), serde_json::to_string_pretty(&value)?.as_bytes())?;
+        eval_pictures(&data, &report, out, "")?;
+    }
+    if a.common.json {
+        print_json(&value);
+    } else {
+        print_report(&report);
+    }
+    Ok(())
+}
+
+pub fn print_report(r: &EvalReport) {
+    let s = |x: &Summary| format!("median {:.4} p95 {:.4} worst {:.4}", x.median, x.p95, x.worst);
+    println!("{} fields on {}x{}", r.samples, r.grid[0], r.grid[1]);
+    println!("  contrast-relative error A: {}", s(&r.contrast_relative_a));
+    println!("  contrast-relative error B: {}", s(&r.contrast_relative_b));
+    println!("  relative L2 of phi:        {}", s(&r.relative_l2));
+    println!(
+        "  operator {:.0} fields/s, exact solver {:.0} fields/s",
+        r.operator_fields_per_second, r.exact_fields_per_second
+    );
+}
+
+pub fn predict(a: &PredictArgs) -> Result<()> {
+    let device = a.backend.backend.device()?;
+    let file = FieldFile::open(&a.input)?;
+    let (n, mx, my, w) = file.fields("w")?;
+    if let Some(i) = w.iter().position(|v| !v.is_finite()) {
+        bail!("{}: sample {}: non-finite field value", a.input.display(), i / (2 * mx * my));
+    }
+    let op = FnoOperator::load(&a.checkpoint, mx, my, &device)?;
+    let start = Instant::now();
+    let (phi, log_q) = op.predict(&w);
+    let seconds = start.elapsed().as_secs_f64();
+    let solver = format!("operator:{}", a.checkpoint.display());
+    let log_q = op.predicts_log_q().then_some(log_q.as_slice());
+    write_solve_output(&a.output, [n, mx, my], &w, &phi, log_q, &op.normalization.model, &solver)?;
+    let report = json!({"samples": n, "grid": [mx, my], "seconds": seconds, "fields_per_second": n as f64 / seconds});
+    if a.common.json {
+        print_json(&report);
+    } else {
+        println!("predicted {n} fields on {mx}x{my} in {seconds:.3} s -> {}", a.output.display());
+    }
+    Ok(())
+}

@@ -1,0 +1,172 @@
+//! Fig. 4 (with Fig. 2): learning from two samples. L-FTS patterns at one
+//! chi (`datasets/NAME/pool.safetensors`), chi inferred from two of them
+//! (and over several independent pairs), every test pattern made noisy at
+//! each noise level and recovered by each method (action minimisation with
+//! the exact solver and with the operator, plain SCF relaxation, the oracle
+//! blur, a Wiener filter, RBMs trained on 10 and 80 patterns), and the
+//! extrapolation to other chi with no new data. Stages: `pool`, `chi_pairs`,
+//! `rbms`, `methods` (the comparison and its pictures), `extrapolation`.
+
+mod chi_pairs;
+mod extrapolation;
+mod methods;
+mod pool;
+mod rbms;
+
+use std::path::PathBuf;
+
+use anyhow::{Result, bail};
+use serde::{Deserialize, Serialize};
+
+use mesofield_inference::gradient::LinearResponse;
+use mesofield_physics::chi::ChiEstimate;
+use mesofield_physics::io::write_atomic;
+use mesofield_physics::spectral::SpectralPlan;
+use mesofield_physics::stats::mean_std;
+use mesofield_physics::{ChainModel, ExactSolver, Grid};
+
+pub use extrapolation::{ExtrapolationRow, PhysicsPeak, RbmPeak, SqPeak};
+pub use methods::{LevelErrors, MethodRow, RunRecord};
+
+use crate::progress::Reporter;
+use crate::solvers::{Backend, operator_with_gradient};
+use crate::spec::Workspace;
+
+/// `experiments/fig4.toml`'s tables.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fig4Spec {
+    pub grid: [usize; 2],
+    pub chi: f64,
+    pub beads_per_cell: f64,
+    pub step_size: f64,
+    pub steps: usize,
+    /// Independent runs whose last snapshot is a test pattern.
+    pub test_runs: usize,
+    /// Independent pairs of runs, each pair one chi inference.
+    pub chi_pairs: usize,
+    /// Further runs for the data-driven baselines' training samples.
+    pub pool_runs: usize,
+    /// Snapshots kept per run (spread over the second half, the last included).
+    pub snapshots: usize,
+    pub noise_levels: Vec<f64>,
+    pub seed: u64,
+    pub max_iterations: usize,
+    /// A trained operator for the operator column (relative to the project root); skipped if absent.
+    pub operator: String,
+    /// Training-set sizes of the RBM baselines (sizes beyond the pool are skipped).
+    pub rbm_sizes: Vec<usize>,
+    pub rbm_hidden: usize,
+    pub rbm_updates: usize,
+    pub rbm_learning_rate: f64,
+    /// Also train each RBM with random periodic translations of its samples.
+    pub rbm_translate: bool,
+    /// Other interaction strengths to sample at with no new data.
+    pub extrapolate: Vec<f64>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Fig4Report {
+    pub figure: String,
+    pub variant: String,
+    pub chi_true: f64,
+    /// chi inferred from the first pair: the one denoising uses.
+    pub chi_used: f64,
+    pub chi_pairs: Vec<ChiEstimate>,
+    pub chi_mean: f64,
+    pub chi_spread: f64,
+    pub beads_per_cell: f64,
+    pub grid: [usize; 2],
+    pub operator: Option<String>,
+    pub methods: Vec<MethodRow>,
+    pub runs: Vec<RunRecord>,
+    pub extrapolation: Vec<ExtrapolationRow>,
+    #[serde(skip)]
+    pub table: String,
+    #[serde(skip)]
+    pub out_dir: PathBuf,
+}
+
+/// The whole pipeline; writes `experiments/denoise[-quick]/{fig4.png,
+/// fig2.png, table.md, table.json, report.json, recovered.safetensors}`.
+pub fn fig4(
+    spec: &Fig4Spec,
+    name: &str,
+    workspace: &Workspace,
+    backend: Backend,
+    reporter: &Reporter,
+) -> Result<Fig4Report> {
+    if spec.test_runs == 0 || spec.chi_pairs == 0 || spec.snapshots == 0 || spec.noise_levels.is_empty() {
+        bail!("{name}: test_runs, chi_pairs, snapshots and noise_levels must not be empty");
+    }
+    let quick = name.ends_with("-quick");
+    let model = ChainModel::default();
+    let out_dir = workspace.experiments(if quick { "denoise-quick" } else { "denoise" });
+    std::fs::create_dir_all(&out_dir)?;
+    let pool = pool::Pool::load_or_generate(spec, &workspace.datasets(name), &model, reporter)?;
+    let grid = Grid::for_model(&model, pool.data.mx, pool.data.my)?;
+    let exact = ExactSolver::new(&model, grid)?;
+    let plan = SpectralPlan::new(grid);
+
+    let pair_chi = chi_pairs::chi_from_pairs(spec, &pool, &exact, &plan)?;
+    let chi_values: Vec<f64> = pair_chi.iter().map(|e| e.chi).collect();
+    let (chi_mean, chi_spread) = mean_std(&chi_values);
+    let chi = chi_values[0];
+    reporter.note(&format!(
+        "chi from two samples: {chi:.4} (over {} pairs {chi_mean:.4} +- {chi_spread:.4}; true {})",
+        spec.chi_pairs, spec.chi
+    ));
+
+    let operator_dir = workspace.path(&spec.operator);
+    let operator = if operator_dir.join("config.json").exists() {
+        Some(operator_with_gradient(&operator_dir, backend, &model, &grid)?)
+    } else {
+        reporter
+            .note(&format!("{}: no trained operator there, the operator column is skipped", operator_dir.display()));
+        None
+    };
+    let rbms = rbms::train_rbms(spec, &pool, grid, &workspace.checkpoints(name), reporter)?;
+    let tests: Vec<usize> = (0..spec.test_runs).map(|r| pool.last_of(r)).collect::<Result<_>>()?;
+    let linear = LinearResponse::new(&model, grid);
+    let solvers = methods::Solvers { exact: &exact, linear: &linear, operator: operator.as_ref() };
+    let comparison = methods::compare(spec, &pool, &tests, chi, &solvers, &rbms, &plan, reporter)?;
+
+    let mut table = methods::table(spec, &comparison, tests.len(), chi, grid);
+    table.push_str(&format!(
+        "\nchi from two independent samples, over {} pairs: {chi_mean:.4} +- {chi_spread:.4} (true {}; values {:?}).\n\
+         RBM: Gaussian-Bernoulli, {} hidden units, {} PCD-1 updates at learning rate {}, trained on the first patterns of the pool runs.\n",
+        spec.chi_pairs,
+        spec.chi,
+        chi_values.iter().map(|c| (c * 1e4).round() / 1e4).collect::<Vec<_>>(),
+        spec.rbm_hidden,
+        spec.rbm_updates,
+        spec.rbm_learning_rate,
+    ));
+    if let Some(picture) = &comparison.picture {
+        methods::draw(picture, &model, chi, grid, &out_dir)?;
+    }
+    let extrapolation = extrapolation::extrapolate(spec, chi, &tests, &pool, &exact, &rbms, &plan, reporter)?;
+    table.push_str(&extrapolation::table(spec, &extrapolation));
+
+    let report = Fig4Report {
+        figure: "fig4".into(),
+        variant: name.into(),
+        chi_true: spec.chi,
+        chi_used: chi,
+        chi_pairs: pair_chi,
+        chi_mean,
+        chi_spread,
+        beads_per_cell: spec.beads_per_cell,
+        grid: [grid.mx, grid.my],
+        operator: operator.as_ref().map(|_| spec.operator.clone()),
+        methods: comparison.rows(spec),
+        runs: comparison.runs,
+        extrapolation,
+        table,
+        out_dir: out_dir.clone(),
+    };
+    write_atomic(&out_dir.join("table.md"), report.table.as_bytes())?;
+    write_atomic(&out_dir.join("report.json"), serde_json::to_string_pretty(&report)?.as_bytes())?;
+    write_atomic(&out_dir.join("table.json"), serde_json::to_string_pretty(&report.methods)?.as_bytes())?;
+    Ok(report)
+}

@@ -1,0 +1,69 @@
+//! What the loops start from: the chain model (a model file, a file's
+//! metadata, or the paper's system) and the starting fields (a built-in
+//! pattern on a grid, or a file's first `w`).
+
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+
+use mesofield_physics::fields::InitialField;
+use mesofield_physics::io::FieldFile;
+use mesofield_physics::rng::StreamRng;
+use mesofield_physics::{ChainModel, Grid};
+
+/// The model file at `path`, else the paper's system.
+pub fn load_model(path: Option<&Path>) -> Result<ChainModel> {
+    match path {
+        Some(p) => Ok(ChainModel::from_toml_file(p)?),
+        None => Ok(ChainModel::default()),
+    }
+}
+
+/// `model` (a model file) if given, else the `model` of `file`'s metadata,
+/// else the paper's system.
+pub fn model_for_input(model: Option<&Path>, file: &FieldFile) -> Result<ChainModel> {
+    if model.is_some() {
+        return load_model(model);
+    }
+    if let Some(meta) = file.metadata()? {
+        if let Some(value) = meta.get("model") {
+            return ChainModel::from_json_value(value)
+                .with_context(|| format!("{}: the model in its metadata", file.path.display()));
+        }
+    }
+    Ok(ChainModel::default())
+}
+
+/// Starting fields from `init` (a built-in on `grid`, MXxMY, or a file's
+/// first `w`, whose metadata gives the model unless `model_path` does),
+/// with the model and grid.
+pub fn initial_fields(
+    init: &str,
+    grid: &str,
+    model_path: Option<&Path>,
+    chi: f64,
+    seed: u64,
+) -> Result<(ChainModel, Grid, Vec<f64>)> {
+    let model = load_model(model_path)?;
+    if let Some(field) = InitialField::parse(init) {
+        let field = field?;
+        let (mx, my) = Grid::parse_size(grid)?;
+        let grid = Grid::for_model(&model, mx, my)?;
+        let w = field.fields(&model, &grid, chi, &mut StreamRng::new(seed, 0));
+        return Ok((model, grid, w));
+    }
+    let path = Path::new(init);
+    if !path.exists() {
+        bail!(
+            "--init {init:?} is neither a built-in (random[:AMP], lamellar[:N], hex:NX:NY, square:NX:NY) nor an existing file"
+        );
+    }
+    let file = FieldFile::open(path)?;
+    let model = if model_path.is_none() { model_for_input(None, &file)? } else { model };
+    let (_, mx, my, w) = file.fields("w")?;
+    let grid = Grid::for_model(&model, mx, my)?;
+    if let Some(i) = w[..2 * grid.points()].iter().position(|v| !v.is_finite()) {
+        bail!("{}: non-finite field value at index {i}", path.display());
+    }
+    Ok((model, grid, w[..2 * grid.points()].to_vec()))
+}

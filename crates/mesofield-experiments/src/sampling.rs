@@ -1,0 +1,281 @@
+//! L-FTS into a run folder (`mesofield sample`, Fig. 1's panels): the
+//! sampler of `mesofield_physics::lfts` stepped from a start or resumed, a
+//! trace record per step, snapshots every `every` steps, S(q) averaged over
+//! the steps of the last half, H and (phi_A - phi_B)^2 with block-averaged
+//! standard errors, and the pictures `hamiltonian.png` and `sq.png`.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Result, bail};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use mesofield_physics::io::TensorData;
+use mesofield_physics::lfts::{Lfts, LftsConfig, LftsState};
+use mesofield_physics::observables::{RunningStructureFactor, StructureFactor, order_parameter, structure_factor};
+use mesofield_physics::spectral::SpectralPlan;
+use mesofield_physics::stats::block_mean_error;
+use mesofield_physics::{ExactSolver, FieldSolver, Grid};
+
+use crate::inputs::initial_fields;
+use crate::plot;
+use crate::progress::Reporter;
+use crate::run_folder::{Record, RunFolder};
+use crate::solvers::{Backend, SolverChoice};
+
+/// Blocks of the standard errors of the run's means.
+const BLOCKS: usize = 10;
+
+/// One L-FTS run.
+#[derive(Clone, Debug)]
+pub struct SampleSpec {
+    pub chi: f64,
+    /// B, beads per grid cell (fluctuation strength: larger is weaker).
+    pub beads_per_cell: f64,
+    pub steps: usize,
+    pub step_size: f64,
+    pub seed: u64,
+    /// random[:AMP] | lamellar[:N] | hex:NX:NY | square:NX:NY | FILE.safetensors.
+    pub init: String,
+    /// MXxMY of a built-in start.
+    pub grid: String,
+    pub model: Option<PathBuf>,
+    /// Max-norm of phi_A + phi_B - 1 after every step.
+    pub tol: f64,
+    /// Snapshot every this many steps (0: only the last).
+    pub every: usize,
+    pub solver: SolverChoice,
+    pub backend: Backend,
+}
+
+/// One step's record in `trace.jsonl`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SampleRecord {
+    pub step: usize,
+    pub hamiltonian: f64,
+    /// Mean over the grid of (phi_A - phi_B)^2.
+    pub psi2: f64,
+    pub pressure_residual: f64,
+    /// Cumulative over the run.
+    pub exact_solves: usize,
+    pub operator_calls: usize,
+}
+
+impl Record for SampleRecord {
+    fn step(&self) -> usize {
+        self.step
+    }
+}
+
+/// `summary.json`: the run's settings, cost and means over its last half.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SampleSummary {
+    pub chi: f64,
+    pub beads_per_cell: f64,
+    pub steps: usize,
+    pub step_size: f64,
+    pub seed: u64,
+    pub solver: String,
+    pub tol: f64,
+    pub grid: [usize; 2],
+    pub steps_per_second: f64,
+    pub seconds: f64,
+    pub exact_solves: usize,
+    pub operator_calls: usize,
+    #[serde(rename = "H_mean")]
+    pub h_mean: f64,
+    #[serde(rename = "H_stderr")]
+    pub h_stderr: f64,
+    pub psi2_mean: f64,
+    pub psi2_stderr: f64,
+    pub statistics_over_steps: usize,
+    pub final_pressure_residual: f64,
+}
+
+/// `sq.json`: S(q) of phi_A averaged over the steps of the last half.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct MeanStructureFactor {
+    pub q: Vec<f64>,
+    #[serde(rename = "S")]
+    pub s: Vec<f64>,
+    pub steps: usize,
+}
+
+impl MeanStructureFactor {
+    /// The shell with the largest S: (q, S), NaN for an empty one.
+    pub fn peak(&self) -> (f64, f64) {
+        let peak = StructureFactor { q: self.q.clone(), s: self.s.clone(), modes: Vec::new() }.peak();
+        (peak.q, peak.s)
+    }
+}
+
+/// A finished run: its summary, mean S(q) and the last phi_A.
+#[derive(Clone, Debug)]
+pub struct SampleRun {
+    pub summary: SampleSummary,
+    pub sq: MeanStructureFactor,
+    pub last_phi_a: Vec<f64>,
+    pub grid: [usize; 2],
+    /// Steps taken by this invocation (0 for a reused run).
+    pub steps_run: usize,
+}
+
+impl SampleRun {
+    /// The finished run in `dir` if it was made with `spec`'s settings.
+    pub fn load_finished(dir: &Path, spec: &SampleSpec, grid: [usize; 2]) -> Option<SampleRun> {
+        let folder = RunFolder::new(dir);
+        let summary: SampleSummary = folder.read_json("summary.json").ok()?;
+        let same = summary.chi == spec.chi
+            && summary.seed == spec.seed
+            && summary.step_size == spec.step_size
+            && summary.beads_per_cell == spec.beads_per_cell
+            && summary.steps == spec.steps
+            && summary.grid == grid
+            && summary.solver == spec.solver.to_string();
+        if !same {
+            return None;
+        }
+        let sq: MeanStructureFactor = folder.read_json("sq.json").ok()?;
+        let last = mesofield_physics::io::FieldFile::open(&folder.last()).ok()?;
+        let (_, mx, my, phi) = last.fields("phi").ok()?;
+        Some(SampleRun { summary, sq, last_phi_a: phi[..mx * my].to_vec(), grid: [mx, my], steps_run: 0 })
+    }
+}
+
+fn save_state(
+    folder: &RunFolder,
+    path: &Path,
+    state: &LftsState,
+    grid: &Grid,
+    run: &serde_json::Value,
+    sq: &RunningStructureFactor,
+) -> Result<()> {
+    let mut w = vec![0.0; 2 * grid.points()];
+    mesofield_physics::fields::from_exchange_pressure(&state.w_minus, &state.w_plus, &mut w);
+    let shape = vec![1, 2, grid.mx, grid.my];
+    let meta = json!({"format": "mesofield-lfts", "step": state.step, "run": run, "model": run["model"], "sq_sum": sq});
+    folder.save_state(
+        path,
+        &[
+            ("w", shape.clone(), TensorData::F64(&w)),
+            ("phi", shape, TensorData::F64(&state.phi)),
+            ("log_q", vec![1], TensorData::F64(&[state.log_q])),
+        ],
+        &meta,
+    )
+}
+
+/// Runs (or, with `resume`, continues) the L-FTS run of `spec` in `dir`.
+pub fn run_sample(spec: &SampleSpec, dir: &Path, resume: bool, reporter: &Reporter) -> Result<SampleRun> {
+    if spec.steps == 0 {
+        bail!("--steps must be at least 1");
+    }
+    let folder = RunFolder::new(dir);
+    let check = json!({"chi": spec.chi, "beads_per_cell": spec.beads_per_cell, "seed": spec.seed});
+    let (model, grid, w_start, start_step, mut sq_sum) = if resume {
+        let (_, meta) = folder.resume_point(&check, &["chi", "beads_per_cell", "seed"])?;
+        let step = meta["step"].as_u64().map(|s| s as usize);
+        let Some(step) = step else { bail!("{}: no step in its metadata", folder.last().display()) };
+        let sq_sum: RunningStructureFactor = serde_json::from_value(meta["sq_sum"].clone()).unwrap_or_default();
+        let last = folder.last();
+        let (model, grid, w) = initial_fields(&last.to_string_lossy(), &spec.grid, spec.model.as_deref(), spec.chi, 0)?;
+        (model, grid, w, step, sq_sum)
+    } else {
+        let (model, grid, w) = initial_fields(&spec.init, &spec.grid, spec.model.as_deref(), spec.chi, spec.seed)?;
+        (model, grid, w, 0, RunningStructureFactor::default())
+    };
+    let exact = ExactSolver::new(&model, grid)?;
+    let operator = spec.solver.load(spec.backend, &model, &grid)?;
+    let config = LftsConfig {
+        pressure_tolerance: spec.tol,
+        ..LftsConfig::new(spec.chi, spec.beads_per_cell, spec.step_size, spec.seed)
+    };
+    let sampler = Lfts::new(config, &exact, operator.as_ref().map(|o| o as &dyn FieldSolver))?;
+    folder.create()?;
+    let solver_name = spec.solver.to_string();
+    let run = json!({"chi": spec.chi, "beads_per_cell": spec.beads_per_cell, "step_size": spec.step_size,
+                     "seed": spec.seed, "steps": spec.steps, "solver": solver_name, "tol": spec.tol,
+                     "grid": [grid.mx, grid.my], "model": model});
+
+    // A run stopped between snapshots wrote records past its last one: they are recomputed.
+    let (mut trace, mut writer) = folder.open_trace::<SampleRecord>(resume.then_some(start_step))?;
+    let (mut exact_solves, mut operator_calls) =
+        trace.last().map(|t| (t.exact_solves, t.operator_calls)).unwrap_or((0, 0));
+    let (mut state, cost) = sampler.start(&w_start, start_step)?;
+    exact_solves += cost.exact_solves;
+    operator_calls += cost.operator_calls;
+    let plan = SpectralPlan::new(grid);
+    let m = grid.points();
+    let stage = reporter.stage(spec.steps as u64, "sample");
+    stage.set_position(start_step as u64);
+    let started = Instant::now();
+    let record = |state: &LftsState, exact_solves: usize, operator_calls: usize| SampleRecord {
+        step: state.step,
+        hamiltonian: state.hamiltonian,
+        psi2: order_parameter(&state.phi),
+        pressure_residual: state.pressure_residual,
+        exact_solves,
+        operator_calls,
+    };
+    if start_step == 0 {
+        let r = record(&state, exact_solves, operator_calls);
+        writer.append(&r)?;
+        trace.push(r);
+    }
+    while state.step < spec.steps {
+        let (next, cost) = sampler.step(&state)?;
+        state = next;
+        exact_solves += cost.exact_solves;
+        operator_calls += cost.operator_calls;
+        let r = record(&state, exact_solves, operator_calls);
+        writer.append(&r)?;
+        trace.push(r);
+        if state.step > spec.steps / 2 {
+            sq_sum.add(&structure_factor(&plan, &state.phi[..m]));
+        }
+        stage.set_position(state.step as u64);
+        stage.set_message(format!("sample H {:.4}", state.hamiltonian));
+        if (spec.every > 0 && state.step % spec.every == 0) || state.step == spec.steps {
+            save_state(&folder, &folder.snapshot(state.step), &state, &grid, &run, &sq_sum)?;
+            let png = folder.file(&format!("snap_{:06}.png", state.step));
+            plot::field_png(&state.phi[..m], grid.mx, grid.my, Some((0.0, 1.0)), &png)?;
+            save_state(&folder, &folder.last(), &state, &grid, &run, &sq_sum)?;
+        }
+    }
+    stage.finish();
+    let seconds = started.elapsed().as_secs_f64();
+    let steps_run = spec.steps - start_step;
+
+    let half: Vec<&SampleRecord> = trace.iter().filter(|t| t.step > spec.steps / 2).collect();
+    let (h_mean, h_stderr) = block_mean_error(&half.iter().map(|t| t.hamiltonian).collect::<Vec<_>>(), BLOCKS);
+    let (psi2_mean, psi2_stderr) = block_mean_error(&half.iter().map(|t| t.psi2).collect::<Vec<_>>(), BLOCKS);
+    let sq = MeanStructureFactor { q: sq_sum.q.clone(), s: sq_sum.mean(), steps: sq_sum.steps };
+    folder.write_json("sq.json", &sq)?;
+    plot::xy_png(&sq.q, &sq.s, "S(Q) OF PHI_A, LAST HALF", &folder.file("sq.png"))?;
+    let steps_axis: Vec<f64> = trace.iter().map(|t| t.step as f64).collect();
+    let h: Vec<f64> = trace.iter().map(|t| t.hamiltonian).collect();
+    plot::xy_png(&steps_axis, &h, "H PER CHAIN VS STEP", &folder.file("hamiltonian.png"))?;
+    let summary = SampleSummary {
+        chi: spec.chi,
+        beads_per_cell: spec.beads_per_cell,
+        steps: spec.steps,
+        step_size: spec.step_size,
+        seed: spec.seed,
+        solver: solver_name,
+        tol: spec.tol,
+        grid: [grid.mx, grid.my],
+        steps_per_second: steps_run as f64 / seconds,
+        seconds,
+        exact_solves,
+        operator_calls,
+        h_mean,
+        h_stderr,
+        psi2_mean,
+        psi2_stderr,
+        statistics_over_steps: half.len(),
+        final_pressure_residual: state.pressure_residual,
+    };
+    folder.write_json("summary.json", &summary)?;
+    Ok(SampleRun { summary, sq, last_phi_a: state.phi[..m].to_vec(), grid: [grid.mx, grid.my], steps_run })
+}

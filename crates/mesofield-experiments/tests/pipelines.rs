@@ -1,0 +1,248 @@
+//! Each pipeline run on a tiny spec in a scratch workspace, without the
+//! binary: the report's numbers against what the spec asked for and the
+//! model's properties, and the files the figure consists of.
+
+use std::path::{Path, PathBuf};
+
+use mesofield_experiments::dynamics_fig::{DynamicsFigSpec, dynamics_figure};
+use mesofield_experiments::fig1::{Fig1Spec, fig1};
+use mesofield_experiments::fig3::{EVAL_SETS, Fig3Spec, fig3};
+use mesofield_experiments::fig4::{Fig4Spec, fig4};
+use mesofield_experiments::spec::parse_spec;
+use mesofield_experiments::{Backend, Reporter, SolverChoice, Workspace};
+use mesofield_fno::training::Stop;
+use mesofield_physics::ChainModel;
+use mesofield_physics::io::{TensorData, to_safetensors, write_atomic};
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("mesofield-pipeline-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn exists(dir: &Path, names: &[&str]) {
+    for name in names {
+        assert!(dir.join(name).exists(), "{} missing", dir.join(name).display());
+    }
+}
+
+#[test]
+fn fig1_runs_each_panel_and_reuses_finished_runs() {
+    let root = scratch("fig1");
+    let spec: Fig1Spec = parse_spec(
+        r#"
+        [default]
+        grid = [16, 16]
+        beads_per_cell = 100.0
+        steps = 20
+        every = 10
+        tol = 1e-6
+        init = "random:0.01"
+        panels = [{ chi = 0.4, seed = 1, step_size = 0.04 }, { chi = 0.1, seed = 2, step_size = 0.025 }]
+        [quick]
+        grid = [16, 16]
+        beads_per_cell = 100.0
+        steps = 1
+        every = 1
+        tol = 1e-6
+        init = "random:0.01"
+        panels = []
+        "#,
+        false,
+    )
+    .unwrap();
+    let ws = Workspace::new(&root);
+    let silent = Reporter::silent();
+    let report = fig1(&spec, "fig1-tiny", &ws, &SolverChoice::Exact, Backend::Cpu, &silent).unwrap();
+    assert_eq!(report.panels.len(), 2);
+    for (panel, asked) in report.panels.iter().zip(&spec.panels) {
+        let s = &panel.summary;
+        assert_eq!((s.chi, s.seed, s.steps, s.grid), (asked.chi, asked.seed, 20, [16, 16]));
+        // The statistics run over the steps of the second half.
+        assert_eq!(s.statistics_over_steps, 10);
+        assert!(s.psi2_mean > 0.0 && s.psi2_mean < 1.0, "{}", s.psi2_mean);
+        assert!(s.final_pressure_residual <= 1e-6);
+        // The peak is a shell of the 16 x 16 box: q a multiple of about 2 pi / 6.4.
+        assert!(panel.peak_q > 0.9 && panel.peak_q < 10.0, "{}", panel.peak_q);
+        assert!(panel.peak_s > 0.0);
+        exists(&panel.run, &["summary.json", "sq.json", "last.safetensors", "trace.jsonl", "snap_000020.png"]);
+    }
+    let out = ws.experiments("fig1-tiny");
+    exists(&out, &["fig1.png", "table.md", "report.json"]);
+    assert_eq!(report.table.lines().count(), 4);
+    // A second call reuses the finished runs: the same figures, no new steps.
+    let again = fig1(&spec, "fig1-tiny", &ws, &SolverChoice::Exact, Backend::Cpu, &silent).unwrap();
+    for (a, b) in report.panels.iter().zip(&again.panels) {
+        assert_eq!(a.summary.psi2_mean, b.summary.psi2_mean);
+        assert_eq!(a.summary.seconds, b.summary.seconds, "the run was redone");
+        assert_eq!((a.peak_q, a.peak_s), (b.peak_q, b.peak_s));
+    }
+    std::fs::remove_dir_all(&root).ok();
+}
+
+#[test]
+fn fig3_trains_evaluates_and_reports_every_set() {
+    let root = scratch("fig3");
+    let text = r#"
+        grid = [16, 16]
+        zero_shot_grid = [24, 24]
+        train = { grf = 24, scft_runs = 1, snapshots = 2, chi = [0.2, 0.3], seed = 1 }
+        valid = { grf = 8, seed = 2 }
+        test = { grf = 10, seed = 3 }
+        ood = { grf = 6, amplitude = [0.03, 0.06], seed = 4 }
+        zero_shot = { grf = 4, seed = 5 }
+        epochs = 1
+        batch = 8
+        learning_rate = 3e-3
+        width = 8
+        layers = 1
+        modes = 4
+        seed = 0
+    "#;
+    let spec: Fig3Spec = parse_spec(&format!("[default]\n{text}\n[quick]\n{text}"), true).unwrap();
+    let ws = Workspace::new(&root);
+    let report = fig3(&spec, "fig3-tiny", &ws, Backend::Cpu, &Stop::never(), &Reporter::silent()).unwrap();
+    assert_eq!(report.epochs, 1);
+    assert_eq!(report.best_epoch, 1);
+    assert!(report.best_valid.is_finite() && report.best_valid > 0.0);
+    assert_eq!(report.sets.len(), 3);
+    let expected = [(10, [16, 16]), (6, [16, 16]), (4, [24, 24])];
+    for ((label, _), (samples, grid)) in EVAL_SETS.iter().zip(expected) {
+        let r = &report.sets[*label];
+        assert_eq!((r.samples, r.grid), (samples, grid), "{label}");
+        assert!(r.contrast_relative_a.median.is_finite() && r.contrast_relative_a.median > 0.0);
+        assert!(r.contrast_relative_a.median <= r.contrast_relative_a.p95);
+        assert!(r.contrast_relative_a.p95 <= r.contrast_relative_a.worst);
+        // The output layer fixes each density's mean exactly.
+        assert!(r.mass_error.worst < 1e-4, "{label}: mass error {}", r.mass_error.worst);
+    }
+    exists(
+        &ws.experiments("fig3-tiny"),
+        &["report.json", "table.md", "fig3.png", "loss.png", "test_worst.png", "ood_histogram.png"],
+    );
+    exists(&ws.checkpoints("fig3-tiny"), &["best/config.json", "last/config.json", "metrics.jsonl"]);
+    // A finished run is not trained again: the same report.
+    let again = fig3(&spec, "fig3-tiny", &ws, Backend::Cpu, &Stop::never(), &Reporter::silent()).unwrap();
+    assert_eq!(again.best_valid, report.best_valid);
+    let label = EVAL_SETS[0].0;
+    assert_eq!(again.sets[label].contrast_relative_a.median, report.sets[label].contrast_relative_a.median);
+    std::fs::remove_dir_all(&root).ok();
+}
+
+#[test]
+fn fig4_infers_chi_and_ranks_the_methods() {
+    let root = scratch("fig4");
+    let text = r#"
+        grid = [32, 32]
+        chi = 0.4
+        beads_per_cell = 100.0
+        step_size = 0.1
+        steps = 150
+        test_runs = 1
+        chi_pairs = 1
+        pool_runs = 1
+        snapshots = 2
+        noise_levels = [0.5]
+        seed = 11
+        max_iterations = 30
+        operator = "checkpoints/none"
+        rbm_sizes = [2, 50]
+        rbm_hidden = 8
+        rbm_updates = 20
+        rbm_learning_rate = 5e-4
+        rbm_translate = false
+        extrapolate = []
+    "#;
+    let spec: Fig4Spec = parse_spec(&format!("[default]\n{text}\n[quick]\n{text}"), false).unwrap();
+    let ws = Workspace::new(&root);
+    let report = fig4(&spec, "fig4-tiny", &ws, Backend::Cpu, &Reporter::silent()).unwrap();
+    // chi from two samples: the equipartition estimator on L-FTS at chi = 0.4.
+    assert_eq!(report.chi_pairs.len(), 1);
+    assert!((report.chi_used - 0.4).abs() < 0.1, "chi from two samples {}", report.chi_used);
+    assert_eq!(report.chi_spread, 0.0);
+    // No operator there; RBM-50 is larger than the pool of 2 patterns.
+    assert!(report.operator.is_none());
+    let methods: Vec<&str> = report.methods.iter().map(|m| m.method.as_str()).collect();
+    assert_eq!(
+        methods,
+        [
+            "physics, exact solver",
+            "SCF relaxation (no data)",
+            "oracle Gaussian blur",
+            "Wiener filter",
+            "noisy input",
+            "RBM-2"
+        ]
+    );
+    let error = |name: &str| report.methods.iter().find(|m| m.method == name).unwrap().levels[0].mean;
+    // The noisy input's contrast-relative error is the noise level itself (sigma = 0.5 std of the pattern).
+    assert!((error("noisy input") - 0.5).abs() < 0.05, "{}", error("noisy input"));
+    assert!(error("physics, exact solver") < error("noisy input"));
+    assert_eq!(report.runs.len(), 1);
+    assert!(report.extrapolation.is_empty());
+    exists(
+        &report.out_dir,
+        &["fig4.png", "fig2.png", "table.md", "table.json", "report.json", "recovered.safetensors"],
+    );
+    assert!(report.out_dir.ends_with("experiments/denoise"));
+    std::fs::remove_dir_all(&root).ok();
+}
+
+#[test]
+fn dynamics_figure_quenches_and_anneals_a_pattern() {
+    let root = scratch("dynamics");
+    let (mx, my) = (16, 16);
+    let f = ChainModel::default().f_a();
+    let pattern: Vec<f64> =
+        (0..mx * my).map(|i| f + 0.05 * (2.0 * std::f64::consts::PI * (i / my) as f64 / mx as f64).cos()).collect();
+    let source = root.join("recovered.safetensors");
+    let meta = serde_json::json!({"format": "mesofield-denoised", "chi": 0.4}).to_string();
+    write_atomic(&source, &to_safetensors(&[("phi_a", vec![1, mx, my], TensorData::F64(&pattern))], &meta).unwrap())
+        .unwrap();
+    let spec: DynamicsFigSpec = parse_spec(
+        r#"
+        [default]
+        legs = [{ name = "quench", chi = 0.6 }, { name = "anneal", chi = 0.15 }]
+        mobility = "constant"
+        dt = 2.0
+        steps = 10
+        every = 5
+        [quick]
+        legs = []
+        mobility = "local"
+        dt = 1.0
+        steps = 1
+        every = 1
+        "#,
+        false,
+    )
+    .unwrap();
+    let ws = Workspace::new(&root);
+    let report = dynamics_figure(
+        &spec,
+        "dynamics-tiny",
+        &ws,
+        Some(source),
+        &SolverChoice::Exact,
+        Backend::Cpu,
+        &Reporter::silent(),
+    )
+    .unwrap();
+    assert_eq!(report.from_chi, 0.4);
+    assert_eq!(report.runs.len(), 2);
+    for leg in &report.runs {
+        let steps: Vec<usize> = leg.trace.iter().map(|r| r.step).collect();
+        assert_eq!(steps, [0, 5, 10]);
+        // Conserved order parameter, free energy that never rises without noise.
+        assert!(leg.trace.iter().all(|r| (r.mean_phi_a - f).abs() < 1e-12));
+        assert!(leg.trace.windows(2).all(|p| p[1].free_energy <= p[0].free_energy + 1e-12));
+        exists(&ws.experiments("dynamics-tiny").join(&leg.run), &["last.safetensors", "trace.jsonl", "animation.gif"]);
+    }
+    // Above the spectrum's instability the cosine grows, below it decays (chi_s = 0.146).
+    let amplitude = |leg: usize, k: usize| report.runs[leg].trace[k].sq_peak_height;
+    assert!(amplitude(0, 2) > amplitude(0, 0), "quench did not grow the pattern");
+    assert!(amplitude(1, 2) < amplitude(1, 0), "anneal above the spinodal did not shrink it");
+    exists(&ws.experiments("dynamics-tiny"), &["dynamics.png", "table.md", "report.json"]);
+    std::fs::remove_dir_all(&root).ok();
+}
