@@ -159,22 +159,25 @@ fn save_state(
     )
 }
 
-/// Runs (or, with `resume`, continues to `spec.steps`) the dynamics of `spec` in `dir`.
-pub fn run_dynamics(spec: &DynamicsSpec, dir: &Path, resume: bool, reporter: &Reporter) -> Result<DynamicsRun> {
-    if spec.steps == 0 || spec.every == 0 {
-        bail!("--steps and --every must be at least 1");
-    }
-    let folder = RunFolder::new(dir);
+/// The last snapshot of a resumed run.
+struct Resumed {
+    w: Vec<f64>,
+    step: usize,
+    t: f64,
+    dt: f64,
+}
+
+/// Where a run begins: `spec`'s pattern, or the folder's last snapshot
+/// after checking that the settings match.
+fn start_of(
+    spec: &DynamicsSpec,
+    folder: &RunFolder,
+    resume: bool,
+) -> Result<(ChainModel, Grid, Vec<f64>, Option<Resumed>)> {
     let keys = ["chi", "mobility", "m0", "noise", "beads_per_cell", "seed"];
     let settings = json!({"chi": spec.chi, "mobility": spec.mobility, "m0": spec.m0, "noise": spec.noise,
                           "beads_per_cell": spec.beads_per_cell, "seed": spec.seed});
-    struct Resumed {
-        w: Vec<f64>,
-        step: usize,
-        t: f64,
-        dt: f64,
-    }
-    let (model, grid, phi_start, resumed) = if resume {
+    if resume {
         let (file, meta) = folder.resume_point(&settings, &keys)?;
         let model = ChainModel::from_json_value(&meta["model"])?;
         let (_, mx, my, w) = file.fields("w")?;
@@ -182,12 +185,21 @@ pub fn run_dynamics(spec: &DynamicsSpec, dir: &Path, resume: bool, reporter: &Re
         let grid = Grid::for_model(&model, mx, my)?;
         let number = |key: &str| meta[key].as_f64().with_context(|| format!("last.safetensors: no {key}"));
         let resumed = Resumed { w, step: number("step")? as usize, t: number("t")?, dt: number("dt")? };
-        (model, grid, phi[..grid.points()].to_vec(), Some(resumed))
+        Ok((model, grid, phi[..grid.points()].to_vec(), Some(resumed)))
     } else {
         let (model, phi, mx, my) = initial_pattern(spec)?;
         let grid = Grid::for_model(&model, mx, my)?;
-        (model, grid, phi, None)
-    };
+        Ok((model, grid, phi, None))
+    }
+}
+
+/// Runs (or, with `resume`, continues to `spec.steps`) the dynamics of `spec` in `dir`.
+pub fn run_dynamics(spec: &DynamicsSpec, dir: &Path, resume: bool, reporter: &Reporter) -> Result<DynamicsRun> {
+    if spec.steps == 0 || spec.every == 0 {
+        bail!("--steps and --every must be at least 1");
+    }
+    let folder = RunFolder::new(dir);
+    let (model, grid, phi_start, resumed) = start_of(spec, &folder, resume)?;
     let exact = ExactSolver::new(&model, grid)?;
     let operator = spec.solver.load(spec.backend, &model, &grid)?;
     let config = DynamicsConfig {

@@ -166,25 +166,31 @@ fn save_state(
     )
 }
 
+/// Where a run begins: `spec`'s start, or the folder's last snapshot (its
+/// step and running S(q) sum) when resuming.
+fn start_of(spec: &SampleSpec, folder: &RunFolder, resume: bool) -> Result<Start> {
+    if !resume {
+        let (model, grid, w) = initial_fields(&spec.init, &spec.grid, spec.model.as_deref(), spec.chi, spec.seed)?;
+        return Ok((model, grid, w, 0, RunningStructureFactor::default()));
+    }
+    let check = json!({"chi": spec.chi, "beads_per_cell": spec.beads_per_cell, "seed": spec.seed});
+    let (_, meta) = folder.resume_point(&check, &["chi", "beads_per_cell", "seed"])?;
+    let Some(step) = meta["step"].as_u64() else { bail!("{}: no step in its metadata", folder.last().display()) };
+    let sq_sum: RunningStructureFactor = serde_json::from_value(meta["sq_sum"].clone()).unwrap_or_default();
+    let last = folder.last();
+    let (model, grid, w) = initial_fields(&last.to_string_lossy(), &spec.grid, spec.model.as_deref(), spec.chi, 0)?;
+    Ok((model, grid, w, step as usize, sq_sum))
+}
+
+type Start = (mesofield_physics::ChainModel, Grid, Vec<f64>, usize, RunningStructureFactor);
+
 /// Runs (or, with `resume`, continues) the L-FTS run of `spec` in `dir`.
 pub fn run_sample(spec: &SampleSpec, dir: &Path, resume: bool, reporter: &Reporter) -> Result<SampleRun> {
     if spec.steps == 0 {
         bail!("--steps must be at least 1");
     }
     let folder = RunFolder::new(dir);
-    let check = json!({"chi": spec.chi, "beads_per_cell": spec.beads_per_cell, "seed": spec.seed});
-    let (model, grid, w_start, start_step, mut sq_sum) = if resume {
-        let (_, meta) = folder.resume_point(&check, &["chi", "beads_per_cell", "seed"])?;
-        let step = meta["step"].as_u64().map(|s| s as usize);
-        let Some(step) = step else { bail!("{}: no step in its metadata", folder.last().display()) };
-        let sq_sum: RunningStructureFactor = serde_json::from_value(meta["sq_sum"].clone()).unwrap_or_default();
-        let last = folder.last();
-        let (model, grid, w) = initial_fields(&last.to_string_lossy(), &spec.grid, spec.model.as_deref(), spec.chi, 0)?;
-        (model, grid, w, step, sq_sum)
-    } else {
-        let (model, grid, w) = initial_fields(&spec.init, &spec.grid, spec.model.as_deref(), spec.chi, spec.seed)?;
-        (model, grid, w, 0, RunningStructureFactor::default())
-    };
+    let (model, grid, w_start, start_step, mut sq_sum) = start_of(spec, &folder, resume)?;
     let exact = ExactSolver::new(&model, grid)?;
     let operator = spec.solver.load(spec.backend, &model, &grid)?;
     let config = LftsConfig {
