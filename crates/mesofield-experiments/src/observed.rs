@@ -1,18 +1,27 @@
 //! Observed patterns through the physics model: the fields of each pattern
 //! by the inverse map (exact, or the operator first and the exact solver
-//! after), and chi from clean samples.
+//! after), chi from clean samples, and noisy patterns recovered by action
+//! minimisation.
+
+use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
 
+use mesofield_fno::FnoOperator;
+use mesofield_inference::baselines::estimate_noise_sigma;
+use mesofield_inference::contrast_relative_error;
+use mesofield_inference::denoise::{DenoiseConfig, DenoiseOutcome, denoise};
+use mesofield_inference::gradient::{DataGradient, LinearResponse};
 use mesofield_physics::chi::{ChiEstimate, ChiEstimator, estimate_chi};
 use mesofield_physics::inverse::{InverseConfig, Inverter};
 use mesofield_physics::spectral::SpectralPlan;
 use mesofield_physics::{ChainModel, ExactSolver, FieldSolver, Grid};
 
 use crate::patterns::Patterns;
+use crate::plot;
 use crate::progress::Reporter;
-use crate::solvers::{Backend, SolverChoice};
+use crate::solvers::{Backend, SolverChoice, operator_with_gradient};
 
 /// One pattern's inverse map.
 #[derive(Clone, Debug, Serialize)]
@@ -95,4 +104,126 @@ pub fn chi_from_samples(
     let inv = invert_patterns(clean, model, solver, backend, 1e-10, reporter)?;
     let plan = SpectralPlan::new(inv.grid);
     Ok(estimate_chi(&plan, &inv.w, &inv.phi, ChiEstimator::Equipartition { beads_per_cell })?)
+}
+
+/// Denoising settings shared by every pattern of a call.
+#[derive(Clone, Debug)]
+pub struct DenoiseSpec {
+    pub chi: f64,
+    /// B, the weight of the action against the data.
+    pub beads_per_cell: f64,
+    /// The noise's standard deviation; None: estimated from each pattern.
+    pub sigma: Option<f64>,
+    /// 1: the posterior (action + data); 0: plain SCF relaxation.
+    pub data_weight: f64,
+    pub max_iterations: usize,
+    /// Also run the relaxation without data and report both.
+    pub compare_relaxation: bool,
+}
+
+/// Contrast-relative errors against the clean original.
+#[derive(Clone, Debug, Serialize)]
+pub struct RecoveryErrors {
+    pub recovery: f64,
+    pub relaxation: Option<f64>,
+    pub noisy: f64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct PatternRecovery {
+    pub sigma: f64,
+    pub recovery: DenoiseOutcome,
+    pub relaxation: Option<DenoiseOutcome>,
+    pub error: Option<RecoveryErrors>,
+}
+
+pub struct Denoised {
+    /// `[n][M]` recovered phi_A and `[n][2][M]` their fields.
+    pub recovered: Vec<f64>,
+    pub fields: Vec<f64>,
+    pub patterns: Vec<PatternRecovery>,
+    /// Which data-term gradient ran (linear response or the operator's autodiff).
+    pub gradient: String,
+}
+
+/// Every noisy pattern recovered by action minimisation (with the
+/// operator's W_+ loops and gradient for `operator:`), with errors against
+/// `truth` when given.
+pub fn denoise_patterns(
+    noisy: &Patterns,
+    truth: Option<&Patterns>,
+    model: &ChainModel,
+    spec: &DenoiseSpec,
+    solver: &SolverChoice,
+    backend: Backend,
+    reporter: &Reporter,
+) -> Result<Denoised> {
+    let grid = Grid::for_model(model, noisy.mx, noisy.my)?;
+    let exact = ExactSolver::new(model, grid)?;
+    let (operator, gradient): (Option<FnoOperator>, Box<dyn DataGradient>) = match solver {
+        SolverChoice::Operator(dir) => {
+            let (op, gradient) = operator_with_gradient(dir, backend, model, &grid)?;
+            (Some(op), Box::new(gradient))
+        }
+        SolverChoice::Exact => (None, Box::new(LinearResponse::new(model, grid))),
+    };
+    let op = operator.as_ref().map(|o| o as &dyn FieldSolver);
+    let plan = SpectralPlan::new(grid);
+    let m = grid.points();
+    let stage = reporter.stage((noisy.n * spec.max_iterations) as u64, "denoise");
+    let mut out = Denoised {
+        recovered: Vec::with_capacity(noisy.n * m),
+        fields: Vec::with_capacity(noisy.n * 2 * m),
+        patterns: Vec::new(),
+        gradient: gradient.name(),
+    };
+    for s in 0..noisy.n {
+        let y = noisy.sample(s);
+        let sigma = spec.sigma.unwrap_or_else(|| estimate_noise_sigma(&plan, y));
+        let config = DenoiseConfig {
+            data_weight: spec.data_weight,
+            max_iterations: spec.max_iterations,
+            ..DenoiseConfig::new(spec.chi, spec.beads_per_cell, sigma)
+        };
+        let run = |config: &DenoiseConfig| -> Result<DenoiseOutcome> {
+            let base = (s * spec.max_iterations) as u64;
+            denoise(&exact, op, gradient.as_ref(), y, config, &mut |p| stage.set_position(base + p.iteration as u64))
+                .with_context(|| format!("pattern {s}"))
+        };
+        let recovery = run(&config)?;
+        let relaxation = if spec.compare_relaxation {
+            Some(run(&DenoiseConfig { data_weight: 0.0, ..config.clone() })?)
+        } else {
+            None
+        };
+        let error = truth.map(|t| {
+            let clean = t.sample(s);
+            RecoveryErrors {
+                recovery: contrast_relative_error(&recovery.phi_a, clean),
+                relaxation: relaxation.as_ref().map(|r| contrast_relative_error(&r.phi_a, clean)),
+                noisy: contrast_relative_error(y, clean),
+            }
+        });
+        out.recovered.extend_from_slice(&recovery.phi_a);
+        out.fields.extend_from_slice(&recovery.w);
+        out.patterns.push(PatternRecovery { sigma, recovery, relaxation, error });
+    }
+    stage.finish();
+    Ok(out)
+}
+
+/// Noisy | recovered (| truth) per pattern (the first four), one colour scale.
+pub fn draw_recoveries(noisy: &Patterns, recovered: &[f64], truth: Option<&Patterns>, path: &Path) -> Result<()> {
+    let m = noisy.points();
+    let range = Some((0.0, 1.0));
+    let panel = |v: &[f64], title: &str| plot::titled(plot::field_image(v, noisy.mx, noisy.my, range, 192).0, title);
+    let mut rows = Vec::new();
+    for s in 0..noisy.n.min(4) {
+        let mut row = vec![panel(noisy.sample(s), "NOISY"), panel(&recovered[s * m..(s + 1) * m], "RECOVERED")];
+        if let Some(t) = truth {
+            row.push(panel(t.sample(s), "ORIGINAL"));
+        }
+        rows.push(row);
+    }
+    plot::save_png(plot::tile(rows), path)
 }

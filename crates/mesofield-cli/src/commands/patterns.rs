@@ -3,29 +3,26 @@
 //! condition), `denoise` (action minimisation) and the RBM baseline
 //! (`rbm train|denoise`).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Result, anyhow, bail};
 use clap::{Args, Subcommand};
 use serde_json::json;
 
-use mesofield_experiments::observed::{chi_from_samples, invert_patterns};
-use mesofield_experiments::patterns::{Patterns, load_many, load_patterns};
-use mesofield_experiments::plot;
-use mesofield_experiments::solvers::{Backend, SolverChoice, operator_with_gradient};
-use mesofield_fno::FnoOperator;
-use mesofield_inference::baselines::estimate_noise_sigma;
+use mesofield_experiments::observed::{
+    DenoiseSpec, chi_from_samples, denoise_patterns, draw_recoveries, invert_patterns,
+};
+use mesofield_experiments::patterns::{load_many, load_patterns};
+use mesofield_experiments::solvers::Backend;
 use mesofield_inference::contrast_relative_error;
-use mesofield_inference::denoise::{DenoiseConfig, DenoiseOutcome, denoise as denoise_pattern};
-use mesofield_inference::gradient::{DataGradient, LinearResponse};
 use mesofield_inference::noise::add_noise;
 use mesofield_inference::rbm::{RbmConfig, TrainedRbm, train_rbm};
+use mesofield_physics::Grid;
 use mesofield_physics::chi::{ChiEstimator, estimate_chi};
 use mesofield_physics::io::{TensorData, to_safetensors, write_atomic};
 use mesofield_physics::rng::StreamRng;
 use mesofield_physics::spectral::SpectralPlan;
-use mesofield_physics::{ExactSolver, FieldSolver, Grid};
 
 use super::{Common, SolverArgs, parse_range, print_json, reporter};
 
@@ -191,7 +188,8 @@ pub fn denoise(a: &DenoiseArgs) -> Result<()> {
     let phi_range = parse_range(&a.phi_range, "--phi-range")?;
     let noisy = load_patterns(&a.input, phi_range, false)?;
     let model = noisy.chain_model(a.model.as_deref())?;
-    let grid = Grid::for_model(&model, noisy.mx, noisy.my)?;
+    // A grid the model cannot take is refused before any chi is inferred.
+    Grid::for_model(&model, noisy.mx, noisy.my)?;
     let truth = a.truth.as_deref().map(|path| noisy.load_truth(path, phi_range)).transpose()?;
     let inferred = if a.samples.is_empty() {
         None
@@ -200,81 +198,43 @@ pub fn denoise(a: &DenoiseArgs) -> Result<()> {
         Some(chi_from_samples(clean, &model, a.beads_per_cell, &a.solvers.solver, a.solvers.backend, &reporter())?)
     };
     let chi = a.chi.or(inferred.as_ref().map(|e| e.chi)).expect("clap requires --chi or --samples");
-    let exact = ExactSolver::new(&model, grid)?;
-    let (operator, gradient): (Option<FnoOperator>, Box<dyn DataGradient>) = match &a.solvers.solver {
-        SolverChoice::Operator(dir) => {
-            let (op, gradient) = operator_with_gradient(dir, a.solvers.backend, &model, &grid)?;
-            (Some(op), Box::new(gradient))
-        }
-        SolverChoice::Exact => (None, Box::new(LinearResponse::new(&model, grid))),
+    let spec = DenoiseSpec {
+        chi,
+        beads_per_cell: a.beads_per_cell,
+        sigma: a.sigma,
+        data_weight: a.data_weight,
+        max_iterations: a.max_iterations,
+        compare_relaxation: a.compare_relaxation,
     };
-    let plan = SpectralPlan::new(grid);
-    let m = grid.points();
-    let stage = reporter().stage((noisy.n * a.max_iterations) as u64, "denoise");
-    let mut recovered = Vec::with_capacity(noisy.n * m);
-    let mut fields = Vec::with_capacity(noisy.n * 2 * m);
-    let mut reports = Vec::new();
-    for s in 0..noisy.n {
-        let y = noisy.sample(s);
-        let sigma = match a.sigma {
-            Some(v) => v,
-            None => estimate_noise_sigma(&plan, y),
-        };
-        let config = DenoiseConfig {
-            data_weight: a.data_weight,
-            max_iterations: a.max_iterations,
-            ..DenoiseConfig::new(chi, a.beads_per_cell, sigma)
-        };
-        let op = operator.as_ref().map(|o| o as &dyn FieldSolver);
-        let run = |config: &DenoiseConfig| -> Result<DenoiseOutcome> {
-            let base = (s * a.max_iterations) as u64;
-            denoise_pattern(&exact, op, gradient.as_ref(), y, config, &mut |p| {
-                stage.set_position(base + p.iteration as u64)
-            })
-            .with_context(|| format!("pattern {s}"))
-        };
-        let out = run(&config)?;
-        let relaxation =
-            if a.compare_relaxation { Some(run(&DenoiseConfig { data_weight: 0.0, ..config.clone() })?) } else { None };
-        let errors = truth.as_ref().map(|t| {
-            let clean = t.sample(s);
-            json!({"recovery": contrast_relative_error(&out.phi_a, clean),
-                   "relaxation": relaxation.as_ref().map(|r| contrast_relative_error(&r.phi_a, clean)),
-                   "noisy": contrast_relative_error(y, clean)})
-        });
-        reports.push(json!({"sigma": sigma, "recovery": out, "relaxation": relaxation, "error": errors}));
-        recovered.extend_from_slice(&out.phi_a);
-        fields.extend_from_slice(&out.w);
-    }
-    stage.finish();
+    let (solver, backend) = (&a.solvers.solver, a.solvers.backend);
+    let done = denoise_patterns(&noisy, truth.as_ref(), &model, &spec, solver, backend, &reporter())?;
     let meta = json!({"format": "mesofield-denoised", "model": model, "chi": chi, "beads_per_cell": a.beads_per_cell,
                       "solver": a.solvers.solver.to_string(), "input": a.input});
     let bytes = to_safetensors(
         &[
-            ("phi_a", vec![noisy.n, noisy.mx, noisy.my], TensorData::F64(&recovered)),
-            ("w", vec![noisy.n, 2, noisy.mx, noisy.my], TensorData::F64(&fields)),
+            ("phi_a", vec![noisy.n, noisy.mx, noisy.my], TensorData::F64(&done.recovered)),
+            ("w", vec![noisy.n, 2, noisy.mx, noisy.my], TensorData::F64(&done.fields)),
         ],
         &meta.to_string(),
     )?;
     write_atomic(&a.out, &bytes)?;
-    draw(&noisy, &recovered, truth.as_ref(), &a.out.with_extension("png"))?;
-    let report = json!({"chi": chi, "chi_inferred": inferred, "beads_per_cell": a.beads_per_cell, "solver": a.solvers.solver.to_string(),
-                        "gradient": gradient.name(), "samples": reports, "out": a.out});
+    draw_recoveries(&noisy, &done.recovered, truth.as_ref(), &a.out.with_extension("png"))?;
+    let report = json!({"chi": chi, "chi_inferred": inferred, "beads_per_cell": a.beads_per_cell, "solver": solver.to_string(),
+                        "gradient": done.gradient, "samples": done.patterns, "out": a.out});
     if a.common.json {
         print_json(&report);
     } else {
-        for (s, r) in reports.iter().enumerate() {
-            let rec = &r["recovery"];
+        for (s, r) in done.patterns.iter().enumerate() {
+            let rec = &r.recovery;
             println!(
                 "pattern {s}: {} iterations, action {:.4}, data misfit {:.4}, {} exact solves, {:.2} s{}",
-                rec["iterations"],
-                rec["action"].as_f64().unwrap_or(f64::NAN),
-                rec["data_misfit"].as_f64().unwrap_or(f64::NAN),
-                rec["exact_solves"],
-                rec["seconds"].as_f64().unwrap_or(f64::NAN),
-                match r["error"]["recovery"].as_f64() {
-                    Some(e) =>
-                        format!(", error {e:.4} (noisy {:.4})", r["error"]["noisy"].as_f64().unwrap_or(f64::NAN)),
+                rec.iterations,
+                rec.action,
+                rec.data_misfit,
+                rec.exact_solves,
+                rec.seconds,
+                match &r.error {
+                    Some(e) => format!(", error {:.4} (noisy {:.4})", e.recovery, e.noisy),
                     None => String::new(),
                 }
             );
@@ -282,27 +242,6 @@ pub fn denoise(a: &DenoiseArgs) -> Result<()> {
         println!("chi {chi:.5} -> {}", a.out.display());
     }
     Ok(())
-}
-
-/// Noisy | recovered (| truth) per pattern, one shared colour scale.
-fn draw(noisy: &Patterns, recovered: &[f64], truth: Option<&Patterns>, path: &Path) -> Result<()> {
-    let m = noisy.points();
-    let range = Some((0.0, 1.0));
-    let mut rows = Vec::new();
-    for s in 0..noisy.n.min(4) {
-        let mut row = vec![
-            plot::titled(plot::field_image(noisy.sample(s), noisy.mx, noisy.my, range, 192).0, "NOISY"),
-            plot::titled(
-                plot::field_image(&recovered[s * m..(s + 1) * m], noisy.mx, noisy.my, range, 192).0,
-                "RECOVERED",
-            ),
-        ];
-        if let Some(t) = truth {
-            row.push(plot::titled(plot::field_image(t.sample(s), t.mx, t.my, range, 192).0, "ORIGINAL"));
-        }
-        rows.push(row);
-    }
-    plot::save_png(plot::tile(rows), path)
 }
 
 #[derive(Subcommand)]
