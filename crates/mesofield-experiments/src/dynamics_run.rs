@@ -16,7 +16,7 @@ use mesofield_physics::io::{FieldFile, TensorData};
 use mesofield_physics::observables::structure_factor;
 use mesofield_physics::rng::StreamRng;
 use mesofield_physics::spectral::SpectralPlan;
-use mesofield_physics::{ChainModel, ExactSolver, FieldSolver, Grid};
+use mesofield_physics::{ChainModel, ExactSolver, FieldSolver, Grid, Solvers};
 
 use crate::patterns::load_patterns;
 use crate::plot;
@@ -210,7 +210,7 @@ pub fn run_dynamics(spec: &DynamicsSpec, dir: &Path, resume: bool, reporter: &Re
         seed: spec.seed,
         ..DynamicsConfig::new(spec.chi, spec.dt)
     };
-    let dynamics = Dynamics::new(config, &exact, operator.as_ref().map(|o| o as &dyn FieldSolver))?;
+    let dynamics = Dynamics::new(config, Solvers::new(&exact, operator.as_ref().map(|o| o as &dyn FieldSolver))?)?;
     folder.create()?;
     let solver_name = spec.solver.to_string();
     let run = json!({"chi": spec.chi, "mobility": spec.mobility, "m0": spec.m0, "noise": spec.noise,

@@ -16,7 +16,7 @@ use mesofield_inference::gradient::{DataGradient, LinearResponse};
 use mesofield_physics::chi::{ChiEstimate, ChiEstimator, estimate_chi};
 use mesofield_physics::inverse::{InverseConfig, Inverter};
 use mesofield_physics::spectral::SpectralPlan;
-use mesofield_physics::{ChainModel, ExactSolver, FieldSolver, Grid};
+use mesofield_physics::{ChainModel, ExactSolver, FieldSolver, Grid, Solvers};
 
 use crate::patterns::Patterns;
 use crate::plot;
@@ -60,7 +60,7 @@ pub fn invert_patterns(
     let exact = ExactSolver::new(model, grid)?;
     let operator = solver.load(backend, model, &grid)?;
     let config = InverseConfig { tolerance: tol, ..Default::default() };
-    let inverter = Inverter::new(&exact, operator.as_ref().map(|o| o as &dyn FieldSolver), config)?;
+    let inverter = Inverter::new(Solvers::new(&exact, operator.as_ref().map(|o| o as &dyn FieldSolver))?, config)?;
     let m = grid.points();
     let stage = reporter.stage(patterns.n as u64, "inverse map");
     let mut w = Vec::with_capacity(phi.len());
@@ -167,7 +167,7 @@ pub fn denoise_patterns(
         }
         SolverChoice::Exact => (None, Box::new(LinearResponse::new(model, grid))),
     };
-    let op = operator.as_ref().map(|o| o as &dyn FieldSolver);
+    let solvers = Solvers::new(&exact, operator.as_ref().map(|o| o as &dyn FieldSolver))?;
     let plan = SpectralPlan::new(grid);
     let m = grid.points();
     let stage = reporter.stage((noisy.n * spec.max_iterations) as u64, "denoise");
@@ -187,7 +187,7 @@ pub fn denoise_patterns(
         };
         let run = |config: &DenoiseConfig| -> Result<DenoiseOutcome> {
             let base = (s * spec.max_iterations) as u64;
-            denoise(&exact, op, gradient.as_ref(), y, config, &mut |p| stage.set_position(base + p.iteration as u64))
+            denoise(solvers, gradient.as_ref(), y, config, &mut |p| stage.set_position(base + p.iteration as u64))
                 .with_context(|| format!("pattern {s}"))
         };
         let recovery = run(&config)?;

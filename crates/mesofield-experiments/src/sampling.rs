@@ -16,7 +16,7 @@ use mesofield_physics::lfts::{Lfts, LftsConfig, LftsState};
 use mesofield_physics::observables::{RunningStructureFactor, StructureFactor, order_parameter, structure_factor};
 use mesofield_physics::spectral::SpectralPlan;
 use mesofield_physics::stats::block_mean_error;
-use mesofield_physics::{ExactSolver, FieldSolver, Grid};
+use mesofield_physics::{ExactSolver, FieldSolver, Grid, Solvers};
 
 use crate::inputs::initial_fields;
 use crate::plot;
@@ -197,7 +197,7 @@ pub fn run_sample(spec: &SampleSpec, dir: &Path, resume: bool, reporter: &Report
         pressure_tolerance: spec.tol,
         ..LftsConfig::new(spec.chi, spec.beads_per_cell, spec.step_size, spec.seed)
     };
-    let sampler = Lfts::new(config, &exact, operator.as_ref().map(|o| o as &dyn FieldSolver))?;
+    let sampler = Lfts::new(config, Solvers::new(&exact, operator.as_ref().map(|o| o as &dyn FieldSolver))?)?;
     folder.create()?;
     let solver_name = spec.solver.to_string();
     let run = json!({"chi": spec.chi, "beads_per_cell": spec.beads_per_cell, "step_size": spec.step_size,

@@ -19,7 +19,7 @@
 use std::time::Instant;
 
 use mesofield_physics::lfts::{Lfts, LftsConfig, LftsState};
-use mesofield_physics::{Error, FieldSolver, Result};
+use mesofield_physics::{Error, Result, Solvers};
 
 use crate::gradient::DataGradient;
 
@@ -107,11 +107,10 @@ pub struct Progress {
     pub step_size: f64,
 }
 
-/// Denoises one observation `y` (`[M]`) on `exact`'s grid; `operator`, if
-/// given, runs the W_+ inner loops (exact polish after it).
+/// Denoises one observation `y` (`[M]`) on the solvers' grid; their
+/// operator, if any, runs the W_+ inner loops (exact polish after it).
 pub fn denoise(
-    exact: &dyn FieldSolver,
-    operator: Option<&dyn FieldSolver>,
+    solvers: Solvers<'_>,
     gradient: &dyn DataGradient,
     y: &[f64],
     config: &DenoiseConfig,
@@ -119,6 +118,7 @@ pub fn denoise(
 ) -> Result<DenoiseOutcome> {
     config.validate()?;
     let started = Instant::now();
+    let exact = solvers.exact;
     let m = exact.grid().points();
     if y.len() != m {
         return Err(Error::Shape(format!("observation has {} values, the grid {m}", y.len())));
@@ -131,7 +131,7 @@ pub fn denoise(
         noise: false,
         ..LftsConfig::new(config.chi, config.beads_per_cell, config.step_size, 0)
     };
-    let sampler = Lfts::new(lfts_config, exact, operator)?;
+    let sampler = Lfts::new(lfts_config, solvers)?;
     let model = exact.model();
     let (mut exact_solves, mut operator_calls, mut gradient_calls, mut rejected) = (0, 0, 0, 0);
     let misfit = |state: &LftsState| -> f64 {

@@ -14,6 +14,7 @@ use mesofield_inference::baselines::{estimate_noise_sigma, oracle_blur, wiener};
 use mesofield_inference::contrast_relative_error;
 use mesofield_inference::denoise::{DenoiseConfig, denoise};
 use mesofield_inference::gradient::{DataGradient, LinearResponse};
+use mesofield_physics::Solvers;
 use mesofield_physics::fields::{InitialField, gaussian_random_field};
 use mesofield_physics::lfts::{Lfts, LftsConfig};
 use mesofield_physics::rng::StreamRng;
@@ -39,7 +40,7 @@ fn linear_response_gradient_matches_finite_differences_near_the_melt() {
     let plan = SpectralPlan::new(grid);
     let m = grid.points();
     let config = LftsConfig { pressure_tolerance: 1e-13, noise: false, ..LftsConfig::new(0.3, 100.0, 0.1, 0) };
-    let sampler = Lfts::new(config, &exact, None).unwrap();
+    let sampler = Lfts::new(config, Solvers::exact(&exact)).unwrap();
     // A weak exchange field: linear response is exact to O(amplitude).
     let base: Vec<f64> = smooth(&plan, 1, 0.8).iter().map(|v| 1e-6 * v).collect();
     let (state, _) = sampler.start(&vec![0.0; 2 * m], 0).unwrap();
@@ -149,7 +150,7 @@ fn a_noiseless_saddle_pattern_is_returned_unchanged() {
     let exact = ExactSolver::new(&model, grid).unwrap();
     let gradient = LinearResponse::new(&model, grid);
     let config = DenoiseConfig::new(0.3, 100.0, 0.05);
-    let out = denoise(&exact, None, &gradient, &phi[..m], &config, &mut |_| {}).unwrap();
+    let out = denoise(Solvers::exact(&exact), &gradient, &phi[..m], &config, &mut |_| {}).unwrap();
     let moved = out.phi_a.iter().zip(&phi[..m]).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
     assert!(moved < 1e-6, "the saddle pattern moved by {moved}");
     assert!(out.converged);
@@ -168,7 +169,7 @@ fn without_data_denoising_is_scf_relaxation_to_a_saddle_point() {
         tolerance: 1e-9,
         ..DenoiseConfig::new(0.3, 100.0, 0.05)
     };
-    let out = denoise(&exact, None, &LinearResponse::new(&model, grid), &y, &config, &mut |_| {}).unwrap();
+    let out = denoise(Solvers::exact(&exact), &LinearResponse::new(&model, grid), &y, &config, &mut |_| {}).unwrap();
     assert!(out.converged, "{} iterations", out.iterations);
     // The end satisfies both SCF equations, and SCFT from it stays there with
     // the same free energy. (At f = 0.7 the start's lamellae are not stable:

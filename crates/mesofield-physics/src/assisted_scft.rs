@@ -222,12 +222,7 @@ pub fn run_assisted_scft(
     progress: &mut dyn FnMut(&str, usize, f64),
 ) -> Result<AssistOutcome> {
     let start = Instant::now();
-    if operator.grid() != exact.grid() || operator.model() != exact.model() {
-        return Err(Error::Parameter(format!(
-            "the operator ({}) was made for another grid or chain model than the exact solver's",
-            operator.name()
-        )));
-    }
+    crate::Solvers::new(exact, Some(operator))?;
     if !(config.outer_gain.is_finite() && config.outer_gain >= 1.0) {
         return Err(Error::Parameter(format!("outer_gain must be finite and >= 1, got {}", config.outer_gain)));
     }

@@ -630,7 +630,7 @@ fn lfts_unit(
         let w0 = InitialField::Random { amplitude: 0.01 }.fields(solver.model(), solver.grid(), chi, &mut rng);
         let lfts_config = LftsConfig::new(chi, family.beads_per_cell, family.step_size, run_seed);
         let run = || -> Result<Vec<Sample>> {
-            let sampler = Lfts::new(lfts_config.clone(), solver, None)?;
+            let sampler = Lfts::new(lfts_config.clone(), crate::Solvers::exact(solver))?;
             let (mut state, _) = sampler.start(&w0, 0)?;
             let mut samples = Vec::with_capacity(count);
             let m = solver.grid().points();

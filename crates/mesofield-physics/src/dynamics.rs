@@ -36,7 +36,7 @@ use crate::debye::Debye;
 use crate::error::{Error, Result};
 use crate::inverse::{InverseConfig, Inverter};
 use crate::rng::StreamRng;
-use crate::seam::FieldSolver;
+use crate::seam::Solvers;
 use crate::spectral::{C64, SpectralPlan};
 
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -142,14 +142,10 @@ pub fn pattern_free_energy(beads: usize, f_a: f64, chi: f64, w: &[f64], phi: &[f
 const MAX_STIFFNESS: f64 = 1e4;
 
 impl<'a> Dynamics<'a> {
-    pub fn new(
-        config: DynamicsConfig,
-        exact: &'a dyn FieldSolver,
-        operator: Option<&'a dyn FieldSolver>,
-    ) -> Result<Self> {
+    pub fn new(config: DynamicsConfig, solvers: Solvers<'a>) -> Result<Self> {
         config.validate()?;
-        let inverter =
-            Inverter::new(exact, operator, InverseConfig { tolerance: config.tolerance, ..Default::default() })?;
+        let inverter = Inverter::new(solvers, InverseConfig { tolerance: config.tolerance, ..Default::default() })?;
+        let exact = solvers.exact;
         let grid = *exact.grid();
         let plan = SpectralPlan::new(grid);
         let q2 = plan.q_squared_table();

@@ -24,7 +24,7 @@
 use crate::anderson::AndersonMixer;
 use crate::debye::Debye;
 use crate::error::{Error, Result};
-use crate::seam::FieldSolver;
+use crate::seam::{FieldSolver, Solvers};
 use crate::spectral::{C64, SpectralPlan};
 
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -288,12 +288,9 @@ pub struct Inverter<'a> {
 }
 
 impl<'a> Inverter<'a> {
-    pub fn new(
-        exact: &'a dyn FieldSolver,
-        operator: Option<&'a dyn FieldSolver>,
-        config: InverseConfig,
-    ) -> Result<Self> {
+    pub fn new(solvers: Solvers<'a>, config: InverseConfig) -> Result<Self> {
         config.validate()?;
+        let Solvers { exact, operator } = solvers;
         Ok(Inverter { exact, operator, config, response: InverseResponse::new(exact) })
     }
 

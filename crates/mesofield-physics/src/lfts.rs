@@ -22,7 +22,7 @@ use crate::error::{Error, Result};
 use crate::fields::from_exchange_pressure;
 use crate::rng::StreamRng;
 use crate::scft::free_energy;
-use crate::seam::FieldSolver;
+use crate::seam::{FieldSolver, Solvers};
 use crate::spectral::{C64, SpectralPlan};
 
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -137,16 +137,9 @@ pub struct Lfts<'a> {
 
 impl<'a> Lfts<'a> {
     /// A sampler on `exact`'s grid; with `operator`, the inner loop runs on it.
-    pub fn new(config: LftsConfig, exact: &'a dyn FieldSolver, operator: Option<&'a dyn FieldSolver>) -> Result<Self> {
+    pub fn new(config: LftsConfig, solvers: Solvers<'a>) -> Result<Self> {
         config.validate()?;
-        if let Some(op) = operator
-            && (op.grid() != exact.grid() || op.model() != exact.model())
-        {
-            return Err(Error::Parameter(format!(
-                "the operator ({}) was made for another grid or chain model than the exact solver's",
-                op.name()
-            )));
-        }
+        let Solvers { exact, operator } = solvers;
         let plan = SpectralPlan::new(*exact.grid());
         let (inverse_total, compensation) = melt_response(&plan, exact.model());
         Ok(Lfts { config, exact, operator, plan, inverse_total, compensation })

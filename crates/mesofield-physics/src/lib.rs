@@ -45,5 +45,5 @@ pub use debye::{Debye, Spinodal, spinodal, spinodal_on_grid};
 pub use error::{DomainError, Error, ModelError, Result};
 pub use grid::Grid;
 pub use model::ChainModel;
-pub use seam::FieldSolver;
+pub use seam::{FieldSolver, Solvers};
 pub use solver::{ExactSolver, SolverWorkspace};

@@ -41,6 +41,46 @@ impl FieldSolver for ExactSolver {
     }
 }
 
+/// The solvers a loop runs on: the exact solver, which every final state
+/// comes from, and optionally an operator inside the loop. Built once, with
+/// the check that both are for one grid and chain model, and handed to the
+/// loops (`Lfts`, `Inverter`, `Dynamics`, denoising, assisted SCFT), so
+/// swapping an operator in is an argument, never a copied loop.
+#[derive(Clone, Copy)]
+pub struct Solvers<'a> {
+    pub exact: &'a dyn FieldSolver,
+    pub operator: Option<&'a dyn FieldSolver>,
+}
+
+impl<'a> Solvers<'a> {
+    /// The exact solver alone.
+    pub fn exact(exact: &'a dyn FieldSolver) -> Self {
+        Solvers { exact, operator: None }
+    }
+
+    /// `exact` with `operator` in the loops, refusing an operator made for
+    /// another grid or chain model.
+    pub fn new(exact: &'a dyn FieldSolver, operator: Option<&'a dyn FieldSolver>) -> Result<Self> {
+        if let Some(op) = operator
+            && (op.grid() != exact.grid() || op.model() != exact.model())
+        {
+            return Err(crate::Error::Parameter(format!(
+                "the operator ({}) was made for another grid or chain model than the exact solver's",
+                op.name()
+            )));
+        }
+        Ok(Solvers { exact, operator })
+    }
+
+    pub fn grid(&self) -> &'a Grid {
+        self.exact.grid()
+    }
+
+    pub fn model(&self) -> &'a ChainModel {
+        self.exact.model()
+    }
+}
+
 /// The contract of `FieldSolver`, checked on any implementation (in the
 /// spirit of rustfft's `check_fft_algorithm`): one helper that the exact
 /// solver, the FNO operator and every wrapper are run through.

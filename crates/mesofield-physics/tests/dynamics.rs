@@ -2,6 +2,7 @@
 //! stationary saddle point, the RPA growth rates of small modes, and long
 //! runs that end at an SCFT saddle point.
 
+use mesofield_physics::Solvers;
 use mesofield_physics::dynamics::{Dynamics, DynamicsConfig, Mobility};
 use mesofield_physics::fields::InitialField;
 use mesofield_physics::rng::StreamRng;
@@ -41,11 +42,11 @@ fn small_modes_grow_or_decay_at_the_rpa_rate() {
         for (kx, ky) in modes {
             let q2 = q_unit * q_unit * (kx * kx + ky * ky) as f64;
             let config = DynamicsConfig::new(chi, 1e-3);
-            let dynamics = Dynamics::new(config, &solver, None).unwrap();
+            let dynamics = Dynamics::new(config, Solvers::exact(&solver)).unwrap();
             let rate = dynamics.linear_rate(q2);
             // A step of 0.2 % of the mode's e-folding time.
             let dt = 0.002 / rate.abs();
-            let dynamics = Dynamics::new(DynamicsConfig::new(chi, dt), &solver, None).unwrap();
+            let dynamics = Dynamics::new(DynamicsConfig::new(chi, dt), Solvers::exact(&solver)).unwrap();
             let eps = 1e-5;
             let (mut state, _) = dynamics.start(&cosine(&grid, model.f_a(), eps, kx, ky), None).unwrap();
             let steps = 20;
@@ -77,7 +78,7 @@ fn mass_is_conserved_and_the_free_energy_never_rises() {
     let (model, grid, solver) = setup(16);
     for mobility in [Mobility::Constant, Mobility::Local] {
         let config = DynamicsConfig { mobility, ..DynamicsConfig::new(0.25, 0.5) };
-        let dynamics = Dynamics::new(config, &solver, None).unwrap();
+        let dynamics = Dynamics::new(config, Solvers::exact(&solver)).unwrap();
         let (mut state, _) = dynamics.start(&noise_start(&grid, model.f_a(), 3), None).unwrap();
         let mut free_energy = vec![state.free_energy];
         for _ in 0..300 {
@@ -106,7 +107,7 @@ fn mass_is_conserved_and_the_free_energy_never_rises() {
 fn a_long_run_from_noise_ends_at_an_scft_saddle_point() {
     let (model, grid, solver) = setup(16);
     let chi = 0.17; // chi N = 17, above the spinodal's 14.6
-    let dynamics = Dynamics::new(DynamicsConfig::new(chi, 2.0), &solver, None).unwrap();
+    let dynamics = Dynamics::new(DynamicsConfig::new(chi, 2.0), Solvers::exact(&solver)).unwrap();
     let (mut state, _) = dynamics.start(&noise_start(&grid, model.f_a(), 5), None).unwrap();
     for _ in 0..2000 {
         state = dynamics.step(&state).unwrap().0;
@@ -130,7 +131,7 @@ fn a_saddle_point_is_stationary() {
     let scft =
         run_scft(&solver, &ScftConfig { chi, tolerance: 1e-11, ..Default::default() }, &w0, &mut |_, _| {}).unwrap();
     let m = grid.points();
-    let dynamics = Dynamics::new(DynamicsConfig::new(chi, 0.1), &solver, None).unwrap();
+    let dynamics = Dynamics::new(DynamicsConfig::new(chi, 0.1), Solvers::exact(&solver)).unwrap();
     let (mut state, _) = dynamics.start(&scft.phi[..m], Some(&scft.w)).unwrap();
     assert!((state.free_energy - scft.d_f).abs() < 1e-8, "F {} vs SCFT dF {}", state.free_energy, scft.d_f);
     for _ in 0..10 {

@@ -2,6 +2,7 @@
 //! noise, the noise's variance, the mean-field limit (noise off) at the SCFT
 //! saddle point (the structure factor's tests are in observables_stats.rs).
 
+use mesofield_physics::Solvers;
 use mesofield_physics::fields::{InitialField, to_exchange_pressure};
 use mesofield_physics::lfts::{Lfts, LftsConfig, max_pressure_residual};
 use mesofield_physics::rng::StreamRng;
@@ -14,7 +15,7 @@ fn one_step_matches_a_hand_computed_update_with_the_same_noise() {
     let grid = Grid::for_model(&model, 4, 4).unwrap();
     let exact = ExactSolver::new(&model, grid).unwrap();
     let (chi, b, lambda, seed) = (0.8, 50.0, 0.2, 9);
-    let sampler = Lfts::new(LftsConfig::new(chi, b, lambda, seed), &exact, None).unwrap();
+    let sampler = Lfts::new(LftsConfig::new(chi, b, lambda, seed), Solvers::exact(&exact)).unwrap();
     let w0 = InitialField::Random { amplitude: 0.3 }.fields(&model, &grid, chi, &mut StreamRng::new(1, 0));
     let (state, _) = sampler.start(&w0, 7).unwrap();
     assert!(state.pressure_residual < 1e-6);
@@ -41,8 +42,9 @@ fn the_noise_has_variance_two_lambda_over_b() {
     let grid = Grid::for_model(&model, 32, 32).unwrap();
     let exact = ExactSolver::new(&model, grid).unwrap();
     let (lambda, b) = (0.1, 100.0);
-    let noisy = Lfts::new(LftsConfig::new(0.3, b, lambda, 4), &exact, None).unwrap();
-    let quiet = Lfts::new(LftsConfig { noise: false, ..LftsConfig::new(0.3, b, lambda, 4) }, &exact, None).unwrap();
+    let noisy = Lfts::new(LftsConfig::new(0.3, b, lambda, 4), Solvers::exact(&exact)).unwrap();
+    let quiet =
+        Lfts::new(LftsConfig { noise: false, ..LftsConfig::new(0.3, b, lambda, 4) }, Solvers::exact(&exact)).unwrap();
     let w0 = vec![0.0; 2 * grid.points()];
     let (state, _) = noisy.start(&w0, 0).unwrap();
     let (a, _) = noisy.step(&state).unwrap();
@@ -67,7 +69,7 @@ fn without_noise_the_sampler_descends_to_the_scft_saddle_point() {
     let saddle =
         run_scft(&exact, &ScftConfig { chi, tolerance: 1e-10, ..Default::default() }, &w0, &mut |_, _| {}).unwrap();
     let config = LftsConfig { noise: false, pressure_tolerance: 1e-10, ..LftsConfig::new(chi, 1.0, 0.1, 0) };
-    let sampler = Lfts::new(config, &exact, None).unwrap();
+    let sampler = Lfts::new(config, Solvers::exact(&exact)).unwrap();
     let (mut state, _) = sampler.start(&w0, 0).unwrap();
     let mut previous = f64::INFINITY;
     for _ in 0..600 {

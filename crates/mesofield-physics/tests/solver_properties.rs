@@ -356,3 +356,25 @@ fn the_exact_solver_and_its_counting_wrapper_meet_the_seam_contract() {
         assert!(counting.count() >= 7, "{}", counting.count());
     }
 }
+
+#[test]
+fn solvers_refuse_an_operator_for_another_grid_or_chain() {
+    use mesofield_physics::inverse::{InverseConfig, Inverter};
+    use mesofield_physics::lfts::{Lfts, LftsConfig};
+    use mesofield_physics::{FieldSolver, Solvers};
+    let model = ChainModel::default();
+    let exact = ExactSolver::new(&model, Grid::for_model(&model, 16, 16).unwrap()).unwrap();
+    let other_grid = ExactSolver::new(&model, Grid::for_model(&model, 16, 12).unwrap()).unwrap();
+    let chain = ChainModel { a_beads: 50, ..ChainModel::default() };
+    let other_chain = ExactSolver::new(&chain, Grid::for_model(&chain, 16, 16).unwrap()).unwrap();
+    for op in [&other_grid as &dyn FieldSolver, &other_chain] {
+        let err = Solvers::new(&exact, Some(op)).err().expect("refused").to_string();
+        assert!(err.contains("another grid or chain model"), "{err}");
+    }
+    let same = Solvers::new(&exact, Some(&exact)).unwrap();
+    assert_eq!(same.grid(), exact.grid());
+    assert!(same.operator.is_some() && Solvers::exact(&exact).operator.is_none());
+    // The loops take the checked pair.
+    assert!(Lfts::new(LftsConfig::new(0.3, 100.0, 0.05, 0), same).is_ok());
+    assert!(Inverter::new(same, InverseConfig::default()).is_ok());
+}

@@ -2,6 +2,7 @@
 //! patterns, then the equipartition estimator over the pair.
 
 use anyhow::{Result, bail};
+use mesofield_physics::Solvers;
 
 use mesofield_physics::ExactSolver;
 use mesofield_physics::chi::{ChiEstimate, ChiEstimator, estimate_chi};
@@ -17,7 +18,7 @@ pub fn chi_from_pairs(
     exact: &ExactSolver,
     plan: &SpectralPlan,
 ) -> Result<Vec<ChiEstimate>> {
-    let inverter = Inverter::new(exact, None, InverseConfig::default())?;
+    let inverter = Inverter::new(Solvers::exact(exact), InverseConfig::default())?;
     let mut estimates = Vec::new();
     for k in 0..spec.chi_pairs {
         let (mut w, mut phi) = (Vec::new(), Vec::new());

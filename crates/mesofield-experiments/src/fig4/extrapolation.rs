@@ -5,6 +5,7 @@
 //! no interaction to change).
 
 use anyhow::{Context, Result};
+use mesofield_physics::Solvers;
 use serde::Serialize;
 
 use mesofield_physics::ExactSolver;
@@ -73,7 +74,7 @@ fn lfts_sq(
     let grid = *exact.grid();
     let plan = SpectralPlan::new(grid);
     let w0 = InitialField::Random { amplitude: 0.01 }.fields(exact.model(), &grid, chi, &mut StreamRng::new(seed, 0));
-    let sampler = Lfts::new(LftsConfig::new(chi, spec.beads_per_cell, step_size, seed), exact, None)?;
+    let sampler = Lfts::new(LftsConfig::new(chi, spec.beads_per_cell, step_size, seed), Solvers::exact(exact))?;
     let (mut state, _) = sampler.start(&w0, 0)?;
     let mut acc = Vec::new();
     let m = grid.points();

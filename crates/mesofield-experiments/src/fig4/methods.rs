@@ -20,7 +20,7 @@ use mesofield_physics::io::{TensorData, to_safetensors, write_atomic};
 use mesofield_physics::rng::StreamRng;
 use mesofield_physics::spectral::SpectralPlan;
 use mesofield_physics::stats::mean_std;
-use mesofield_physics::{ChainModel, ExactSolver, FieldSolver, Grid};
+use mesofield_physics::{ChainModel, ExactSolver, FieldSolver, Grid, Solvers};
 
 use super::Fig4Spec;
 use super::pool::Pool;
@@ -29,7 +29,7 @@ use crate::plot;
 use crate::progress::Reporter;
 
 /// The solvers of the physics methods.
-pub struct Solvers<'a> {
+pub struct Physics<'a> {
     pub exact: &'a ExactSolver,
     pub linear: &'a LinearResponse,
     pub operator: Option<&'a (FnoOperator, OperatorGradient)>,
@@ -118,7 +118,7 @@ pub fn compare(
     pool: &Pool,
     tests: &[usize],
     chi: f64,
-    solvers: &Solvers<'_>,
+    solvers: &Physics<'_>,
     rbms: &[NamedRbm],
     plan: &SpectralPlan,
     reporter: &Reporter,
@@ -142,7 +142,7 @@ pub fn compare(
                 ..DenoiseConfig::new(chi, spec.beads_per_cell, sigma)
             };
             let physics = |op: Option<&dyn FieldSolver>, gradient: &dyn DataGradient, config: &DenoiseConfig| {
-                denoise(solvers.exact, op, gradient, &y, config, &mut |_| {})
+                denoise(Solvers::new(solvers.exact, op)?, gradient, &y, config, &mut |_| {})
                     .with_context(|| format!("noise {level}, pattern {t}"))
             };
             let mut results: Vec<(Vec<f64>, f64)> = Vec::new();

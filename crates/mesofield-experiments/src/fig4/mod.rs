@@ -128,7 +128,7 @@ pub fn fig4(
     let rbms = rbms::train_rbms(spec, &pool, grid, &workspace.checkpoints(name), reporter)?;
     let tests: Vec<usize> = (0..spec.test_runs).map(|r| pool.last_of(r)).collect::<Result<_>>()?;
     let linear = LinearResponse::new(&model, grid);
-    let solvers = methods::Solvers { exact: &exact, linear: &linear, operator: operator.as_ref() };
+    let solvers = methods::Physics { exact: &exact, linear: &linear, operator: operator.as_ref() };
     let comparison = methods::compare(spec, &pool, &tests, chi, &solvers, &rbms, &plan, reporter)?;
 
     let mut table = methods::table(spec, &comparison, tests.len(), chi, grid);
