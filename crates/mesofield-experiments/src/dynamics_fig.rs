@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use mesofield_physics::dynamics::Mobility;
 use mesofield_physics::io::{FieldFile, write_atomic};
 
+use crate::charts::{COLOURS, LineChart, Series, line_chart};
 use crate::dynamics_run::{DynamicsRecord, DynamicsSpec, DynamicsSummary, run_dynamics};
 use crate::plot;
 use crate::progress::Reporter;
@@ -118,7 +119,10 @@ pub fn dynamics_figure(
         rows.push(row);
         let t: Vec<f64> = trace.iter().map(|r| r.t).collect();
         let f: Vec<f64> = trace.iter().map(|r| r.free_energy).collect();
-        curves.push(plot::xy_image(&t, &f, &format!("F {}", leg.name.to_uppercase()), 240, 200));
+        let chart = LineChart::new(format!("{} to chi {}", leg.name, leg.chi), "t (1/M0)", "F per chain (kT)")
+            .with(Series::new("", &t, &f, COLOURS[0]))
+            .size(350, 260);
+        curves.push(line_chart(&chart)?);
         let (first, end) = (&trace[0], &trace[last]);
         table.push_str(&format!(
             "| {} | {} | {:.1} | {:.5} | {:.5} | {:.3}, {:.3} | {:.3}, {:.3} | {} | {:.1} |\n",

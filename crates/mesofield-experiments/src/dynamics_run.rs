@@ -18,6 +18,7 @@ use mesofield_physics::rng::StreamRng;
 use mesofield_physics::spectral::SpectralPlan;
 use mesofield_physics::{ChainModel, ExactSolver, FieldSolver, Grid, Solvers};
 
+use crate::charts::{COLOURS, LineChart, Series, line_chart_png};
 use crate::patterns::load_patterns;
 use crate::plot;
 use crate::progress::Reporter;
@@ -272,7 +273,10 @@ pub fn run_dynamics(spec: &DynamicsSpec, dir: &Path, resume: bool, reporter: &Re
     let steps_done = state.step - first_step;
     let t: Vec<f64> = trace.iter().map(|r| r.t).collect();
     let f: Vec<f64> = trace.iter().map(|r| r.free_energy).collect();
-    plot::xy_png(&t, &f, "F PER CHAIN VS T", &folder.file("trace.png"))?;
+    let chart =
+        LineChart::new(format!("Free energy, chi {}", spec.chi), "t (1/M0)", "F per chain, relative to the melt (kT)")
+            .with(Series::new("", &t, &f, COLOURS[0]));
+    line_chart_png(&chart, &folder.file("trace.png"))?;
     write_gif(&folder, &trace, grid.mx, grid.my)?;
     let summary = DynamicsSummary {
         chi: spec.chi,

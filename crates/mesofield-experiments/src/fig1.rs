@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use mesofield_physics::io::write_atomic;
 
+use crate::charts::{line_chart, sq_chart};
 use crate::plot;
 use crate::progress::Reporter;
 use crate::sampling::{SampleRun, SampleSpec, SampleSummary, run_sample};
@@ -109,7 +110,7 @@ pub fn fig1(
         let title = format!("CHI {} SEED {}", panel.chi, panel.seed);
         let [rx, ry] = run.grid;
         top.push(plot::titled(plot::field_image(&run.last_phi_a, rx, ry, Some((0.0, 1.0)), 256).0, &title));
-        bottom.push(plot::xy_image(&run.sq.q, &run.sq.s, &format!("S(Q) CHI {}", panel.chi), 200, 200));
+        bottom.push(line_chart(&sq_chart(&run.sq.q, &run.sq.s, format!("S(q), chi {}", panel.chi)).size(414, 300))?);
         let s = &run.summary;
         table.push_str(&format!(
             "| {} | {:.0} | {} | {} | {} | {:.4} +- {:.4} | {:.4} +- {:.4} | {:.3} | {:.4} | {:.1} |\n",

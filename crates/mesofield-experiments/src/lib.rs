@@ -30,6 +30,7 @@ pub mod spec;
 pub mod bench;
 
 // Outputs: pictures, operator evaluation pictures, progress.
+pub mod charts;
 pub mod operator_eval;
 pub mod plot;
 pub mod progress;

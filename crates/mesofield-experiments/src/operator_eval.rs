@@ -10,6 +10,7 @@ use mesofield_fno::checkpoint::TrainState;
 use mesofield_fno::evaluation::EvalReport;
 use mesofield_physics::dataset::Dataset;
 
+use crate::charts::{COLOURS, LineChart, Series, line_chart_png, log_histogram};
 use crate::plot;
 
 /// DIR/loss.png from DIR/metrics.jsonl: training loss (dark) and mean
@@ -23,7 +24,12 @@ pub fn loss_curve(dir: &Path) -> Result<()> {
         train.push(v["train_loss"].as_f64().unwrap_or(f64::NAN));
         valid.push(v["valid_error_mean"].as_f64().unwrap_or(f64::NAN));
     }
-    plot::log_curves_png(&[(train, plot::viridis(0.15)), (valid, plot::viridis(0.75))], &dir.join("loss.png"))
+    let epochs: Vec<f64> = (1..=train.len()).map(|e| e as f64).collect();
+    let chart = LineChart::new("Training", "epoch", "loss, error")
+        .log_y()
+        .with(Series::new("training loss", &epochs, &train, COLOURS[0]))
+        .with(Series::new("validation error (mean)", &epochs, &valid, COLOURS[1]));
+    line_chart_png(&chart, &dir.join("loss.png"))
 }
 
 /// The error that ends a command whose training was interrupted, if it was.
@@ -76,11 +82,13 @@ pub fn example_rows(data: &Dataset, report: &EvalReport, picks: &[usize]) -> Vec
 /// `DIR/PREFIXhistogram.png` (contrast-relative errors of phi_A and phi_B on
 /// log bins) and `DIR/PREFIXworst.png` (the four samples worst in phi_A).
 pub fn eval_pictures(data: &Dataset, report: &EvalReport, dir: &Path, prefix: &str) -> Result<()> {
-    plot::log_histogram_png(
-        &[(&report.per_sample_a, [40, 40, 120]), (&report.per_sample_b, [120, 200, 120])],
-        "CONTRAST-RELATIVE ERROR: PHI_A DARK, PHI_B LIGHT",
-        &dir.join(format!("{prefix}histogram.png")),
+    let histogram = log_histogram(
+        &[("phi_A", &report.per_sample_a, COLOURS[0]), ("phi_B", &report.per_sample_b, COLOURS[1])],
+        "Contrast-relative error per sample",
+        "||phi_pred - phi|| / ||phi - mean(phi)||",
+        (760, 420),
     )?;
+    plot::save_png(histogram, &dir.join(format!("{prefix}histogram.png")))?;
     let mut order: Vec<usize> = (0..data.len()).collect();
     order.sort_by(|&i, &j| report.per_sample_a[j].total_cmp(&report.per_sample_a[i]));
     order.truncate(4);

@@ -1,5 +1,6 @@
 //! PNG pictures of fields: viridis colour map, a colour bar with the value
-//! range written beside it (a tiny built-in bitmap font, so no font files).
+//! range written beside it (a tiny built-in bitmap font, so no font files),
+//! titled panels tiled into figures. Curves and histograms are `charts`.
 
 use std::path::Path;
 
@@ -95,63 +96,6 @@ pub fn titled(panel: image::RgbImage, title: &str) -> image::RgbImage {
     image::imageops::replace(&mut out, &panel, 0, band as i64);
     draw_text(&mut out, title, 16, 6, 2);
     out
-}
-
-/// Histograms of several positive samples on shared log10 bins, bars of
-/// each series side by side in its colour; decades marked on the x axis.
-pub fn log_histogram_png(series: &[(&[f64], [u8; 3])], title: &str, path: &Path) -> Result<()> {
-    let (w, h, margin) = (720u32, 360u32, 50u32);
-    let mut img = image::RgbImage::from_pixel(w + 2 * margin, h + 2 * margin + 20, image::Rgb([255, 255, 255]));
-    draw_text(&mut img, title, margin, 12, 2);
-    let logs: Vec<Vec<f64>> = series
-        .iter()
-        .map(|(v, _)| v.iter().filter(|x| **x > 0.0 && x.is_finite()).map(|x| x.log10()).collect())
-        .collect();
-    let all = logs.iter().flatten().copied();
-    let (lo, hi) = all.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(v), b.max(v)));
-    if !lo.is_finite() {
-        return save_png(img, path);
-    }
-    let (lo, hi) = (lo.floor(), hi.ceil().max(lo.floor() + 1.0));
-    let bins = 40usize;
-    let counts: Vec<Vec<usize>> = logs
-        .iter()
-        .map(|v| {
-            let mut c = vec![0usize; bins];
-            for x in v {
-                c[(((x - lo) / (hi - lo)) * bins as f64).floor().clamp(0.0, (bins - 1) as f64) as usize] += 1;
-            }
-            c
-        })
-        .collect();
-    let top = counts.iter().flatten().copied().max().unwrap_or(1).max(1);
-    let (x0, y0) = (margin, margin + 20 + h);
-    let bin_w = w / bins as u32;
-    let bar_w = (bin_w / series.len().max(1) as u32).max(1);
-    for (k, (c, (_, colour))) in counts.iter().zip(series).enumerate() {
-        for (b, &n) in c.iter().enumerate() {
-            let bar_h = (h as f64 * n as f64 / top as f64).round() as u32;
-            let x = x0 + b as u32 * bin_w + k as u32 * bar_w;
-            for dx in 0..bar_w.saturating_sub(1).max(1) {
-                for dy in 0..bar_h {
-                    img.put_pixel(x + dx, y0 - 1 - dy, image::Rgb(*colour));
-                }
-            }
-        }
-    }
-    for x in x0..=x0 + w {
-        img.put_pixel(x, y0, image::Rgb([0, 0, 0]));
-    }
-    let decades = (hi - lo).round() as i32;
-    for d in 0..=decades {
-        let x = x0 + (w as f64 * d as f64 / decades as f64) as u32;
-        for dy in 0..6 {
-            img.put_pixel(x.min(x0 + w), y0 + dy, image::Rgb([0, 0, 0]));
-        }
-        draw_text(&mut img, &format!("1e{}", lo as i32 + d), x.saturating_sub(8), y0 + 10, 2);
-    }
-    draw_text(&mut img, &format!("max count {top}"), x0 + w - 140, margin + 24, 2);
-    save_png(img, path)
 }
 
 fn draw_text(img: &mut image::RgbImage, text: &str, x0: u32, y0: u32, scale: u32) {
@@ -254,113 +198,4 @@ pub fn field_image(
     draw_text(&mut img, &format_value(hi), bar_x + bar_w + 6, margin, 2);
     draw_text(&mut img, &format_value(lo), bar_x + bar_w + 6, margin + height - 10, 2);
     (img, lo, hi)
-}
-
-/// Curves on a log10 y axis (x = index + 1), each in its colour, with the y
-/// range written at the axis ends. For training-loss curves.
-pub fn log_curves_png(series: &[(Vec<f64>, [u8; 3])], path: &Path) -> Result<()> {
-    let (w, h, margin) = (640u32, 400u32, 60u32);
-    let mut img = image::RgbImage::from_pixel(w + 2 * margin, h + 2 * margin, image::Rgb([255, 255, 255]));
-    let points: Vec<f64> =
-        series.iter().flat_map(|(v, _)| v.iter().copied()).filter(|v| *v > 0.0 && v.is_finite()).collect();
-    if points.is_empty() {
-        return save_png(img, path);
-    }
-    let lo = points.iter().copied().fold(f64::INFINITY, f64::min).log10();
-    let hi = points.iter().copied().fold(f64::NEG_INFINITY, f64::max).log10();
-    let span = if hi > lo { hi - lo } else { 1.0 };
-    let len = series.iter().map(|(v, _)| v.len()).max().unwrap_or(1).max(2);
-    let to_px = |i: usize, v: f64| -> (f64, f64) {
-        let x = margin as f64 + w as f64 * i as f64 / (len - 1) as f64;
-        let y = margin as f64 + h as f64 * (1.0 - (v.log10() - lo) / span);
-        (x, y)
-    };
-    // Axes.
-    for x in margin..=margin + w {
-        img.put_pixel(x, margin + h, image::Rgb([0, 0, 0]));
-    }
-    for y in margin..=margin + h {
-        img.put_pixel(margin, y, image::Rgb([0, 0, 0]));
-    }
-    for (values, colour) in series {
-        let mut prev: Option<(f64, f64)> = None;
-        for (i, &v) in values.iter().enumerate() {
-            if !(v > 0.0 && v.is_finite()) {
-                prev = None;
-                continue;
-            }
-            let p = to_px(i, v);
-            if let Some(q) = prev {
-                let steps = ((p.0 - q.0).abs().max((p.1 - q.1).abs()) as usize).max(1);
-                for s in 0..=steps {
-                    let t = s as f64 / steps as f64;
-                    let (x, y) = (q.0 + t * (p.0 - q.0), q.1 + t * (p.1 - q.1));
-                    for d in 0..2u32 {
-                        let (xi, yi) = (x as u32 + d, y as u32);
-                        if xi < img.width() && yi < img.height() {
-                            img.put_pixel(xi, yi, image::Rgb(*colour));
-                        }
-                    }
-                }
-            }
-            prev = Some(p);
-        }
-    }
-    draw_text(&mut img, &format_value(10f64.powf(hi)), 4, margin - 5, 2);
-    draw_text(&mut img, &format_value(10f64.powf(lo)), 4, margin + h - 5, 2);
-    draw_text(&mut img, &format!("{len}"), margin + w - 10, margin + h + 8, 2);
-    draw_text(&mut img, "1", margin, margin + h + 8, 2);
-    save_png(img, path)
-}
-
-/// One curve y(x) on linear axes, with the ranges written at the axis ends.
-pub fn xy_png(x: &[f64], y: &[f64], title: &str, path: &Path) -> Result<()> {
-    save_png(xy_image(x, y, title, 640, 360), path)
-}
-
-/// The picture of `xy_png` in memory, `w` x `h` pixels of plot area.
-pub fn xy_image(x: &[f64], y: &[f64], title: &str, w: u32, h: u32) -> image::RgbImage {
-    let margin = 70u32;
-    let mut img = image::RgbImage::from_pixel(w + 2 * margin, h + 2 * margin, image::Rgb([255, 255, 255]));
-    draw_text(&mut img, title, margin, 14, 2);
-    let points: Vec<(f64, f64)> =
-        x.iter().zip(y).filter(|(a, b)| a.is_finite() && b.is_finite()).map(|(a, b)| (*a, *b)).collect();
-    for px in margin..=margin + w {
-        img.put_pixel(px, margin + h, image::Rgb([0, 0, 0]));
-    }
-    for py in margin..=margin + h {
-        img.put_pixel(margin, py, image::Rgb([0, 0, 0]));
-    }
-    if points.is_empty() {
-        return img;
-    }
-    let range = |f: fn(&(f64, f64)) -> f64| {
-        let (lo, hi) = points.iter().map(f).fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(v), b.max(v)));
-        if hi > lo { (lo, hi) } else { (lo - 0.5, lo + 0.5) }
-    };
-    let ((x0, x1), (y0, y1)) = (range(|p| p.0), range(|p| p.1));
-    let to_px = |(a, b): (f64, f64)| {
-        (margin as f64 + w as f64 * (a - x0) / (x1 - x0), margin as f64 + h as f64 * (1.0 - (b - y0) / (y1 - y0)))
-    };
-    let mut prev: Option<(f64, f64)> = None;
-    for &p in &points {
-        let p = to_px(p);
-        let q = prev.unwrap_or(p);
-        let steps = ((p.0 - q.0).abs().max((p.1 - q.1).abs()) as usize).max(1);
-        for s in 0..=steps {
-            let t = s as f64 / steps as f64;
-            let (xi, yi) = ((q.0 + t * (p.0 - q.0)) as u32, (q.1 + t * (p.1 - q.1)) as u32);
-            for d in 0..2u32 {
-                if xi + d < img.width() && yi < img.height() {
-                    img.put_pixel(xi + d, yi, image::Rgb([40, 40, 120]));
-                }
-            }
-        }
-        prev = Some(p);
-    }
-    draw_text(&mut img, &format_value(y1), 4, margin - 5, 2);
-    draw_text(&mut img, &format_value(y0), 4, margin + h - 5, 2);
-    draw_text(&mut img, &format_value(x0), margin, margin + h + 8, 2);
-    draw_text(&mut img, &format_value(x1), margin + w - 40, margin + h + 8, 2);
-    img
 }

@@ -18,6 +18,7 @@ use mesofield_physics::spectral::SpectralPlan;
 use mesofield_physics::stats::block_mean_error;
 use mesofield_physics::{ExactSolver, FieldSolver, Grid, Solvers};
 
+use crate::charts::{COLOURS, LineChart, Series, line_chart_png, sq_chart};
 use crate::inputs::initial_fields;
 use crate::plot;
 use crate::progress::Reporter;
@@ -258,10 +259,16 @@ pub fn run_sample(spec: &SampleSpec, dir: &Path, resume: bool, reporter: &Report
     let (psi2_mean, psi2_stderr) = block_mean_error(&half.iter().map(|t| t.psi2).collect::<Vec<_>>(), BLOCKS);
     let sq = MeanStructureFactor { q: sq_sum.q.clone(), s: sq_sum.mean(), steps: sq_sum.steps };
     folder.write_json("sq.json", &sq)?;
-    plot::xy_png(&sq.q, &sq.s, "S(Q) OF PHI_A, LAST HALF", &folder.file("sq.png"))?;
+    line_chart_png(&sq_chart(&sq.q, &sq.s, "S(q) of phi_A, mean over the last half"), &folder.file("sq.png"))?;
     let steps_axis: Vec<f64> = trace.iter().map(|t| t.step as f64).collect();
     let h: Vec<f64> = trace.iter().map(|t| t.hamiltonian).collect();
-    plot::xy_png(&steps_axis, &h, "H PER CHAIN VS STEP", &folder.file("hamiltonian.png"))?;
+    let chart = LineChart::new(
+        format!("L-FTS, chi {}, B = {}", spec.chi, spec.beads_per_cell),
+        "step",
+        "H per chain, relative to the melt (kT)",
+    )
+    .with(Series::new("", &steps_axis, &h, COLOURS[0]));
+    line_chart_png(&chart, &folder.file("hamiltonian.png"))?;
     let summary = SampleSummary {
         chi: spec.chi,
         beads_per_cell: spec.beads_per_cell,
