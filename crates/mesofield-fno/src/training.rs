@@ -3,12 +3,12 @@
 //! standardised ln Q term when the model predicts it), best and last
 //! checkpoints every epoch, resume from `last`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use burn::module::{ModuleMapper, ModuleVisitor, Param};
-use burn::optim::GradientsParams;
+use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 use serde::Serialize;
 
@@ -310,14 +310,65 @@ pub fn train(
     }
     let ad = device.clone().autodiff();
     let last_dir = out.join("last");
-    let (mut model, mut optim, norm, mut state, config) = if resume && last_dir.exists() {
-        let ckpt = Checkpoint::load(&last_dir, &ad)?;
+    let (mut model, mut optim, norm, mut state, config) = start_or_resume(train_data, config, &last_dir, resume, &ad)?;
+    model.check_grid(train_data.mx, train_data.my).map_err(|e| CheckpointError(format!("training set: {e}")))?;
+    let steps_per_epoch = train_data.len().div_ceil(config.batch.max(1));
+    let total_steps = steps_per_epoch * config.epochs;
+    std::fs::create_dir_all(out).map_err(|e| CheckpointError(format!("cannot create {}: {e}", out.display())))?;
+    let run = Run { train_data, valid_data, config, norm, out, last_dir, device, ad };
+    let config = &run.config;
+    let (mut epochs_this_run, mut batches_this_run) = (0usize, 0usize);
+    while state.epoch < config.epochs && stop.after_epochs.is_none_or(|n| epochs_this_run < n) {
+        epochs_this_run += 1;
+        let epoch = state.epoch;
+        let start = Instant::now();
+        let order = epoch_order(config.seed, epoch, train_data.len());
+        let mut loss_sum = state.epoch_loss_sum;
+        let mut lr = config.learning_rate;
+        let skip = state.epoch_batches;
+        for (k, chunk) in order.chunks(config.batch.max(1)).enumerate().skip(skip) {
+            let (value, grads) = run.gradients(&model, chunk, epoch, k)?;
+            loss_sum += value * chunk.len() as f64;
+            lr = config.learning_rate_at(state.step, total_steps);
+            model = optim.step(lr, model, grads);
+            state.step += 1;
+            batches_this_run += 1;
+            progress(Progress::Batch { epoch, done: k + 1, total: steps_per_epoch, loss: value });
+            let stopping = stop.reached(batches_this_run);
+            if stopping && k + 1 < steps_per_epoch {
+                state.epoch_batches = k + 1;
+                state.epoch_loss_sum = loss_sum;
+                checkpoint::save(&run.last_dir, &model, Some(&optim), config, &run.norm, &state)?;
+                return Ok(state);
+            }
+        }
+        let metrics = run.end_epoch(&model, &optim, &mut state, loss_sum, lr, start)?;
+        progress(Progress::Epoch(&metrics));
+        if stop.reached(batches_this_run) {
+            break;
+        }
+    }
+    Ok(state)
+}
+
+/// The model, optimiser, normalisation, state and config a run starts
+/// from: `last_dir`'s with `resume` (its config, except `epochs`), else
+/// fresh ones, the model seeded.
+fn start_or_resume(
+    train_data: &Dataset,
+    config: TrainConfig,
+    last_dir: &Path,
+    resume: bool,
+    ad: &Device,
+) -> Result<(Fno, ModuleOptimizer, Normalization, TrainState, TrainConfig), CheckpointError> {
+    if resume && last_dir.exists() {
+        let ckpt = Checkpoint::load(last_dir, ad)?;
         let optim = ckpt.load_optimizer()?;
         let mut cfg = ckpt.config.clone();
         cfg.epochs = config.epochs;
-        (ckpt.model, optim, ckpt.normalization, ckpt.state, cfg)
+        Ok((ckpt.model, optim, ckpt.normalization, ckpt.state, cfg))
     } else {
-        let model = init_seeded(&config.model, config.seed, &ad);
+        let model = init_seeded(&config.model, config.seed, ad);
         let optim = checkpoint::optimizer(&config);
         let norm = Normalization::fit(train_data);
         let state = TrainState {
@@ -329,76 +380,95 @@ pub fn train(
             epoch_batches: 0,
             epoch_loss_sum: 0.0,
         };
-        (model, optim, norm, state, config)
-    };
-    model.check_grid(train_data.mx, train_data.my).map_err(|e| CheckpointError(format!("training set: {e}")))?;
-    let steps_per_epoch = train_data.len().div_ceil(config.batch.max(1));
-    let total_steps = steps_per_epoch * config.epochs;
-    std::fs::create_dir_all(out).map_err(|e| CheckpointError(format!("cannot create {}: {e}", out.display())))?;
-    let metrics_path = out.join("metrics.jsonl");
-    let (mut epochs_this_run, mut batches_this_run) = (0usize, 0usize);
-    let shards_per_batch = config.shards.max(1);
-    while state.epoch < config.epochs && stop.after_epochs.is_none_or(|n| epochs_this_run < n) {
-        epochs_this_run += 1;
-        let epoch = state.epoch;
-        let start = Instant::now();
-        // Shuffle epoch e with its own stream: resume reproduces the order.
-        let mut order: Vec<usize> = (0..train_data.len()).collect();
-        let mut rng = StreamRng::new(config.seed, 1_000_000 + epoch as u64);
-        for i in (1..order.len()).rev() {
-            let j = (rng.next_u64() % (i as u64 + 1)) as usize;
-            order.swap(i, j);
+        Ok((model, optim, norm, state, config))
+    }
+}
+
+/// The order of the training samples in `epoch`, shuffled with the epoch's
+/// own stream so that a resumed run reproduces it.
+fn epoch_order(seed: u64, epoch: usize, len: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..len).collect();
+    let mut rng = StreamRng::new(seed, 1_000_000 + epoch as u64);
+    for i in (1..order.len()).rev() {
+        let j = (rng.next_u64() % (i as u64 + 1)) as usize;
+        order.swap(i, j);
+    }
+    order
+}
+
+/// What a training run works with, fixed for the run.
+struct Run<'a> {
+    train_data: &'a Dataset,
+    valid_data: &'a Dataset,
+    /// The run's config (`last`'s on resume).
+    config: TrainConfig,
+    norm: Normalization,
+    out: &'a Path,
+    last_dir: PathBuf,
+    /// Where validation runs (no autodiff).
+    device: &'a Device,
+    /// Where training runs.
+    ad: Device,
+}
+
+impl Run<'_> {
+    /// The mean loss and gradients of batch `k` of `epoch` (samples
+    /// `chunk`), its shards built on the autodiff device.
+    fn gradients(
+        &self,
+        model: &Fno,
+        chunk: &[usize],
+        epoch: usize,
+        k: usize,
+    ) -> Result<(f64, GradientsParams), CheckpointError> {
+        let shards: Vec<Batch> = shard_indices(chunk, self.config.shards.max(1))
+            .into_iter()
+            .map(|part| batch(self.train_data, &self.norm, part, &self.ad))
+            .collect();
+        let (value, grads) = batch_gradients(model, &shards, &self.config, &self.norm);
+        if !value.is_finite() {
+            return Err(CheckpointError(format!("loss became {value} at epoch {epoch}, batch {k}")));
         }
-        let mut loss_sum = state.epoch_loss_sum;
-        let mut lr = config.learning_rate;
-        let skip = state.epoch_batches;
-        for (k, chunk) in order.chunks(config.batch.max(1)).enumerate().skip(skip) {
-            let shards: Vec<Batch> = shard_indices(chunk, shards_per_batch)
-                .into_iter()
-                .map(|part| batch(train_data, &norm, part, &ad))
-                .collect();
-            let (value, grads) = batch_gradients(&model, &shards, &config, &norm);
-            if !value.is_finite() {
-                return Err(CheckpointError(format!("loss became {value} at epoch {epoch}, batch {k}")));
-            }
-            loss_sum += value * chunk.len() as f64;
-            lr = config.learning_rate_at(state.step, total_steps);
-            model = optim.step(lr, model, grads);
-            state.step += 1;
-            batches_this_run += 1;
-            progress(Progress::Batch { epoch, done: k + 1, total: steps_per_epoch, loss: value });
-            let stopping = stop.reached(batches_this_run);
-            if stopping && k + 1 < steps_per_epoch {
-                state.epoch_batches = k + 1;
-                state.epoch_loss_sum = loss_sum;
-                checkpoint::save(&last_dir, &model, Some(&optim), &config, &norm, &state)?;
-                return Ok(state);
-            }
-        }
+        Ok((value, grads))
+    }
+
+    /// Closes the epoch that began at `start`: validates, saves `best` (if
+    /// it is) and `last`, and appends the epoch's metrics, which it returns.
+    fn end_epoch(
+        &self,
+        model: &Fno,
+        optim: &ModuleOptimizer,
+        state: &mut TrainState,
+        loss_sum: f64,
+        lr: f64,
+        start: Instant,
+    ) -> Result<EpochMetrics, CheckpointError> {
+        let (config, norm) = (&self.config, &self.norm);
         state.epoch_batches = 0;
         state.epoch_loss_sum = 0.0;
         let train_seconds = start.elapsed().as_secs_f64();
         let inference = model.valid();
-        let (valid_mean, valid_median) = validate(&inference, valid_data, &norm, &config, device);
+        let (valid_mean, valid_median) = validate(&inference, self.valid_data, norm, config, self.device);
         state.epoch += 1;
         let best = valid_mean < state.best_valid;
         if best {
             state.best_valid = valid_mean;
             state.best_epoch = state.epoch;
-            checkpoint::save(&out.join("best"), &inference, None, &config, &norm, &state)?;
+            checkpoint::save(&self.out.join("best"), &inference, None, config, norm, state)?;
         }
-        checkpoint::save(&last_dir, &model, Some(&optim), &config, &norm, &state)?;
+        checkpoint::save(&self.last_dir, model, Some(optim), config, norm, state)?;
         let metrics = EpochMetrics {
             epoch: state.epoch,
             step: state.step,
             learning_rate: lr,
-            train_loss: loss_sum / train_data.len() as f64,
+            train_loss: loss_sum / self.train_data.len() as f64,
             valid_error_mean: valid_mean,
             valid_error_median: valid_median,
             seconds: start.elapsed().as_secs_f64(),
-            samples_per_second: train_data.len() as f64 / train_seconds,
+            samples_per_second: self.train_data.len() as f64 / train_seconds,
             best,
         };
+        let metrics_path = self.out.join("metrics.jsonl");
         let line = serde_json::to_string(&metrics).expect("metrics serialise") + "\n";
         use std::io::Write;
         std::fs::OpenOptions::new()
@@ -407,10 +477,6 @@ pub fn train(
             .open(&metrics_path)
             .and_then(|mut f| f.write_all(line.as_bytes()))
             .map_err(|e| CheckpointError(format!("cannot append to {}: {e}", metrics_path.display())))?;
-        progress(Progress::Epoch(&metrics));
-        if stop.reached(batches_this_run) {
-            break;
-        }
+        Ok(metrics)
     }
-    Ok(state)
 }

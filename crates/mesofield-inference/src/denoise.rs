@@ -18,7 +18,7 @@
 
 use std::time::Instant;
 
-use mesofield_physics::lfts::{Lfts, LftsConfig, LftsState};
+use mesofield_physics::lfts::{Lfts, LftsConfig, LftsState, StepCost};
 use mesofield_physics::{Error, Result, Solvers};
 
 use crate::gradient::DataGradient;
@@ -131,76 +131,36 @@ pub fn denoise(
         noise: false,
         ..LftsConfig::new(config.chi, config.beads_per_cell, config.step_size, 0)
     };
-    let sampler = Lfts::new(lfts_config, solvers)?;
-    let model = exact.model();
-    let (mut exact_solves, mut operator_calls, mut gradient_calls, mut rejected) = (0, 0, 0, 0);
-    let misfit = |state: &LftsState| -> f64 {
-        state.phi[..m].iter().zip(y).map(|(p, o)| (p - o).powi(2)).sum::<f64>() / (2.0 * config.sigma.powi(2))
+    let mut descent = Descent {
+        sampler: Lfts::new(lfts_config, solvers)?,
+        gradient,
+        y,
+        config,
+        // B G = B (M/N) H/n.
+        action_scale: config.beads_per_cell * m as f64 / exact.model().beads as f64,
+        force: vec![0.0; m],
+        residual: vec![0.0; m],
+        jt: vec![0.0; m],
+        exact_solves: 0,
+        operator_calls: 0,
+        gradient_calls: 0,
+        rejected: 0,
     };
-    // B G = B (M/N) H/n.
-    let action_scale = config.beads_per_cell * m as f64 / model.beads as f64;
-    let action = |state: &LftsState| action_scale * state.hamiltonian + config.data_weight * misfit(state);
-
-    let mut w = vec![0.0; 2 * m];
-    for i in 0..m {
-        // Clamped to a volume fraction: strong noise would otherwise start
-        // from fields outside the model's domain.
-        let w_minus = 0.5 * config.chi * (2.0 * y[i].clamp(0.0, 1.0) - 1.0);
-        w[i] = -w_minus;
-        w[m + i] = w_minus;
-    }
-    let (mut state, cost) = sampler.start(&w, 0)?;
-    exact_solves += cost.exact_solves;
-    operator_calls += cost.operator_calls;
-    let mut value = action(&state);
+    let (mut state, cost) = descent.sampler.start(&start_fields(config.chi, y), 0)?;
+    descent.count(&cost);
+    let mut value = descent.action(&state);
     let mut tau = config.step_size;
-    let (mut force, mut residual, mut jt) = (vec![0.0; m], vec![0.0; m], vec![0.0; m]);
     let mut converged = false;
     let mut iteration = 0;
     while iteration < config.max_iterations {
         iteration += 1;
-        for i in 0..m {
-            force[i] = state.phi[m + i] - state.phi[i] + 2.0 * state.w_minus[i] / config.chi;
-        }
-        if config.data_weight > 0.0 {
-            for i in 0..m {
-                residual[i] = state.phi[i] - y[i];
-            }
-            let mut fields = vec![0.0; 2 * m];
-            mesofield_physics::fields::from_exchange_pressure(&state.w_minus, &state.w_plus, &mut fields);
-            gradient.exchange_vjp(&fields, &state.phi, &residual, &mut jt);
-            gradient_calls += 1;
-            let weight = config.data_weight / (config.beads_per_cell * config.sigma.powi(2));
-            for i in 0..m {
-                force[i] += weight * jt[i];
-            }
-        }
-        // Backtracking: halve tau until the exact action falls.
-        let mut accepted = None;
-        for _ in 0..30 {
-            let trial: Vec<f64> = state.w_minus.iter().zip(&force).map(|(w, f)| w - tau * f).collect();
-            match sampler.advance(&state, trial) {
-                Ok((next, cost)) => {
-                    exact_solves += cost.exact_solves;
-                    operator_calls += cost.operator_calls;
-                    let next_value = action(&next);
-                    if next_value <= value {
-                        accepted = Some((next, next_value));
-                        break;
-                    }
-                }
-                Err(Error::Sampling(_)) => {}
-                Err(e) => return Err(e),
-            }
-            rejected += 1;
-            tau *= 0.5;
-        }
-        let Some((next, next_value)) = accepted else {
+        descent.update_force(&state);
+        let Some((next, next_value)) = descent.backtrack(&state, value, &mut tau)? else {
             // No downhill step along the gradient: a minimum to round-off.
             converged = true;
             break;
         };
-        let change = tau * force.iter().fold(0.0f64, |a, f| a.max(f.abs()));
+        let change = tau * descent.force.iter().fold(0.0f64, |a, f| a.max(f.abs()));
         state = next;
         value = next_value;
         progress(&Progress { iteration, action: value, step_size: tau });
@@ -218,12 +178,109 @@ pub fn denoise(
         iterations: iteration,
         converged,
         action: value,
-        data_misfit: misfit(&state),
+        data_misfit: descent.misfit(&state),
         hamiltonian: state.hamiltonian,
-        exact_solves,
-        operator_calls,
-        gradient_calls,
-        rejected_steps: rejected,
+        exact_solves: descent.exact_solves,
+        operator_calls: descent.operator_calls,
+        gradient_calls: descent.gradient_calls,
+        rejected_steps: descent.rejected,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// The start W_- = chi (2 y - 1) / 2 as fields `[2][M]` (W_+ = 0).
+fn start_fields(chi: f64, y: &[f64]) -> Vec<f64> {
+    let m = y.len();
+    let mut w = vec![0.0; 2 * m];
+    for i in 0..m {
+        // Clamped to a volume fraction: strong noise would otherwise start
+        // from fields outside the model's domain.
+        let w_minus = 0.5 * chi * (2.0 * y[i].clamp(0.0, 1.0) - 1.0);
+        w[i] = -w_minus;
+        w[m + i] = w_minus;
+    }
+    w
+}
+
+/// The steepest descent on A: the sampler that evaluates states, the force
+/// F with its explicit scratch, and what the descent cost.
+struct Descent<'a> {
+    sampler: Lfts<'a>,
+    gradient: &'a dyn DataGradient,
+    /// The observation, `[M]`.
+    y: &'a [f64],
+    config: &'a DenoiseConfig,
+    /// B G = B (M/N) H/n.
+    action_scale: f64,
+    /// F, the gradient of A divided by B.
+    force: Vec<f64>,
+    /// phi_A - y, and J^T of it.
+    residual: Vec<f64>,
+    jt: Vec<f64>,
+    exact_solves: usize,
+    operator_calls: usize,
+    gradient_calls: usize,
+    rejected: usize,
+}
+
+impl Descent<'_> {
+    /// ||phi_A - y||^2 / (2 sigma^2).
+    fn misfit(&self, state: &LftsState) -> f64 {
+        let m = self.y.len();
+        state.phi[..m].iter().zip(self.y).map(|(p, o)| (p - o).powi(2)).sum::<f64>() / (2.0 * self.config.sigma.powi(2))
+    }
+
+    /// A = B G + lambda_d misfit.
+    fn action(&self, state: &LftsState) -> f64 {
+        self.action_scale * state.hamiltonian + self.config.data_weight * self.misfit(state)
+    }
+
+    fn count(&mut self, cost: &StepCost) {
+        self.exact_solves += cost.exact_solves;
+        self.operator_calls += cost.operator_calls;
+    }
+
+    /// F = phi_B - phi_A + 2 W_- / chi + lambda_d / (B sigma^2) J^T (phi_A - y) at `state`.
+    fn update_force(&mut self, state: &LftsState) {
+        let (m, config) = (self.y.len(), self.config);
+        for i in 0..m {
+            self.force[i] = state.phi[m + i] - state.phi[i] + 2.0 * state.w_minus[i] / config.chi;
+        }
+        if config.data_weight > 0.0 {
+            for i in 0..m {
+                self.residual[i] = state.phi[i] - self.y[i];
+            }
+            let mut fields = vec![0.0; 2 * m];
+            mesofield_physics::fields::from_exchange_pressure(&state.w_minus, &state.w_plus, &mut fields);
+            self.gradient.exchange_vjp(&fields, &state.phi, &self.residual, &mut self.jt);
+            self.gradient_calls += 1;
+            let weight = config.data_weight / (config.beads_per_cell * config.sigma.powi(2));
+            for i in 0..m {
+                self.force[i] += weight * self.jt[i];
+            }
+        }
+    }
+
+    /// Backtracking from `state` (action `value`) along -F: halves `tau`
+    /// until the exact action falls. The kept state and its action, or None
+    /// if no step of 30 halvings does.
+    fn backtrack(&mut self, state: &LftsState, value: f64, tau: &mut f64) -> Result<Option<(LftsState, f64)>> {
+        for _ in 0..30 {
+            let trial: Vec<f64> = state.w_minus.iter().zip(&self.force).map(|(w, f)| w - *tau * f).collect();
+            match self.sampler.advance(state, trial) {
+                Ok((next, cost)) => {
+                    self.count(&cost);
+                    let next_value = self.action(&next);
+                    if next_value <= value {
+                        return Ok(Some((next, next_value)));
+                    }
+                }
+                Err(Error::Sampling(_)) => {}
+                Err(e) => return Err(e),
+            }
+            self.rejected += 1;
+            *tau *= 0.5;
+        }
+        Ok(None)
+    }
 }

@@ -230,113 +230,192 @@ pub fn run_assisted_scft(
         return Err(Error::Parameter(format!("linear_below must be finite and >= 0, got {}", config.linear_below)));
     }
     let (operator, exact) = (Counting::new(operator), Counting::new(exact));
-    let chi = config.scft.chi;
-    let tolerance = config.scft.tolerance;
     let polish_config = ScftConfig { record_every: 0, ..config.scft.clone() };
-    let mut w = w_init.to_vec();
-    let (phi_start, log_q_start, start_residual) = exact_state(&exact, chi, &w)?;
-    let mut anchor = (phi_start, log_q_start);
-    let mut anchor_residuals = vec![start_residual];
-    let (mut fallback, mut operator_iterations, mut outer_steps) = (None, 0usize, 0usize);
-    // `w` is the best anchor so far and `previous` its exact residual: a
-    // step that raises the residual is never taken.
-    let mut previous = start_residual;
-    let mut mixer = (config.outer_history > 0).then(|| AndersonMixer::new(w.len(), config.outer_history));
-    while previous >= config.polish_below.max(tolerance) && outer_steps < config.max_outer {
-        // c = phi_exact(w_k) - phi_op(w_k).
-        let mut phi_op = vec![0.0; w.len()];
-        let mut log_q_op = [0.0];
-        if let Err(e) = operator.solve_batch(&w, &mut phi_op, &mut log_q_op) {
-            fallback = Some(format!("the operator failed: {e}"));
+    let mut anchors = Anchors::new(&exact, config, w_init)?;
+    while anchors.previous >= config.polish_below.max(config.scft.tolerance) && anchors.outer_steps < config.max_outer {
+        if !anchors.step(&operator, &exact, config, progress) {
             break;
         }
+    }
+    let switch_residual = anchors.previous;
+    let outcome = polish(&exact, &polish_config, &anchors.w, w_init, &mut anchors.fallback, progress)?;
+    Ok(AssistOutcome {
+        outcome,
+        exact_solves: exact.count(),
+        operator_calls: operator.count(),
+        operator_iterations: anchors.operator_iterations,
+        outer_steps: anchors.outer_steps,
+        anchor_residuals: anchors.residuals,
+        switch_residual,
+        fallback: anchors.fallback,
+        seconds: start.elapsed().as_secs_f64(),
+    })
+}
+
+/// The outer (defect-correction) loop's state: the best anchor w_k with its
+/// exact densities, and what the steps cost.
+struct Anchors {
+    w: Vec<f64>,
+    phi: Vec<f64>,
+    log_q: f64,
+    /// The exact residual at `w`: a step that raises it is never taken.
+    previous: f64,
+    /// Exact residual of each anchor tried, the starting fields first.
+    residuals: Vec<f64>,
+    /// Anderson mixing over past anchors (None: `outer_history` 0).
+    mixer: Option<AndersonMixer>,
+    operator_iterations: usize,
+    outer_steps: usize,
+    fallback: Option<String>,
+}
+
+impl Anchors {
+    /// The starting fields as the first anchor (one exact solve).
+    fn new(exact: &dyn FieldSolver, config: &AssistConfig, w_init: &[f64]) -> Result<Self> {
+        let w = w_init.to_vec();
+        let (phi, log_q, start_residual) = exact_state(exact, config.scft.chi, &w)?;
+        let mixer = (config.outer_history > 0).then(|| AndersonMixer::new(w.len(), config.outer_history));
+        Ok(Anchors {
+            w,
+            phi,
+            log_q,
+            previous: start_residual,
+            residuals: vec![start_residual],
+            mixer,
+            operator_iterations: 0,
+            outer_steps: 0,
+            fallback: None,
+        })
+    }
+
+    /// One outer step: the inner loop on the corrected operator, then the
+    /// trust check of its result. False when the outer loop ends here
+    /// (`fallback` says why if it failed).
+    fn step(
+        &mut self,
+        operator: &dyn FieldSolver,
+        exact: &dyn FieldSolver,
+        config: &AssistConfig,
+        progress: &mut dyn FnMut(&str, usize, f64),
+    ) -> bool {
+        let step_w = match self.inner_loop(operator, config, progress) {
+            Ok(step_w) => step_w,
+            Err(why) => {
+                self.fallback = Some(why);
+                return false;
+            }
+        };
+        let Some((candidate, phi, log_q, residual)) = self.trust_check(exact, config.scft.chi, step_w, progress) else {
+            self.fallback = Some(format!(
+                "the exact residual rose from {:.3e} to {:.3e} after an operator step: exact iterations from the best fields",
+                self.previous,
+                self.residuals.last().copied().unwrap_or(f64::NAN)
+            ));
+            return false;
+        };
+        (self.w, self.phi, self.log_q) = (candidate, phi, log_q);
+        let gain = self.previous / residual;
+        self.previous = residual;
+        gain > config.outer_gain
+    }
+
+    /// SCFT on the operator corrected at the anchor; its final fields, or
+    /// why it failed.
+    fn inner_loop(
+        &mut self,
+        operator: &dyn FieldSolver,
+        config: &AssistConfig,
+        progress: &mut dyn FnMut(&str, usize, f64),
+    ) -> std::result::Result<Vec<f64>, String> {
+        // c = phi_exact(w_k) - phi_op(w_k).
+        let mut phi_op = vec![0.0; self.w.len()];
+        let mut log_q_op = [0.0];
+        if let Err(e) = operator.solve_batch(&self.w, &mut phi_op, &mut log_q_op) {
+            return Err(format!("the operator failed: {e}"));
+        }
         let corrected = Corrected {
-            operator: &operator,
-            anchor_w: w.clone(),
+            operator,
+            anchor_w: self.w.clone(),
             anchor_phi_op: phi_op,
             anchor_log_q_op: log_q_op[0],
-            anchor_phi: anchor.0.clone(),
-            anchor_log_q: anchor.1,
+            anchor_phi: self.phi.clone(),
+            anchor_log_q: self.log_q,
             linear_below: config.linear_below,
         };
         let inner = ScftConfig {
-            tolerance: (previous * config.inner_reduction).max(0.1 * tolerance),
+            tolerance: (self.previous * config.inner_reduction).max(0.1 * config.scft.tolerance),
             max_iterations: config.operator_max_iterations,
             stall_window: config.stall_window.max(1),
             record_every: 0,
             ..config.scft.clone()
         };
-        let step = match run_scft(&corrected, &inner, &w, &mut |i, r| progress("operator", i, r)) {
+        let step = match run_scft(&corrected, &inner, &self.w, &mut |i, r| progress("operator", i, r)) {
             Ok(step) => step,
-            Err(e) => {
-                fallback = Some(format!("the iterations on the operator failed: {e}"));
-                break;
-            }
+            Err(e) => return Err(format!("the iterations on the operator failed: {e}")),
         };
-        operator_iterations += step.iterations;
-        outer_steps += 1;
-        // The mixed anchor; the plain inner result if mixing is off, if its
-        // history is empty, or if the mixed anchor fails the trust check.
-        let mixed = mixer.as_mut().map(|mixer| {
-            let d: Vec<f64> = step.w.iter().zip(&w).map(|(a, b)| a - b).collect();
+        self.operator_iterations += step.iterations;
+        self.outer_steps += 1;
+        Ok(step.w)
+    }
+
+    /// The next anchor from the inner result `step_w`: the mixed anchor,
+    /// else `step_w` itself (mixing off, its history empty, or the mixed
+    /// anchor failing), each taken only if its exact residual is no worse
+    /// than the previous anchor's. Returns (w, phi, ln Q, residual).
+    fn trust_check(
+        &mut self,
+        exact: &dyn FieldSolver,
+        chi: f64,
+        step_w: Vec<f64>,
+        progress: &mut dyn FnMut(&str, usize, f64),
+    ) -> Option<(Vec<f64>, Vec<f64>, f64, f64)> {
+        let w = &self.w;
+        let mixed = self.mixer.as_mut().map(|mixer| {
+            let d: Vec<f64> = step_w.iter().zip(w).map(|(a, b)| a - b).collect();
             let mut next = vec![0.0; w.len()];
-            mixer.next(&w, &d, 1.0, &mut next);
+            mixer.next(w, &d, 1.0, &mut next);
             next
         });
-        let mut accepted = None;
-        for candidate in mixed.into_iter().chain(std::iter::once(step.w)) {
+        for candidate in mixed.into_iter().chain(std::iter::once(step_w)) {
             // The operator's fields may lie outside the exact solver's domain.
             let (phi, log_q, residual) =
-                exact_state(&exact, chi, &candidate).unwrap_or((vec![], f64::NAN, f64::INFINITY));
-            anchor_residuals.push(residual);
-            progress("anchor", outer_steps, residual);
-            if residual <= previous {
-                accepted = Some((candidate, phi, log_q, residual));
-                break;
+                exact_state(exact, chi, &candidate).unwrap_or((vec![], f64::NAN, f64::INFINITY));
+            self.residuals.push(residual);
+            progress("anchor", self.outer_steps, residual);
+            if residual <= self.previous {
+                return Some((candidate, phi, log_q, residual));
             }
-            if let Some(mixer) = mixer.as_mut() {
+            if let Some(mixer) = self.mixer.as_mut() {
                 mixer.reset();
             }
         }
-        let Some((candidate, phi, log_q, residual)) = accepted else {
-            fallback = Some(format!(
-                "the exact residual rose from {previous:.3e} to {:.3e} after an operator step: exact iterations from the best fields",
-                anchor_residuals.last().copied().unwrap_or(f64::NAN)
-            ));
-            break;
-        };
-        (w, anchor) = (candidate, (phi, log_q));
-        let gain = previous / residual;
-        previous = residual;
-        if gain <= config.outer_gain {
-            break;
-        }
+        None
     }
-    let switch_residual = previous;
-    let outcome = match run_scft(&exact, &polish_config, &w, &mut |i, r| progress("exact", i, r)) {
-        Ok(polished) if polished.converged => polished,
+}
+
+/// Exact SCFT from the best anchor `w`; if it does not converge, exact SCFT
+/// from the starting fields, noted in `fallback`.
+fn polish(
+    exact: &dyn FieldSolver,
+    polish_config: &ScftConfig,
+    w: &[f64],
+    w_init: &[f64],
+    fallback: &mut Option<String>,
+    progress: &mut dyn FnMut(&str, usize, f64),
+) -> Result<ScftOutcome> {
+    match run_scft(exact, polish_config, w, &mut |i, r| progress("exact", i, r)) {
+        Ok(polished) if polished.converged => Ok(polished),
         polished => {
             let why = match polished {
                 Ok(p) => format!("did not converge in {} iterations (residual {:.3e})", p.iterations, p.residual),
                 Err(e) => format!("failed: {e}"),
             };
             let note = format!("the exact polish {why}: exact SCFT from the starting fields");
-            fallback = Some(match fallback {
+            *fallback = Some(match fallback.take() {
                 Some(f) => format!("{f}; {note}"),
                 None => note,
             });
-            run_scft(&exact, &polish_config, w_init, &mut |i, r| progress("fallback", i, r))?
+            run_scft(exact, polish_config, w_init, &mut |i, r| progress("fallback", i, r))
         }
-    };
-    Ok(AssistOutcome {
-        outcome,
-        exact_solves: exact.count(),
-        operator_calls: operator.count(),
-        operator_iterations,
-        outer_steps,
-        anchor_residuals,
-        switch_residual,
-        fallback,
-        seconds: start.elapsed().as_secs_f64(),
-    })
+    }
 }

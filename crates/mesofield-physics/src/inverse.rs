@@ -171,109 +171,180 @@ pub fn invert_with(
     config: &InverseConfig,
 ) -> Result<InverseOutcome> {
     let n = target.len();
-    let mut w = match start {
+    let w = match start {
         Some(s) if s.len() == n => s.to_vec(),
         Some(s) => return Err(Error::Shape(format!("start fields have {} values, expected {n}", s.len()))),
         None => vec![0.0; n],
     };
-    remove_means(&mut w);
-    let mut phi = vec![0.0; n];
-    let mut log_q = [0.0];
-    let (mut r, mut dw, mut next, mut scale) = (vec![0.0; n], vec![0.0; n], vec![0.0; n], vec![0.0; n]);
-    let mut mixer = AndersonMixer::new(n, config.history);
-    let mut best: Option<(f64, Vec<f64>)> = None;
-    let mut solves = 1;
-    solver.solve_batch(&w, &mut phi, &mut log_q)?;
+    let mut run = Inversion::new(solver, w, config.history)?;
     let f = solver.model().f_a();
-    let (mut iteration, mut since_best) = (0, 0);
     loop {
-        let mut residual = 0.0f64;
-        for i in 0..n {
-            r[i] = phi[i] - target[i];
-            residual = residual.max(r[i].abs());
-        }
-        if best.as_ref().is_none_or(|(b, _)| residual < *b) {
-            best = Some((residual, w.clone()));
-            since_best = 0;
-        } else {
-            since_best += 1;
-        }
+        let residual = run.residual(target);
         let converged = residual < config.tolerance;
-        if converged || iteration == config.max_iterations {
-            let (residual, w) = if converged { (residual, w) } else { best.take().expect("one iterate") };
-            if !converged {
-                solver.solve_batch(&w, &mut phi, &mut log_q)?;
-                solves += 1;
-            }
-            return Ok(InverseOutcome {
-                w,
-                phi,
-                log_q: solver.provides_log_q().then_some(log_q[0]),
-                iterations: iteration,
-                residual,
-                converged,
-                solves,
-            });
+        if converged || run.iteration == config.max_iterations {
+            return run.finish(residual, converged);
         }
-        iteration += 1;
+        run.iteration += 1;
+        run.newton_step(response, f);
+        if run.since_best > STALL_WINDOW {
+            // Anderson's history has gone bad: restart it from the best point
+            // with a plain step.
+            run.mixer.reset();
+            run.back_to_best()?;
+            continue;
+        }
+        run.mix_and_step(config.mixing)?;
+    }
+}
+
+/// The state of one `invert_with`: the iterate w and phi(w), the best
+/// iterate so far, the Anderson mixer, and explicit scratch.
+struct Inversion<'a> {
+    solver: &'a dyn FieldSolver,
+    w: Vec<f64>,
+    phi: Vec<f64>,
+    log_q: [f64; 1],
+    /// phi(w) - phi*, then its scaled form.
+    r: Vec<f64>,
+    /// The quasi-Newton step dw, then scratch for a shrunk step.
+    dw: Vec<f64>,
+    next: Vec<f64>,
+    /// sqrt(phi_0 / phi) per point, the local scaling of the response.
+    scale: Vec<f64>,
+    mixer: AndersonMixer,
+    /// The best residual and its fields.
+    best: Option<(f64, Vec<f64>)>,
+    solves: usize,
+    iteration: usize,
+    /// Iterations since the best residual last fell.
+    since_best: usize,
+}
+
+impl<'a> Inversion<'a> {
+    /// The state at `w` (its means removed), solved once.
+    fn new(solver: &'a dyn FieldSolver, mut w: Vec<f64>, history: usize) -> Result<Self> {
+        let n = w.len();
+        remove_means(&mut w);
+        let mut run = Inversion {
+            solver,
+            w,
+            phi: vec![0.0; n],
+            log_q: [0.0],
+            r: vec![0.0; n],
+            dw: vec![0.0; n],
+            next: vec![0.0; n],
+            scale: vec![0.0; n],
+            mixer: AndersonMixer::new(n, history),
+            best: None,
+            solves: 1,
+            iteration: 0,
+            since_best: 0,
+        };
+        run.solver.solve_batch(&run.w, &mut run.phi, &mut run.log_q)?;
+        Ok(run)
+    }
+
+    /// r = phi(w) - phi* and its max-norm; keeps the best iterate.
+    fn residual(&mut self, target: &[f64]) -> f64 {
+        let mut residual = 0.0f64;
+        for ((r, phi), target) in self.r.iter_mut().zip(&self.phi).zip(target) {
+            *r = phi - target;
+            residual = residual.max(r.abs());
+        }
+        if self.best.as_ref().is_none_or(|(b, _)| residual < *b) {
+            self.best = Some((residual, self.w.clone()));
+            self.since_best = 0;
+        } else {
+            self.since_best += 1;
+        }
+        residual
+    }
+
+    /// The outcome at w if it `converged`, else at the best iterate (solved
+    /// again).
+    fn finish(mut self, residual: f64, converged: bool) -> Result<InverseOutcome> {
+        let (residual, w) = if converged { (residual, self.w) } else { self.best.take().expect("one iterate") };
+        if !converged {
+            self.solver.solve_batch(&w, &mut self.phi, &mut self.log_q)?;
+            self.solves += 1;
+        }
+        Ok(InverseOutcome {
+            w,
+            phi: self.phi,
+            log_q: self.solver.provides_log_q().then_some(self.log_q[0]),
+            iterations: self.iteration,
+            residual,
+            converged,
+            solves: self.solves,
+        })
+    }
+
+    /// dw = D S^{-1} D r, D = sqrt(phi_0 / phi) per point (`f`: mean phi_A).
+    fn newton_step(&mut self, response: &InverseResponse, f: f64) {
+        let n = self.r.len();
         // Where a density is small, its response to its field is small in
         // proportion (the Boltzmann factor of each bead): scale the
         // homogeneous response by sqrt(phi / phi_0) on both sides.
         for i in 0..n {
             let phi0 = if i < n / 2 { f } else { 1.0 - f };
-            scale[i] = (phi0 / phi[i].max(DENSITY_FLOOR * phi0)).sqrt();
-            r[i] *= scale[i];
+            self.scale[i] = (phi0 / self.phi[i].max(DENSITY_FLOOR * phi0)).sqrt();
+            self.r[i] *= self.scale[i];
         }
-        response.apply(&r, &mut dw);
+        response.apply(&self.r, &mut self.dw);
         for i in 0..n {
-            dw[i] *= scale[i];
+            self.dw[i] *= self.scale[i];
         }
-        if since_best > STALL_WINDOW {
-            // Anderson's history has gone bad: restart it from the best point
-            // with a plain step.
-            mixer.reset();
-            since_best = 0;
-            w.copy_from_slice(&best.as_ref().expect("one iterate").1);
-            solver.solve_batch(&w, &mut phi, &mut log_q)?;
-            solves += 1;
-            continue;
-        }
-        mixer.next(&w, &dw, config.mixing, &mut next);
-        remove_means(&mut next);
+    }
+
+    /// The Anderson-mixed step from dw, shrunk to MAX_STEP and halved while
+    /// it leaves the model's domain; back to the best point if no step
+    /// stays inside.
+    fn mix_and_step(&mut self, mixing: f64) -> Result<()> {
+        let n = self.w.len();
+        let (w, dw, next) = (&self.w, &mut self.dw, &mut self.next);
+        self.mixer.next(w, dw, mixing, next);
+        remove_means(next);
         // A step is at most MAX_STEP per point, and halved while the fields
         // leave the model's domain (Q <= 0 from the kernel's negative lobes).
-        let largest = next.iter().zip(&w).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+        let largest = next.iter().zip(w).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
         let mut shrink = if largest > MAX_STEP { MAX_STEP / largest } else { 1.0 };
         let mut halvings = 0;
         let stepped = loop {
             if shrink < 1.0 {
                 for i in 0..n {
-                    dw[i] = w[i] + shrink * (next[i] - w[i]);
+                    self.dw[i] = self.w[i] + shrink * (self.next[i] - self.w[i]);
                 }
-                std::mem::swap(&mut dw, &mut next);
+                std::mem::swap(&mut self.dw, &mut self.next);
             }
-            solves += 1;
-            match solver.solve_batch(&next, &mut phi, &mut log_q) {
+            self.solves += 1;
+            match self.solver.solve_batch(&self.next, &mut self.phi, &mut self.log_q) {
                 Ok(()) => break true,
                 Err(Error::Domain { .. }) if halvings < MAX_HALVINGS => {
                     halvings += 1;
                     shrink = 0.5;
-                    mixer.reset();
+                    self.mixer.reset();
                 }
                 Err(Error::Domain { .. }) => break false,
                 Err(e) => return Err(e),
             }
         };
         if stepped {
-            std::mem::swap(&mut w, &mut next);
+            std::mem::swap(&mut self.w, &mut self.next);
+            Ok(())
         } else {
             // No step along this direction stays in the domain: back to the
             // best point with an empty history.
-            w.copy_from_slice(&best.as_ref().expect("one iterate").1);
-            solver.solve_batch(&w, &mut phi, &mut log_q)?;
-            solves += 1;
-            since_best = 0;
+            self.back_to_best()
         }
+    }
+
+    /// w = the best iterate, solved again.
+    fn back_to_best(&mut self) -> Result<()> {
+        self.w.copy_from_slice(&self.best.as_ref().expect("one iterate").1);
+        self.solver.solve_batch(&self.w, &mut self.phi, &mut self.log_q)?;
+        self.solves += 1;
+        self.since_best = 0;
+        Ok(())
     }
 }
 

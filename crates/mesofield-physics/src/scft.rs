@@ -27,7 +27,7 @@ use crate::debye::melt_response;
 use crate::error::{Error, Result};
 use crate::fields::{from_exchange_pressure, to_exchange_pressure};
 use crate::seam::FieldSolver;
-use crate::spectral::{C64, SpectralPlan};
+use crate::spectral::{C64, SpectralPlan, SpectralScratch};
 use crate::stats::population_std;
 
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -161,112 +161,206 @@ pub fn run_scft(
 ) -> Result<ScftOutcome> {
     config.validate()?;
     let start = Instant::now();
-    let grid = *solver.grid();
-    let model = solver.model().clone();
-    let m = grid.points();
-    if w_init.len() != 2 * m {
-        return Err(Error::Shape(format!(
-            "initial fields hold {} values, expected 2 x {} x {}",
-            w_init.len(),
-            grid.mx,
-            grid.my
-        )));
-    }
-    let chi = config.chi;
-    let plan = SpectralPlan::new(grid);
-    let mut scratch = plan.scratch();
-    let (inverse_total, compensation) = melt_response(&plan, &model);
-    let mut spectrum = vec![C64::default(); plan.spectrum_len()];
-
-    // x = (W_-, W_+), d = (d_-, d_+).
-    let mut x = vec![0.0; 2 * m];
-    {
-        let (w_minus, w_plus) = x.split_at_mut(m);
-        to_exchange_pressure(w_init, w_minus, w_plus);
-    }
-    let mut d = vec![0.0; 2 * m];
-    let mut next = vec![0.0; 2 * m];
-    let mut w = vec![0.0; 2 * m];
-    let mut phi = vec![0.0; 2 * m];
-    let mut log_q = [0.0];
-    let mut pressure_mixer = AndersonMixer::new(m, config.history);
-    let mut exchange_mixer = AndersonMixer::new(2 * m, config.history);
-    let mut outer_d = vec![0.0; 2 * m];
-    let mut history = Vec::new();
-    let (mut solves, mut restarts, mut iterations) = (0usize, 0usize, 0usize);
-    let mut residual;
-    let mut accepted_x: Option<Vec<f64>> = None;
-    // Best state (w, phi, ln Q, residual, iteration) for the stall stop.
-    let mut best: Option<(Vec<f64>, Vec<f64>, f64, f64, usize)> = None;
-    let mut stalled = false;
-
-    loop {
-        from_exchange_pressure(&x[..m], &x[m..], &mut w);
-        solves += 1;
-        if let Err(err) = solver.solve_batch(&w, &mut phi, &mut log_q) {
-            // A trial step left the model's domain: go half way back, drop
-            // the history that proposed it, and relax.
-            let Some(prev) = accepted_x.as_ref() else {
-                return Err(Error::Scft(format!("the initial fields cannot be solved: {err}")));
-            };
-            if restarts > 200 {
-                return Err(Error::Scft(format!("too many rejected steps, last: {err}")));
-            }
-            restarts += 1;
-            pressure_mixer.reset();
-            exchange_mixer.reset();
-            for (xi, pi) in x.iter_mut().zip(prev) {
-                *xi = pi + 0.5 * (*xi - pi);
-            }
+    let mut run = ScftRun::new(solver, config, w_init)?;
+    let residual = loop {
+        if !run.solve()? {
             continue;
         }
-        let (r_minus, r_plus) = residuals(chi, &w, &phi);
-        residual = r_minus.max(r_plus);
-        progress(iterations, residual);
-        if config.record_every > 0 && iterations % config.record_every == 0 {
-            history.push(Visited { iteration: iterations, w: w.clone() });
+        let (r_minus, r_plus) = residuals(config.chi, &run.w, &run.phi);
+        let residual = r_minus.max(r_plus);
+        progress(run.iterations, residual);
+        if config.record_every > 0 && run.iterations % config.record_every == 0 {
+            run.history.push(Visited { iteration: run.iterations, w: run.w.clone() });
         }
-        if residual < config.tolerance || iterations >= config.max_iterations {
-            break;
+        if residual < config.tolerance || run.iterations >= config.max_iterations {
+            break residual;
         }
         if !residual.is_finite() {
-            return Err(Error::Scft(format!("non-finite residual at iteration {iterations}")));
+            return Err(Error::Scft(format!("non-finite residual at iteration {}", run.iterations)));
         }
-        if config.stall_window > 0 {
-            match &mut best {
-                Some(b) if residual >= 0.9 * b.3 => {
-                    if iterations - b.4 >= config.stall_window {
-                        stalled = true;
-                        break;
-                    }
+        if config.stall_window > 0 && run.stalls(residual) {
+            break residual;
+        }
+        run.step(r_minus, r_plus);
+    };
+    Ok(run.finish(residual, start))
+}
+
+/// The best state an SCFT run has seen, for the stall stop.
+struct Best {
+    w: Vec<f64>,
+    phi: Vec<f64>,
+    log_q: f64,
+    residual: f64,
+    iteration: usize,
+}
+
+/// The state of one `run_scft`: the iterate, the solved state at it, the
+/// mixers, and the explicit scratch of the spectral steps.
+struct ScftRun<'a> {
+    solver: &'a dyn FieldSolver,
+    config: &'a ScftConfig,
+    m: usize,
+    plan: SpectralPlan,
+    scratch: SpectralScratch,
+    spectrum: Vec<C64>,
+    /// P = 1 / S_tot per mode: the Newton step of W_+ on R_+.
+    inverse_total: Vec<f64>,
+    /// (S_AA - S_BB) / S_tot per mode: the W_+ change that keeps
+    /// phi_A + phi_B fixed while W_- moves.
+    compensation: Vec<f64>,
+    /// The iterate x = (W_-, W_+).
+    x: Vec<f64>,
+    /// The residual fields d = (R_-, R_+), then the pressure step in d_+.
+    d: Vec<f64>,
+    next: Vec<f64>,
+    /// The exchange step (d_-, its compensating W_+ change).
+    outer_d: Vec<f64>,
+    /// Fields (w_A, w_B) of x and the solved state there.
+    w: Vec<f64>,
+    phi: Vec<f64>,
+    log_q: [f64; 1],
+    pressure_mixer: AndersonMixer,
+    exchange_mixer: AndersonMixer,
+    /// The last iterate whose fields were solved, to back off towards.
+    accepted_x: Option<Vec<f64>>,
+    best: Option<Best>,
+    stalled: bool,
+    solves: usize,
+    restarts: usize,
+    iterations: usize,
+    history: Vec<Visited>,
+}
+
+impl<'a> ScftRun<'a> {
+    fn new(solver: &'a dyn FieldSolver, config: &'a ScftConfig, w_init: &[f64]) -> Result<Self> {
+        let grid = *solver.grid();
+        let m = grid.points();
+        if w_init.len() != 2 * m {
+            return Err(Error::Shape(format!(
+                "initial fields hold {} values, expected 2 x {} x {}",
+                w_init.len(),
+                grid.mx,
+                grid.my
+            )));
+        }
+        let plan = SpectralPlan::new(grid);
+        let scratch = plan.scratch();
+        let (inverse_total, compensation) = melt_response(&plan, solver.model());
+        let spectrum = vec![C64::default(); plan.spectrum_len()];
+        let mut x = vec![0.0; 2 * m];
+        {
+            let (w_minus, w_plus) = x.split_at_mut(m);
+            to_exchange_pressure(w_init, w_minus, w_plus);
+        }
+        Ok(ScftRun {
+            solver,
+            config,
+            m,
+            plan,
+            scratch,
+            spectrum,
+            inverse_total,
+            compensation,
+            x,
+            d: vec![0.0; 2 * m],
+            next: vec![0.0; 2 * m],
+            outer_d: vec![0.0; 2 * m],
+            w: vec![0.0; 2 * m],
+            phi: vec![0.0; 2 * m],
+            log_q: [0.0],
+            pressure_mixer: AndersonMixer::new(m, config.history),
+            exchange_mixer: AndersonMixer::new(2 * m, config.history),
+            accepted_x: None,
+            best: None,
+            stalled: false,
+            solves: 0,
+            restarts: 0,
+            iterations: 0,
+            history: Vec::new(),
+        })
+    }
+
+    /// Solves the fields of x. False when they left the model's domain and
+    /// x was moved back towards the last solved iterate (solve again).
+    fn solve(&mut self) -> Result<bool> {
+        let m = self.m;
+        from_exchange_pressure(&self.x[..m], &self.x[m..], &mut self.w);
+        self.solves += 1;
+        let Err(err) = self.solver.solve_batch(&self.w, &mut self.phi, &mut self.log_q) else {
+            return Ok(true);
+        };
+        // A trial step left the model's domain: go half way back, drop
+        // the history that proposed it, and relax.
+        let Some(prev) = self.accepted_x.as_ref() else {
+            return Err(Error::Scft(format!("the initial fields cannot be solved: {err}")));
+        };
+        if self.restarts > 200 {
+            return Err(Error::Scft(format!("too many rejected steps, last: {err}")));
+        }
+        self.restarts += 1;
+        self.pressure_mixer.reset();
+        self.exchange_mixer.reset();
+        for (xi, pi) in self.x.iter_mut().zip(prev) {
+            *xi = pi + 0.5 * (*xi - pi);
+        }
+        Ok(false)
+    }
+
+    /// Keeps the best state; true (and `stalled`) once the residual has not
+    /// fallen below 0.9 times the best for `stall_window` iterations.
+    fn stalls(&mut self, residual: f64) -> bool {
+        match &mut self.best {
+            Some(b) if residual >= 0.9 * b.residual => {
+                if self.iterations - b.iteration >= self.config.stall_window {
+                    self.stalled = true;
+                    return true;
                 }
-                Some(b) => {
-                    b.0.copy_from_slice(&w);
-                    b.1.copy_from_slice(&phi);
-                    (b.2, b.3, b.4) = (log_q[0], residual, iterations);
-                }
-                None => best = Some((w.clone(), phi.clone(), log_q[0], residual, iterations)),
+            }
+            Some(b) => {
+                b.w.copy_from_slice(&self.w);
+                b.phi.copy_from_slice(&self.phi);
+                (b.log_q, b.residual, b.iteration) = (self.log_q[0], residual, self.iterations);
+            }
+            None => {
+                self.best = Some(Best {
+                    w: self.w.clone(),
+                    phi: self.phi.clone(),
+                    log_q: self.log_q[0],
+                    residual,
+                    iteration: self.iterations,
+                })
             }
         }
-        let (r_field_minus, r_field_plus) = d.split_at_mut(m);
+        false
+    }
+
+    /// One iteration from the solved state at x, whose residuals' max-norms
+    /// are `r_minus` and `r_plus`: x becomes the next iterate.
+    fn step(&mut self, r_minus: f64, r_plus: f64) {
+        let (m, chi, config) = (self.m, self.config.chi, self.config);
+        let (x, phi) = (&self.x, &self.phi);
+        let (r_field_minus, r_field_plus) = self.d.split_at_mut(m);
         for i in 0..m {
             r_field_minus[i] = 0.5 * chi * (phi[i] - phi[m + i]) - x[i];
             r_field_plus[i] = phi[i] + phi[m + i] - 1.0;
         }
         // The pressure step P R_+: Newton on the homogeneous melt's response.
-        plan.apply_multiplier(&mut scratch, &mut spectrum, r_field_plus, &inverse_total);
+        self.plan.apply_multiplier(&mut self.scratch, &mut self.spectrum, r_field_plus, &self.inverse_total);
+        let next = &mut self.next;
         // W_- moves only once incompressibility holds well enough for its
         // residual to mean something.
         if r_plus >= 0.3 * r_minus {
             next[..m].copy_from_slice(&x[..m]);
-            pressure_mixer.next(&x[m..], r_field_plus, 1.0, &mut next[m..]);
+            self.pressure_mixer.next(&x[m..], r_field_plus, 1.0, &mut next[m..]);
         } else {
-            pressure_mixer.reset();
+            self.pressure_mixer.reset();
             // The W_+ change that keeps phi_A + phi_B fixed while W_- moves
             // along R_- (homogeneous melt's response).
+            let outer_d = &mut self.outer_d;
             outer_d[..m].copy_from_slice(r_field_minus);
             outer_d[m..].copy_from_slice(r_field_minus);
-            plan.apply_multiplier(&mut scratch, &mut spectrum, &mut outer_d[m..], &compensation);
+            self.plan.apply_multiplier(&mut self.scratch, &mut self.spectrum, &mut outer_d[m..], &self.compensation);
             // Relative to the pattern's own size, so a near-homogeneous start
             // above the spinodal relaxes into a pattern instead of Anderson
             // homing in on the unstable disordered state.
@@ -275,7 +369,7 @@ pub fn run_scft(
                 // the R_- history, also extrapolate W_+ along the states
                 // visited, which predicts W_+ far better than the melt's
                 // response once a pattern has formed.
-                exchange_mixer.next(&x, &outer_d, 1.0, &mut next);
+                self.exchange_mixer.next(x, outer_d, 1.0, next);
             } else {
                 for i in 0..2 * m {
                     next[i] = x[i] + config.mixing * outer_d[i];
@@ -285,29 +379,37 @@ pub fn run_scft(
                 next[m + i] += r_field_plus[i];
             }
         }
-        accepted_x.get_or_insert_with(|| vec![0.0; 2 * m]).copy_from_slice(&x);
-        std::mem::swap(&mut x, &mut next);
-        iterations += 1;
+        self.accepted_x.get_or_insert_with(|| vec![0.0; 2 * m]).copy_from_slice(&self.x);
+        std::mem::swap(&mut self.x, &mut self.next);
+        self.iterations += 1;
     }
 
-    if stalled && let Some((best_w, best_phi, best_log_q, best_residual, _)) = best {
-        (w, phi, log_q[0], residual) = (best_w, best_phi, best_log_q, best_residual);
+    /// The outcome at the last solved state (the best one after a stall),
+    /// in the gauge mean(W_+) = 0.
+    fn finish(self, mut residual: f64, start: Instant) -> ScftOutcome {
+        let (mut w, mut phi, mut log_q) = (self.w, self.phi, self.log_q[0]);
+        if self.stalled
+            && let Some(best) = self.best
+        {
+            (w, phi, log_q, residual) = (best.w, best.phi, best.log_q, best.residual);
+        }
+        let model = self.solver.model();
+        let mut log_q = if self.solver.provides_log_q() { log_q } else { f64::NAN };
+        fix_gauge(model.beads, &mut w, &mut log_q);
+        let d_f = free_energy(model.beads, model.f_a(), self.config.chi, &w, log_q);
+        ScftOutcome {
+            w,
+            phi,
+            log_q,
+            d_f,
+            iterations: self.iterations,
+            residual,
+            solves: self.solves,
+            converged: residual < self.config.tolerance,
+            stalled: self.stalled,
+            restarts: self.restarts,
+            seconds: start.elapsed().as_secs_f64(),
+            history: self.history,
+        }
     }
-    let mut log_q = if solver.provides_log_q() { log_q[0] } else { f64::NAN };
-    fix_gauge(model.beads, &mut w, &mut log_q);
-    let d_f = free_energy(model.beads, model.f_a(), chi, &w, log_q);
-    Ok(ScftOutcome {
-        w,
-        phi,
-        log_q,
-        d_f,
-        iterations,
-        residual,
-        solves,
-        converged: residual < config.tolerance,
-        stalled,
-        restarts,
-        seconds: start.elapsed().as_secs_f64(),
-        history,
-    })
 }
