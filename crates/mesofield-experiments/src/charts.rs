@@ -126,6 +126,21 @@ fn plot_err<E: std::fmt::Display>(e: E) -> anyhow::Error {
     anyhow!("drawing a chart: {e}")
 }
 
+/// The legend of the labelled series, in the upper right corner.
+fn draw_legend<'a, DB, CT>(ctx: &mut ChartContext<'a, DB, CT>) -> Result<()>
+where
+    DB: DrawingBackend + 'a,
+    CT: CoordTranslate,
+{
+    ctx.configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .label_font((FONT, 13))
+        .background_style(WHITE.mix(0.85))
+        .border_style(RGBColor(160, 160, 160))
+        .draw()
+        .map_err(plot_err)
+}
+
 /// Renders `chart`; an empty chart (no finite point) gets its axes only.
 pub fn line_chart(chart: &LineChart) -> Result<image::RgbImage> {
     ensure_font()?;
@@ -180,13 +195,7 @@ pub fn line_chart(chart: &LineChart) -> Result<image::RgbImage> {
                     }
                 }
                 if legend {
-                    ctx.configure_series_labels()
-                        .position(SeriesLabelPosition::UpperRight)
-                        .label_font((FONT, 13))
-                        .background_style(WHITE.mix(0.85))
-                        .border_style(RGBColor(160, 160, 160))
-                        .draw()
-                        .map_err(plot_err)?;
+                    draw_legend(&mut ctx)?;
                 }
             }};
         }
@@ -283,13 +292,7 @@ pub fn log_histogram(
                 .label(label.to_string())
                 .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], colour.filled()));
         }
-        ctx.configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .label_font((FONT, 13))
-            .background_style(WHITE.mix(0.85))
-            .border_style(RGBColor(160, 160, 160))
-            .draw()
-            .map_err(plot_err)?;
+        draw_legend(&mut ctx)?;
         root.present().map_err(plot_err)?;
     }
     image::RgbImage::from_raw(w, h, buf).ok_or_else(|| anyhow!("chart buffer of the wrong size"))
