@@ -36,7 +36,7 @@ fn main() {
             mixing,
             anderson_below: args.get(3).map(|s| s.parse().unwrap()).unwrap_or(1e-2),
             record_every: 0,
-            stall_window: 0,
+            ..Default::default()
         };
         let trace = std::env::var("TRACE").is_ok();
         let out = match run_scft(&solver, &cfg, &w, &mut |it, r| {

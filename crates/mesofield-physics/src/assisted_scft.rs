@@ -347,6 +347,9 @@ impl Anchors {
             max_iterations: config.operator_max_iterations,
             stall_window: config.stall_window.max(1),
             record_every: 0,
+            // The operator's own saddle point is not the goal: a stalled
+            // inner loop hands back to the exact anchors, not to the descent.
+            robust: false,
             ..config.scft.clone()
         };
         let step = match run_scft(&corrected, &inner, &self.w, &mut |i, r| progress("operator", i, r)) {

@@ -550,6 +550,8 @@ fn scft_unit(
             tolerance: 1e-8,
             max_iterations: family.max_iterations,
             record_every: 1,
+            // The family is the fast iteration's path; a run that fails is redrawn.
+            robust: false,
             ..Default::default()
         };
         match run_scft(solver, &scft_config, &w0, &mut |_, _| {}) {

@@ -33,6 +33,7 @@ pub mod dynamics;
 pub mod inverse;
 pub mod lfts;
 pub mod scft;
+pub mod scft_descent;
 
 // Measurements on densities.
 pub mod observables;

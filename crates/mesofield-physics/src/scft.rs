@@ -19,6 +19,15 @@
 //!   disordered melt above the spinodal and cannot collapse. Once |R_-| is
 //!   below `anderson_below` times the standard deviation of W_-, Anderson
 //!   mixing of the reduced problem in W_- takes over.
+//! - A guard watches this fast iteration. When it leaves the model's domain
+//!   more than `FAST_RESTARTS` times, cannot solve its start, or has not
+//!   halved its best residual in `guard_window` iterations (seen from
+//!   random starts at chi >= 0.25: non-finite densities, Q = -inf, stalls
+//!   at 1e-5 to 1e-1), the run falls back to `scft_descent`: L-BFGS on the
+//!   Hamiltonian over W_- with W_+ at its partial saddle point, a globally
+//!   convergent descent that takes only trials that solve, from the fast
+//!   iteration's best iterate. Healthy runs never reach the guard and keep
+//!   their iterates exactly.
 
 use std::time::Instant;
 
@@ -26,6 +35,7 @@ use crate::anderson::AndersonMixer;
 use crate::debye::melt_response;
 use crate::error::{Error, Result};
 use crate::fields::{from_exchange_pressure, to_exchange_pressure};
+use crate::scft_descent::descend;
 use crate::seam::FieldSolver;
 use crate::spectral::{C64, SpectralPlan, SpectralScratch};
 use crate::stats::population_std;
@@ -52,7 +62,27 @@ pub struct ScftConfig {
     /// runs on an approximate solver, whose residual stalls at its error.
     #[serde(default)]
     pub stall_window: usize,
+    /// Fall back to the globally convergent descent (`scft_descent`) when
+    /// the fast iteration leaves the model's domain more than a few times,
+    /// cannot solve its start, or has not halved its best residual in
+    /// `guard_window` iterations. Off for runs whose path is data (the
+    /// dataset's SCFT family) or whose solver is approximate.
+    #[serde(default = "default_robust")]
+    pub robust: bool,
+    #[serde(default = "default_guard_window")]
+    pub guard_window: usize,
 }
+
+fn default_robust() -> bool {
+    true
+}
+
+fn default_guard_window() -> usize {
+    200
+}
+
+/// Domain errors of the fast iteration before a robust run falls back.
+const FAST_RESTARTS: usize = 5;
 
 impl Default for ScftConfig {
     fn default() -> Self {
@@ -65,6 +95,8 @@ impl Default for ScftConfig {
             anderson_below: 0.1,
             record_every: 0,
             stall_window: 0,
+            robust: true,
+            guard_window: 200,
         }
     }
 }
@@ -111,6 +143,8 @@ pub struct ScftOutcome {
     /// Ended by `stall_window` (the outcome is then the best state seen).
     pub stalled: bool,
     pub restarts: usize,
+    /// Iterations of the descent fallback (0: the fast iteration sufficed).
+    pub descent_iterations: usize,
     pub seconds: f64,
     pub history: Vec<Visited>,
 }
@@ -162,9 +196,17 @@ pub fn run_scft(
     config.validate()?;
     let start = Instant::now();
     let mut run = ScftRun::new(solver, config, w_init)?;
+    let mut guard = Guard::default();
     let residual = loop {
-        if !run.solve()? {
-            continue;
+        match run.solve() {
+            Ok(true) => {}
+            Ok(false) if config.robust && run.restarts > FAST_RESTARTS => {
+                return run.fall_back(&guard, start, progress);
+            }
+            Ok(false) => continue,
+            // The start itself cannot be solved: the descent starts closer to the melt.
+            Err(_) if config.robust && run.iterations == 0 => return run.fall_back(&guard, start, progress),
+            Err(e) => return Err(e),
         }
         let (r_minus, r_plus) = residuals(config.chi, &run.w, &run.phi);
         let residual = r_minus.max(r_plus);
@@ -181,9 +223,40 @@ pub fn run_scft(
         if config.stall_window > 0 && run.stalls(residual) {
             break residual;
         }
+        if config.robust && guard.no_progress(residual, &run.x, run.iterations, config.guard_window) {
+            return run.fall_back(&guard, start, progress);
+        }
         run.step(r_minus, r_plus);
     };
     Ok(run.finish(residual, start))
+}
+
+/// The fast iteration's best iterate, and whether it still makes progress.
+#[derive(Default)]
+struct Guard {
+    best_x: Option<Vec<f64>>,
+    best_residual: f64,
+    /// The iteration of the last halving of the best residual.
+    halved_at: usize,
+    halved_from: f64,
+}
+
+impl Guard {
+    /// Records the iterate `x` of residual `residual`; true once the best
+    /// residual has not halved in `window` iterations.
+    fn no_progress(&mut self, residual: f64, x: &[f64], iteration: usize, window: usize) -> bool {
+        if self.best_x.is_none() {
+            (self.best_residual, self.halved_from, self.halved_at) = (residual, residual, iteration);
+        }
+        if self.best_x.is_none() || residual < self.best_residual {
+            self.best_x.get_or_insert_with(|| vec![0.0; x.len()]).copy_from_slice(x);
+            self.best_residual = residual;
+        }
+        if self.best_residual < 0.5 * self.halved_from {
+            (self.halved_from, self.halved_at) = (self.best_residual, iteration);
+        }
+        iteration - self.halved_at >= window
+    }
 }
 
 /// The best state an SCFT run has seen, for the stall stop.
@@ -384,6 +457,21 @@ impl<'a> ScftRun<'a> {
         self.iterations += 1;
     }
 
+    /// Hands over to the descent from the fast iteration's best iterate
+    /// (its current one before any was solved): the outcome is the
+    /// descent's, with both phases' iterations and solves.
+    fn fall_back(mut self, guard: &Guard, start: Instant, progress: &mut dyn FnMut(usize, f64)) -> Result<ScftOutcome> {
+        let x = guard.best_x.clone().unwrap_or_else(|| self.x.clone());
+        let d = descend(self.solver, self.config, &x, self.iterations, &mut self.history, progress)?;
+        (self.w, self.phi, self.log_q) = (d.w, d.phi, [d.log_q]);
+        self.iterations += d.iterations;
+        self.solves += d.solves;
+        self.restarts += d.start_shrinks;
+        let mut outcome = self.finish(d.residual, start);
+        outcome.descent_iterations = d.iterations;
+        Ok(outcome)
+    }
+
     /// The outcome at the last solved state (the best one after a stall),
     /// in the gauge mean(W_+) = 0.
     fn finish(self, mut residual: f64, start: Instant) -> ScftOutcome {
@@ -408,6 +496,7 @@ impl<'a> ScftRun<'a> {
             converged: residual < self.config.tolerance,
             stalled: self.stalled,
             restarts: self.restarts,
+            descent_iterations: 0,
             seconds: start.elapsed().as_secs_f64(),
             history: self.history,
         }

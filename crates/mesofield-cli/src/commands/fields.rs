@@ -188,6 +188,7 @@ pub fn scft(a: &ScftArgs) -> Result<()> {
         "chi": a.chi, "dF": outcome.d_f, "iterations": outcome.iterations, "residual": outcome.residual,
         "exact_solves": outcome.solves, "seconds": outcome.seconds, "converged": outcome.converged,
         "log_q": outcome.log_q, "grid": [grid.mx, grid.my], "solver": a.solvers.solver.to_string(), "operator_calls": 0,
+        "descent_iterations": outcome.descent_iterations, "restarts": outcome.restarts,
     });
     if let Some(run) = &assisted {
         report["exact_solves"] = json!(run.exact_solves);
