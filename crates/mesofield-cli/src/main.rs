@@ -34,6 +34,8 @@ enum Command {
     Solve(fields::SolveArgs),
     /// Self-consistent field theory: the saddle point at a given chi.
     Scft(fields::ScftArgs),
+    /// SCFT from every start at every chi: failures, iterations and time per chi.
+    ScftSweep(fields::ScftSweepArgs),
     /// The RPA spinodal of the homogeneous melt (continuous q, and on a grid).
     Spinodal(fields::SpinodalArgs),
     /// Generate a (w, phi) dataset with the exact solver.
@@ -105,6 +107,7 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Solve(a) => with_threads(a.common.threads, || fields::solve(&a)),
         Command::Scft(a) => with_threads(a.common.threads, || fields::scft(&a)),
+        Command::ScftSweep(a) => with_threads(a.common.threads, || fields::scft_sweep(&a)),
         Command::Spinodal(a) => fields::spinodal(&a),
         Command::Bench(a) => with_threads(a.common.threads, || fields::bench(&a)),
         Command::Generate(a) => with_threads(a.common.threads, || data::generate(&a)),

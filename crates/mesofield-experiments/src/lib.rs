@@ -16,6 +16,8 @@ pub mod fig4;
 pub mod dynamics_run;
 pub mod run_folder;
 pub mod sampling;
+pub mod scft_sweep;
+pub mod scft_walk;
 
 // Inputs: experiment files, models and starts, solver choice, datasets, patterns.
 pub mod datasets;

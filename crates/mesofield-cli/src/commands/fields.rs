@@ -7,13 +7,16 @@ use anyhow::{Result, anyhow, bail};
 use clap::Args;
 use serde_json::json;
 
+use mesofield_experiments::charts::line_chart_png;
 use mesofield_experiments::inputs::{initial_fields, load_model, model_for_input};
+use mesofield_experiments::scft_sweep::{SweepSpec, sweep, table as sweep_table};
+use mesofield_experiments::scft_walk::{chart as walk_chart, parse_chi_walk, table as walk_table, walk};
 use mesofield_physics::assisted_scft::{AssistConfig, run_assisted_scft};
 use mesofield_physics::io::{FieldFile, TensorData, to_safetensors, write_atomic};
 use mesofield_physics::scft::{ScftConfig, run_scft};
 use mesofield_physics::{ExactSolver, Grid, spinodal as rpa_spinodal, spinodal_on_grid};
 
-use super::{Common, SolverArgs, print_json, reporter, write_solve_output};
+use super::{Common, SolverArgs, parse_range, print_json, reporter, write_solve_output};
 
 #[derive(Args)]
 pub struct SolveArgs {
@@ -32,9 +35,11 @@ pub struct SolveArgs {
 pub struct ScftArgs {
     #[arg(long)]
     pub model: Option<PathBuf>,
+    /// chi, or LO:HI:STEP to walk chi (each saddle point starts from the previous one).
     #[arg(long, allow_negative_numbers = true)]
-    pub chi: f64,
-    /// random[:AMP] | lamellar[:N] | hex:NX:NY (cylinders) | square:NX:NY (dots) | FILE.safetensors (its first `w`).
+    pub chi: String,
+    /// random[:AMP] | lamellar[:N] | hex:NX:NY (cylinders) | square:NX:NY (dots) | FILE.safetensors (its first `w`);
+    /// in a chi walk, several built-ins separated by commas walk side by side.
     #[arg(long, default_value = "random")]
     pub init: String,
     /// Grid MXxMY (a FILE init brings its own).
@@ -48,8 +53,12 @@ pub struct ScftArgs {
     /// Seed of a random initial field.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// The saddle point (safetensors); in a chi walk, the walk's report (JSON).
     #[arg(long)]
     pub output: Option<PathBuf>,
+    /// In a chi walk: dF(chi) of every start as a PNG.
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
     #[command(flatten)]
     pub solvers: SolverArgs,
     /// With an operator: an inner loop on the corrected operator stops once
@@ -82,6 +91,35 @@ pub struct SpinodalArgs {
     pub grid: Option<String>,
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Args)]
+pub struct ScftSweepArgs {
+    /// Interaction strengths, comma-separated.
+    #[arg(long, default_value = "0.15,0.2,0.25,0.3,0.4,0.5,0.7,1.0,1.5")]
+    pub chi: String,
+    /// Built-in starts, comma-separated (random ones run once per seed).
+    #[arg(long, default_value = "random:0.1,random:0.5,hex:1:1,hex:2:2,square:2:2,lamellar:2")]
+    pub init: String,
+    /// Seeds of each random start.
+    #[arg(long, default_value_t = 5)]
+    pub seeds: usize,
+    #[arg(long, default_value = "32x32")]
+    pub grid: String,
+    /// Box LX,LY (box units); default: the model's (6.4, 6.4).
+    #[arg(long = "box")]
+    pub box_size: Option<String>,
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    #[arg(long, default_value_t = 1e-10)]
+    pub tol: f64,
+    #[arg(long, default_value_t = 5000)]
+    pub max_iterations: usize,
+    /// Also write the report (every run) as JSON here.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub common: Common,
 }
 
 #[derive(Args)]
@@ -136,8 +174,13 @@ pub fn solve(a: &SolveArgs) -> Result<()> {
 }
 
 pub fn scft(a: &ScftArgs) -> Result<()> {
-    let (model, grid, w0) = initial_fields(&a.init, &a.grid, a.model.as_deref(), a.chi, a.seed)?;
-    let config = ScftConfig { chi: a.chi, tolerance: a.tol, max_iterations: a.max_iterations, ..Default::default() };
+    let chis = parse_chi_walk(&a.chi)?;
+    if chis.len() > 1 || a.init.contains(',') {
+        return scft_walk(a, &chis);
+    }
+    let chi = chis[0];
+    let (model, grid, w0) = initial_fields(&a.init, &a.grid, a.model.as_deref(), chi, a.seed)?;
+    let config = ScftConfig { chi, tolerance: a.tol, max_iterations: a.max_iterations, ..Default::default() };
     let solver = ExactSolver::new(&model, grid)?;
     let operator = a.solvers.solver.load(a.solvers.backend, &model, &grid)?;
     let stage = reporter().stage(a.max_iterations as u64, "scft");
@@ -171,7 +214,7 @@ pub fn scft(a: &ScftArgs) -> Result<()> {
     stage.finish();
     if let Some(out) = &a.output {
         let shape = vec![1, 2, grid.mx, grid.my];
-        let meta = json!({"format": "mesofield-scft", "mesofield_version": env!("CARGO_PKG_VERSION"), "model": model, "chi": a.chi,
+        let meta = json!({"format": "mesofield-scft", "mesofield_version": env!("CARGO_PKG_VERSION"), "model": model, "chi": chi,
                           "converged": outcome.converged, "residual": outcome.residual});
         let bytes = to_safetensors(
             &[
@@ -185,7 +228,7 @@ pub fn scft(a: &ScftArgs) -> Result<()> {
         write_atomic(out, &bytes)?;
     }
     let mut report = json!({
-        "chi": a.chi, "dF": outcome.d_f, "iterations": outcome.iterations, "residual": outcome.residual,
+        "chi": chi, "dF": outcome.d_f, "iterations": outcome.iterations, "residual": outcome.residual,
         "exact_solves": outcome.solves, "seconds": outcome.seconds, "converged": outcome.converged,
         "log_q": outcome.log_q, "grid": [grid.mx, grid.my], "solver": a.solvers.solver.to_string(), "operator_calls": 0,
         "descent_iterations": outcome.descent_iterations, "restarts": outcome.restarts,
@@ -205,7 +248,7 @@ pub fn scft(a: &ScftArgs) -> Result<()> {
     } else {
         println!(
             "chi {} dF {:.10} per chain, {} iterations, residual {:.2e}, {} exact solves, {} operator calls, {:.3} s{}",
-            a.chi,
+            chi,
             outcome.d_f,
             outcome.iterations,
             outcome.residual,
@@ -222,6 +265,33 @@ pub fn scft(a: &ScftArgs) -> Result<()> {
             a.max_iterations,
             outcome.residual
         );
+    }
+    Ok(())
+}
+
+/// `scft --chi LO:HI:STEP [--init A,B,...]`: the walk of every start.
+fn scft_walk(a: &ScftArgs, chis: &[f64]) -> Result<()> {
+    if a.solvers.solver != mesofield_experiments::SolverChoice::Exact {
+        bail!("a chi walk runs on the exact solver (--solver exact)");
+    }
+    let model = load_model(a.model.as_deref())?;
+    let (mx, my) = Grid::parse_size(&a.grid)?;
+    let inits: Vec<String> = a.init.split(',').map(|s| s.trim().to_string()).collect();
+    let report = walk(&model, [mx, my], chis, &inits, a.seed, a.tol, a.max_iterations, &reporter())?;
+    if let Some(out) = &a.output {
+        write_atomic(out, serde_json::to_string_pretty(&report)?.as_bytes())?;
+    }
+    if let Some(png) = &a.plot {
+        line_chart_png(&walk_chart(&report), png)?;
+    }
+    if a.common.json {
+        print_json(&report);
+    } else {
+        println!("{}", walk_table(&report));
+    }
+    let failed = report.walks.iter().flat_map(|w| &w.points).filter(|p| !p.converged).count();
+    if failed > 0 {
+        bail!("{failed} of {} points did not reach tolerance {} (see the table)", chis.len() * inits.len(), a.tol);
     }
     Ok(())
 }
@@ -245,6 +315,39 @@ pub fn spinodal(a: &SpinodalArgs) -> Result<()> {
         if let Some(v) = report.get("chi_s_grid") {
             println!("on the grid: chi_s {} at |q| {}", v, report["q_grid"]);
         }
+    }
+    Ok(())
+}
+
+pub fn scft_sweep(a: &ScftSweepArgs) -> Result<()> {
+    let mut model = load_model(a.model.as_deref())?;
+    if let Some(b) = &a.box_size {
+        model.box_size = parse_range(b, "--box")?;
+        model = mesofield_physics::ChainModel::from_json_value(&serde_json::to_value(&model)?)?;
+    }
+    let (mx, my) = Grid::parse_size(&a.grid)?;
+    let chis = a
+        .chi
+        .split(',')
+        .map(|c| c.trim().parse::<f64>().map_err(|_| anyhow!("--chi: cannot parse {c:?} as a number")))
+        .collect::<Result<Vec<_>>>()?;
+    let spec = SweepSpec {
+        chis,
+        inits: a.init.split(',').map(|s| s.trim().to_string()).collect(),
+        seeds: a.seeds,
+        model,
+        grid: [mx, my],
+        tolerance: a.tol,
+        max_iterations: a.max_iterations,
+    };
+    let report = sweep(&spec, &reporter())?;
+    if let Some(out) = &a.out {
+        write_atomic(out, serde_json::to_string_pretty(&report)?.as_bytes())?;
+    }
+    if a.common.json {
+        print_json(&report);
+    } else {
+        println!("{}", sweep_table(&report));
     }
     Ok(())
 }
