@@ -16,6 +16,8 @@ pub mod fig4;
 pub mod dynamics_run;
 pub mod run_folder;
 pub mod sampling;
+
+// SCFT studies: every start at every chi, continuation in chi.
 pub mod scft_sweep;
 pub mod scft_walk;
 

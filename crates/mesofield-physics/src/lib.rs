@@ -33,6 +33,7 @@ pub mod dynamics;
 pub mod inverse;
 pub mod lfts;
 pub mod scft;
+// The globally convergent fallback of `scft` (L-BFGS on H over W_-).
 pub mod scft_descent;
 
 // Measurements on densities.
