@@ -663,3 +663,19 @@ fn dynamics_writes_its_run_folder_and_resumes_the_same_trajectory() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn a_closed_stdout_ends_the_command_without_a_panic() {
+    // `mesofield ... | head`: the reader is gone before the first print.
+    let mut child = bin()
+        .args(["spinodal", "--grid", "32x32"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_ne!(out.status.code(), Some(101), "{err}");
+}

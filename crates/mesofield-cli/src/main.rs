@@ -73,6 +73,14 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // A reader that closes the pipe early (`| head`) ends the process as it
+    // ends C tools, not with a panic on the next print.
+    #[cfg(unix)]
+    // SAFETY: setting a signal's disposition to its default before any
+    // thread starts has no preconditions.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) if !e.use_stderr() => e.exit(),
