@@ -175,6 +175,9 @@ fn bad_inputs_get_one_line_errors() {
     assert_clean_failure(&run(&["scft", "--chi", "-1", "--init", "lamellar:1"]), "chi");
     assert_clean_failure(&run(&["scft", "--chi", "0.3", "--init", "nonsense"]), "nonsense");
     assert_clean_failure(&run(&["scft", "--chi", "0.3", "--grid", "32y32"]), "grid");
+    // A value outside a closed set names the valid ones.
+    assert_clean_failure(&run(&["reproduce", "fig5"]), "possible values: fig1, fig2, fig3, fig4, dynamics");
+    assert_clean_failure(&run(&["scft", "--chi", "0.3:0.2:0.1"]), "STEP");
     assert_clean_failure(&run(&["generate", "--out", &out_file, "--grf", "3", "--shard", "3/3"]), "shard");
 
     // Truncated file.

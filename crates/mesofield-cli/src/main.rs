@@ -108,6 +108,10 @@ fn first_line_of_clap_error(text: &str) -> String {
         let more: Vec<&str> = lines[1..].iter().take_while(|l| !l.starts_with("Usage")).copied().collect();
         first = format!("{first} {}", more.join(", "));
     }
+    // An invalid value names the ones that are valid on its next line.
+    if let Some(values) = lines.get(1).filter(|l| l.starts_with("[possible values")) {
+        first = format!("{first} {values}");
+    }
     first.trim_start_matches("error: ").to_string()
 }
 
