@@ -127,7 +127,7 @@ pub fn descend(
     let scale = 2.0 * model.beads as f64 / (m as f64 * chi);
     let inner = LftsConfig {
         noise: false,
-        pressure_tolerance: 1e-4f64.max(0.1 * config.tolerance),
+        pressure_tolerance: 1e-3f64.max(0.1 * config.tolerance),
         pressure_max_iterations: 1000,
         ..LftsConfig::new(chi, 1.0, 0.1, 0)
     };
@@ -153,7 +153,7 @@ pub fn descend(
         }
         // W_+ as accurate as the exchange residual asks (H is insensitive
         // to its error to second order, the gradient to first order).
-        let wanted = (0.01 * max_abs(&r_minus)).clamp(0.1 * config.tolerance, 1e-4);
+        let wanted = (0.1 * max_abs(&r_minus)).clamp(0.1 * config.tolerance, 1e-3);
         if wanted < sampler.config.pressure_tolerance {
             sampler.config.pressure_tolerance = wanted;
             if state.pressure_residual >= wanted {
