@@ -25,11 +25,11 @@ pub fn model_for_input(model: Option<&Path>, file: &FieldFile) -> Result<ChainMo
     if model.is_some() {
         return load_model(model);
     }
-    if let Some(meta) = file.metadata()? {
-        if let Some(value) = meta.get("model") {
-            return ChainModel::from_json_value(value)
-                .with_context(|| format!("{}: the model in its metadata", file.path.display()));
-        }
+    if let Some(meta) = file.metadata()?
+        && let Some(value) = meta.get("model")
+    {
+        return ChainModel::from_json_value(value)
+            .with_context(|| format!("{}: the model in its metadata", file.path.display()));
     }
     Ok(ChainModel::default())
 }

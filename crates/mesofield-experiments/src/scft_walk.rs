@@ -23,7 +23,7 @@ pub fn parse_chi_walk(text: &str) -> Result<Vec<f64>> {
         [one] => Ok(vec![num(one)?]),
         [lo, hi, step] => {
             let (lo, hi, step) = (num(lo)?, num(hi)?, num(step)?);
-            if !(step.is_finite() && step != 0.0 && (hi - lo) / step >= 0.0) || !lo.is_finite() || !hi.is_finite() {
+            if !(step.is_finite() && step != 0.0 && (hi - lo) / step >= 0.0 && lo.is_finite() && hi.is_finite()) {
                 bail!("--chi {text:?}: expected LO:HI:STEP with STEP moving LO towards HI");
             }
             let n = ((hi - lo) / step + 1e-9).floor() as usize;

@@ -143,7 +143,7 @@ pub fn descend(
         let r = max_abs(&r_minus).max(state.pressure_residual);
         let at = first_iteration + iterations;
         progress(at, r);
-        if config.record_every > 0 && at % config.record_every == 0 {
+        if config.record_every > 0 && at.is_multiple_of(config.record_every) {
             let mut w = vec![0.0; 2 * m];
             from_exchange_pressure(&state.w_minus, &state.w_plus, &mut w);
             history.push(Visited { iteration: at, w });
@@ -221,7 +221,8 @@ fn line_search(
 ) -> Option<(LftsState, Vec<f64>)> {
     let mut p = direction(g, memory, gamma);
     let mut slope = dot(g, &p);
-    if !(slope < 0.0) {
+    // Not a descent direction (or NaN): steepest descent instead.
+    if slope.is_nan() || slope >= 0.0 {
         p = g.iter().map(|v| -gamma * v).collect();
         slope = dot(g, &p);
     }

@@ -138,7 +138,7 @@ pub mod conformance {
         // Gauge: w_A + c_A, w_B + c_B.
         let (c_a, c_b) = (0.3, -0.2);
         let shifted: Vec<f64> =
-            w.iter().enumerate().map(|(i, v)| v + if (i / m) % 2 == 0 { c_a } else { c_b }).collect();
+            w.iter().enumerate().map(|(i, v)| v + if (i / m).is_multiple_of(2) { c_a } else { c_b }).collect();
         let mut phi_s = vec![0.0; w.len()];
         let mut log_q_s = vec![0.0; n];
         solver.solve_batch(&shifted, &mut phi_s, &mut log_q_s).unwrap_or_else(|e| panic!("{name}: shifted: {e}"));

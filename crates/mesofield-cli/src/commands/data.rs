@@ -285,10 +285,10 @@ pub fn plot(a: &PlotArgs) -> Result<()> {
     // Patterns files (noise, denoise) hold `phi_a` [n, Mx, My] rather than `phi`.
     let tensor = if a.tensor == "phi" && !file.has("phi") && file.has("phi_a") { "phi_a" } else { a.tensor.as_str() };
     let (shape, data) = file.f64_tensor(tensor)?;
-    let (n, channels, mx, my) = match shape.as_slice() {
-        &[n, 2, mx, my] => (n, 2, mx, my),
-        &[n, mx, my] => (n, 1, mx, my),
-        &[mx, my] => (1, 1, mx, my),
+    let (n, channels, mx, my) = match *shape.as_slice() {
+        [n, 2, mx, my] => (n, 2, mx, my),
+        [n, mx, my] => (n, 1, mx, my),
+        [mx, my] => (1, 1, mx, my),
         _ => bail!("{}: tensor {tensor:?} has shape {shape:?}, not a field to draw", a.input.display()),
     };
     if a.sample >= n {
