@@ -247,10 +247,14 @@ pub fn scft(a: &ScftArgs) -> Result<()> {
         print_json(&report);
     } else {
         println!(
-            "chi {} dF {:.10} per chain, {} iterations, residual {:.2e}, {} exact solves, {} operator calls, {:.3} s{}",
+            "chi {} dF {:.10} per chain, {} iterations{}, residual {:.2e}, {} exact solves, {} operator calls, {:.3} s{}",
             chi,
             outcome.d_f,
             outcome.iterations,
+            match outcome.descent_iterations {
+                0 => String::new(),
+                d => format!(" ({d} in the descent fallback)"),
+            },
             outcome.residual,
             report["exact_solves"],
             report["operator_calls"],
