@@ -133,7 +133,7 @@ fn initial_pattern(spec: &DynamicsSpec) -> Result<(ChainModel, Vec<f64>, usize, 
         let f = model.f_a();
         let mut rng = StreamRng::new(spec.seed, u64::MAX);
         let mut phi: Vec<f64> = (0..mx * my).map(|_| f + amplitude * rng.normal()).collect();
-        let mean = phi.iter().sum::<f64>() / phi.len() as f64;
+        let mean = mesofield_physics::stats::mean(&phi);
         phi.iter_mut().for_each(|v| *v += f - mean);
         return Ok((model, phi, mx, my));
     }
@@ -229,14 +229,13 @@ pub fn run_dynamics(spec: &DynamicsSpec, dir: &Path, resume: bool, reporter: &Re
     };
     let (mut trace, mut writer) = folder.open_trace::<DynamicsRecord>(resumed.as_ref().map(|r| r.step))?;
     let plan = SpectralPlan::new(grid);
-    let m = grid.points();
     let mut record = |state: &DynamicsState, trace: &mut Vec<DynamicsRecord>| -> Result<()> {
         let peak = structure_factor(&plan, &state.phi_a).peak();
         let r = DynamicsRecord {
             step: state.step,
             t: state.t,
             free_energy: state.free_energy,
-            mean_phi_a: state.phi_a.iter().sum::<f64>() / m as f64,
+            mean_phi_a: mesofield_physics::stats::mean(&state.phi_a),
             sq_peak_height: peak.s,
             sq_peak_q: peak.q,
         };

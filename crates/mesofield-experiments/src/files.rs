@@ -2,8 +2,6 @@
 //! output, a run snapshot, `solve`/`predict` output, noisy or denoised
 //! patterns. `dataset info` and `plot` read every kind.
 
-use std::path::Path;
-
 use anyhow::{Result, bail};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -54,13 +52,13 @@ pub fn kind_of(file: &FieldFile) -> Result<(String, &'static str)> {
     }
 }
 
-/// Describes any file mesofield writes (a dataset in full through `Dataset`).
-pub fn describe(path: &Path) -> Result<FileInfo> {
-    let file = FieldFile::open(path)?;
-    let (format, kind) = kind_of(&file)?;
+/// Describes an open file of any kind mesofield writes (a dataset in full
+/// through `Dataset`).
+pub fn describe(file: &FieldFile) -> Result<FileInfo> {
+    let (format, kind) = kind_of(file)?;
     if format == DATASET_FORMAT {
         // Validates the whole dataset, as it did before other kinds were read.
-        Dataset::load(path)?;
+        Dataset::load(&file.path)?;
     }
     let mut metadata = file.metadata()?.unwrap_or(json!({}));
     let model = metadata.as_object_mut().and_then(|m| m.remove("model"));

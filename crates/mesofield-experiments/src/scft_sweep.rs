@@ -5,7 +5,7 @@
 
 use std::time::Instant;
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 use rayon::prelude::*;
 use serde::Serialize;
 
@@ -73,16 +73,21 @@ pub struct SweepReport {
     pub seconds: f64,
 }
 
-fn one_run(spec: &SweepSpec, solver: &ExactSolver, grid: &Grid, init: &str, seed: u64, chi: f64) -> SweepRun {
+/// One start (its text and the parsed field) at one chi.
+struct Job<'a> {
+    init: &'a str,
+    field: &'a InitialField,
+    seed: u64,
+    chi: f64,
+}
+
+fn one_run(spec: &SweepSpec, solver: &ExactSolver, grid: &Grid, job: &Job<'_>) -> SweepRun {
+    let Job { init, field, seed, chi } = *job;
     let started = Instant::now();
     let config =
         ScftConfig { chi, tolerance: spec.tolerance, max_iterations: spec.max_iterations, ..Default::default() };
-    let outcome = InitialField::parse(init)
-        .unwrap_or_else(|| Err(mesofield_physics::Error::Parameter(format!("{init:?} is not a built-in start"))))
-        .and_then(|field| {
-            let w0 = field.fields(&spec.model, grid, chi, &mut StreamRng::new(seed, 0));
-            run_scft(solver, &config, &w0, &mut |_, _| {})
-        });
+    let w0 = field.fields(&spec.model, grid, chi, &mut StreamRng::new(seed, 0));
+    let outcome = run_scft(solver, &config, &w0, &mut |_, _| {});
     let seconds = started.elapsed().as_secs_f64();
     let (init, nan) = (init.to_string(), f64::NAN);
     match outcome {
@@ -124,24 +129,27 @@ fn median_worst(values: Vec<f64>) -> [f64; 2] {
 pub fn sweep(spec: &SweepSpec, reporter: &Reporter) -> Result<SweepReport> {
     let grid = Grid::for_model(&spec.model, spec.grid[0], spec.grid[1])?;
     let solver = ExactSolver::new(&spec.model, grid)?;
-    for init in &spec.inits {
-        InitialField::parse(init).unwrap_or_else(|| {
-            Err(mesofield_physics::Error::Parameter(format!("--init {init:?} is not a built-in start")))
-        })?;
-    }
+    let fields = spec
+        .inits
+        .iter()
+        .map(|init| match InitialField::parse(init) {
+            Some(field) => Ok(field?),
+            None => bail!("--init {init:?} is not a built-in start"),
+        })
+        .collect::<Result<Vec<_>>>()?;
     let mut jobs = Vec::new();
     for &chi in &spec.chis {
-        for init in &spec.inits {
-            let seeds = if init.starts_with("random") { spec.seeds.max(1) } else { 1 };
-            jobs.extend((0..seeds as u64).map(|seed| (init.clone(), seed, chi)));
+        for (init, field) in spec.inits.iter().zip(&fields) {
+            let seeds = if matches!(field, InitialField::Random { .. }) { spec.seeds.max(1) } else { 1 };
+            jobs.extend((0..seeds as u64).map(|seed| Job { init, field, seed, chi }));
         }
     }
     let started = Instant::now();
     let stage = reporter.stage(jobs.len() as u64, "scft sweep");
     let runs: Vec<SweepRun> = jobs
         .par_iter()
-        .map(|(init, seed, chi)| {
-            let run = one_run(spec, &solver, &grid, init, *seed, *chi);
+        .map(|job| {
+            let run = one_run(spec, &solver, &grid, job);
             stage.inc(1);
             run
         })

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use mesofield_experiments::files::describe;
 use mesofield_experiments::spec::parse_spec;
 use mesofield_experiments::{Backend, SolverChoice};
-use mesofield_physics::io::{TensorData, to_safetensors, write_atomic};
+use mesofield_physics::io::{FieldFile, TensorData, to_safetensors, write_atomic};
 
 #[derive(Debug, serde::Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -59,7 +59,7 @@ fn files_are_described_by_the_kind_their_metadata_names() {
     )
     .unwrap();
     write_atomic(&path, &bytes).unwrap();
-    let info = describe(&path).unwrap();
+    let info = describe(&FieldFile::open(&path).unwrap()).unwrap();
     assert_eq!(info.format, "mesofield-scft");
     assert!(info.kind.contains("SCFT"));
     assert!(info.model.is_some() && info.metadata.get("model").is_none());
@@ -69,7 +69,7 @@ fn files_are_described_by_the_kind_their_metadata_names() {
     assert_eq!((phi_info.channels[0].min, phi_info.channels[1].max), (0.7, 0.3));
     let foreign = dir.join("foreign.safetensors");
     write_atomic(&foreign, &to_safetensors(&[("weights", vec![1], TensorData::F64(&[1.0]))], "{}").unwrap()).unwrap();
-    let err = describe(&foreign).unwrap_err().to_string();
+    let err = describe(&FieldFile::open(&foreign).unwrap()).unwrap_err().to_string();
     assert!(err.contains("not a mesofield file"), "{err}");
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -82,7 +82,7 @@ fn start(sampler: &Lfts<'_>, x: &[f64], cost: &mut StepCost) -> Result<(LftsStat
             }
             Err(_) => {
                 cost.exact_solves += 1;
-                let mean = w_minus.iter().sum::<f64>() / m as f64;
+                let mean = crate::stats::mean(&w_minus);
                 w_minus.iter_mut().for_each(|v| *v = mean + 0.5 * (*v - mean));
                 w_plus.iter_mut().for_each(|v| *v = 0.0);
             }

@@ -131,7 +131,7 @@ fn info(path: &Path, json_out: bool) -> Result<()> {
     if format == DATASET_FORMAT {
         return dataset_info(path, json_out);
     }
-    let info = describe(path)?;
+    let info = describe(&file)?;
     if json_out {
         print_json(&json!({"file": path, "info": info}));
     } else {
