@@ -32,6 +32,10 @@ pub struct InverseRecord {
     pub converged: bool,
     pub exact_solves: usize,
     pub exact_iterations: usize,
+    /// Newton steps after the quasi-Newton iteration, and their products
+    /// with the exact Jacobian (each about one solve).
+    pub newton_steps: usize,
+    pub jacobian_products: usize,
     pub operator_calls: usize,
 }
 
@@ -70,10 +74,13 @@ pub fn invert_patterns(
         let (out, rough) = inverter.invert(target, None).with_context(|| format!("sample {s}: inverse map"))?;
         if !out.converged && out.residual > 1e-6 {
             bail!(
-                "sample {s}: the inverse map stopped at max |phi(w) - pattern| = {:.3e} after {} iterations: \
-                 the chain may not be able to make this pattern (too sharp or too strongly segregated)",
+                "sample {s}: the inverse map stopped at max |phi(w) - pattern| = {:.3e} after {} iterations, \
+                 {} Newton steps and {} exact-solve equivalents: the chain may not be able to make this pattern \
+                 (too sharp or too strongly segregated)",
                 out.residual,
-                out.iterations
+                out.iterations,
+                out.newton_steps,
+                out.solve_equivalents()
             );
         }
         per_sample.push(InverseRecord {
@@ -82,6 +89,8 @@ pub fn invert_patterns(
             converged: out.converged,
             exact_solves: out.solves,
             exact_iterations: out.iterations,
+            newton_steps: out.newton_steps,
+            jacobian_products: out.jacobian_products,
             operator_calls: rough.as_ref().map_or(0, |r| r.solves),
         });
         w.extend_from_slice(&out.w);

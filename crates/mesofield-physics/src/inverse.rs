@@ -1,8 +1,9 @@
 //! The inverse map: densities -> the fields that make them.
 //!
 //! Given phi* = (phi_A*, phi_B*), find w with phi(w) = phi*. Both means of w
-//! are gauges (MODEL.md), so w is unique up to them; the answer has zero-mean
-//! w_A and w_B. The iteration is a quasi-Newton step with the free chains'
+//! are gauges (MODEL.md); the answer has zero-mean w_A and w_B. In strong
+//! segregation w is not unique beyond them (see `inverse_newton`). The
+//! first iteration is a quasi-Newton step with the free chains'
 //! response at the homogeneous state as the Jacobian,
 //!     phi(w + dw) ~ phi(w) - S(q) dw(q),   S = [[S_AA, S_AB], [S_AB, S_BB]],
 //! so dw(q) = S(q)^{-1} (phi(w) - phi*)(q) per wave vector, accelerated by
@@ -15,8 +16,10 @@
 //! found other fields with the same densities to 1e-11 than the SCFT saddle
 //! point's, 0.01 apart; this iteration from zero fields finds the saddle
 //! point's own (to 2e-8). Patterns with a density near zero over whole
-//! domains (L-FTS at chi = 1.0) are beyond it: there the fields no longer
-//! move the densities.
+//! domains (strongly segregated saddle points, L-FTS at chi = 1.0) slow it
+//! down: when its residual falls by less than a decade in 10 iterations,
+//! Newton's method with the exact Jacobian takes over (`inverse_newton`,
+//! exact solver only; `InverseConfig::newton` switches it off).
 //!
 //! Written against the solver seam: with an operator it gives the operator's
 //! inverse, which `Inverter` then polishes with the exact solver.
@@ -25,6 +28,7 @@ use crate::anderson::AndersonMixer;
 use crate::debye::Debye;
 use crate::error::{Error, Result};
 use crate::seam::{FieldSolver, Solvers};
+use crate::solver::ExactSolver;
 use crate::spectral::{C64, SpectralPlan};
 
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -36,11 +40,19 @@ pub struct InverseConfig {
     pub history: usize,
     /// Fraction of the quasi-Newton step taken while the history is empty.
     pub mixing: f64,
+    /// Switch to Newton's method with the exact Jacobian when the
+    /// quasi-Newton iteration slows down (exact solver only).
+    #[serde(default = "yes")]
+    pub newton: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl Default for InverseConfig {
     fn default() -> Self {
-        InverseConfig { tolerance: 1e-10, max_iterations: 400, history: 12, mixing: 1.0 }
+        InverseConfig { tolerance: 1e-10, max_iterations: 400, history: 12, mixing: 1.0, newton: true }
     }
 }
 
@@ -71,8 +83,20 @@ pub struct InverseOutcome {
     /// max |phi(w) - phi*|.
     pub residual: f64,
     pub converged: bool,
-    /// Fields solved by `solver` (one per iteration, plus halved steps).
+    /// Fields solved by `solver` (one per iteration, plus halved steps and
+    /// one per Newton step and line-search trial).
     pub solves: usize,
+    /// Newton steps taken after the quasi-Newton iteration handed over.
+    pub newton_steps: usize,
+    /// Products with the exact Jacobian (tangent maps, about one solve each).
+    pub jacobian_products: usize,
+}
+
+impl InverseOutcome {
+    /// Solves plus Jacobian products: the cost in exact-solve equivalents.
+    pub fn solve_equivalents(&self) -> usize {
+        self.solves + self.jacobian_products
+    }
 }
 
 /// The per-mode inverse of the free chains' response matrix, q = 0 set to
@@ -100,23 +124,43 @@ impl InverseResponse {
         InverseResponse { plan, inv_aa, inv_ab, inv_bb }
     }
 
+    pub fn scratch(&self) -> ResponseScratch {
+        let len = self.plan.spectrum_len();
+        ResponseScratch {
+            spectral: self.plan.scratch(),
+            ra: vec![C64::new(0.0, 0.0); len],
+            rb: vec![C64::new(0.0, 0.0); len],
+        }
+    }
+
     /// `dw = S^{-1} r` for `r` = `[2][M]`, written into `dw`.
     pub fn apply(&self, r: &[f64], dw: &mut [f64]) {
+        self.apply_with(&mut self.scratch(), r, dw)
+    }
+
+    /// `apply` with explicit scratch (for loops that apply it many times).
+    pub fn apply_with(&self, scratch: &mut ResponseScratch, r: &[f64], dw: &mut [f64]) {
         let m = r.len() / 2;
-        let mut scratch = self.plan.scratch();
         let len = self.plan.spectrum_len();
-        let (mut ra, mut rb) = (vec![C64::new(0.0, 0.0); len], vec![C64::new(0.0, 0.0); len]);
-        self.plan.forward(&mut scratch, &r[..m], &mut ra);
-        self.plan.forward(&mut scratch, &r[m..], &mut rb);
+        let ResponseScratch { spectral: scratch, ra, rb } = scratch;
+        self.plan.forward(scratch, &r[..m], ra);
+        self.plan.forward(scratch, &r[m..], rb);
         for k in 0..len {
             let (a, b) = (ra[k], rb[k]);
             ra[k] = a * self.inv_aa[k] + b * self.inv_ab[k];
             rb[k] = a * self.inv_ab[k] + b * self.inv_bb[k];
         }
         let (dw_a, dw_b) = dw.split_at_mut(m);
-        self.plan.inverse(&mut scratch, &ra, dw_a);
-        self.plan.inverse(&mut scratch, &rb, dw_b);
+        self.plan.inverse(scratch, ra, dw_a);
+        self.plan.inverse(scratch, rb, dw_b);
     }
+}
+
+/// Scratch of `InverseResponse::apply_with`.
+pub struct ResponseScratch {
+    spectral: crate::spectral::SpectralScratch,
+    ra: Vec<C64>,
+    rb: Vec<C64>,
 }
 
 /// Checks a target density pair: finite, with the chain's means
@@ -178,11 +222,20 @@ pub fn invert_with(
     };
     let mut run = Inversion::new(solver, w, config.history)?;
     let f = solver.model().f_a();
+    let newton = if config.newton { solver.exact_solver() } else { None };
+    // The best residual after each iteration, to see the iteration slow down.
+    let mut best_trace = Vec::new();
     loop {
         let residual = run.residual(target);
         let converged = residual < config.tolerance;
         if converged || run.iteration == config.max_iterations {
             return run.finish(residual, converged);
+        }
+        best_trace.push(run.best.as_ref().expect("one iterate").0);
+        if let Some(exact) = newton
+            && slowed_down(&best_trace)
+        {
+            return run.finish_by_newton(exact, response, target, config);
         }
         run.iteration += 1;
         run.newton_step(response, f);
@@ -195,6 +248,15 @@ pub fn invert_with(
         }
         run.mix_and_step(config.mixing)?;
     }
+}
+
+/// Whether the best residual fell by less than a decade over the last
+/// `SWITCH_WINDOW` iterations: there a Newton step (one solve and some tens
+/// of Jacobian products, quadratic convergence) costs less than the
+/// quasi-Newton iterations still to come.
+fn slowed_down(best_trace: &[f64]) -> bool {
+    let k = best_trace.len();
+    k > SWITCH_WINDOW && best_trace[k - 1] > 0.1 * best_trace[k - 1 - SWITCH_WINDOW]
 }
 
 /// The state of one `invert_with`: the iterate w and phi(w), the best
@@ -276,6 +338,39 @@ impl<'a> Inversion<'a> {
             residual,
             converged,
             solves: self.solves,
+            newton_steps: 0,
+            jacobian_products: 0,
+        })
+    }
+
+    /// Newton's method from the best iterate; the outcome is the better of
+    /// Newton's end and the best quasi-Newton iterate.
+    fn finish_by_newton(
+        self,
+        exact: &ExactSolver,
+        response: &InverseResponse,
+        target: &[f64],
+        config: &InverseConfig,
+    ) -> Result<InverseOutcome> {
+        let (best_residual, best_w) = self.best.clone().expect("one iterate");
+        let run = crate::inverse_newton::polish(exact, response, target, best_w, config.tolerance)?;
+        if !run.converged && run.residual >= best_residual {
+            let mut outcome = self.finish(best_residual, false)?;
+            outcome.solves += run.solves;
+            outcome.newton_steps = run.steps;
+            outcome.jacobian_products = run.products;
+            return Ok(outcome);
+        }
+        Ok(InverseOutcome {
+            w: run.w,
+            phi: run.phi,
+            log_q: Some(run.log_q),
+            iterations: self.iteration,
+            residual: run.residual,
+            converged: run.converged,
+            solves: self.solves + run.solves,
+            newton_steps: run.steps,
+            jacobian_products: run.products,
         })
     }
 
@@ -389,7 +484,7 @@ impl<'a> Inverter<'a> {
 }
 
 /// Relative density below which the local scaling stops growing.
-const DENSITY_FLOOR: f64 = 1e-3;
+pub(crate) const DENSITY_FLOOR: f64 = 1e-3;
 /// Largest change of a field at one point in one iteration.
 const MAX_STEP: f64 = 1.0;
 const MAX_HALVINGS: usize = 12;
@@ -397,8 +492,11 @@ const MAX_HALVINGS: usize = 12;
 const ROUGH_ITERATIONS: usize = 40;
 /// Iterations without a new best residual before Anderson restarts.
 const STALL_WINDOW: usize = 30;
+/// Iterations over which the quasi-Newton residual must fall a decade, or
+/// Newton's method takes over.
+const SWITCH_WINDOW: usize = 10;
 
-fn remove_means(w: &mut [f64]) {
+pub(crate) fn remove_means(w: &mut [f64]) {
     let m = w.len() / 2;
     for channel in w.chunks_mut(m) {
         let mean = crate::stats::mean(channel);

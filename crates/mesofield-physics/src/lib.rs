@@ -7,23 +7,25 @@
 //! parameter) with their statistics, initial and random fields, and the
 //! (w, phi) dataset pipeline.
 
-// Numerics: grid, FFTs, paired convolutions, Anderson mixing, random
-// streams, sample statistics.
+// Numerics: grid, FFTs, paired convolutions, Anderson mixing, GMRES,
+// random streams, sample statistics.
 pub mod anderson;
 pub mod grid;
+pub mod krylov;
 pub mod paired_fft;
 pub mod rng;
 pub mod spectral;
 pub mod stats;
 
-// The model: chain, Debye/RPA response, exact solver, the FieldSolver seam,
-// field constructors, errors.
+// The model: chain, Debye/RPA response, exact solver and its tangent map,
+// the FieldSolver seam, field constructors, errors.
 pub mod debye;
 pub mod error;
 pub mod fields;
 pub mod model;
 pub mod seam;
 pub mod solver;
+pub mod tangent;
 
 // Loops written against the seam: SCFT, operator-assisted SCFT, L-FTS, the
 // inverse map, chi estimation, dynamics.
@@ -31,6 +33,8 @@ pub mod assisted_scft;
 pub mod chi;
 pub mod dynamics;
 pub mod inverse;
+// Newton-Krylov and its starts for the inverse map where `inverse` slows.
+mod inverse_newton;
 pub mod lfts;
 pub mod scft;
 // The globally convergent fallback of `scft` (L-BFGS on H over W_-).

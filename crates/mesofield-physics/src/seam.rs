@@ -24,6 +24,12 @@ pub trait FieldSolver {
     /// Buffers of other sizes and the first sample that cannot be solved
     /// (non-finite values, a field outside the model's domain) are errors.
     fn solve_batch(&self, w: &[f64], phi: &mut [f64], log_q: &mut [f64]) -> Result<()>;
+    /// The exact solver itself, for loops that need its tangent map
+    /// (`ExactSolver::linearize`, Newton's method in the inverse map); None
+    /// for operators and for wrappers that count or change solves.
+    fn exact_solver(&self) -> Option<&ExactSolver> {
+        None
+    }
 }
 
 impl FieldSolver for ExactSolver {
@@ -38,6 +44,9 @@ impl FieldSolver for ExactSolver {
     }
     fn solve_batch(&self, w: &[f64], phi: &mut [f64], log_q: &mut [f64]) -> Result<()> {
         ExactSolver::solve_batch(self, w, phi, log_q)
+    }
+    fn exact_solver(&self) -> Option<&ExactSolver> {
+        Some(self)
     }
 }
 

@@ -49,7 +49,7 @@ fn multiply_and_max_abs(values: &mut [f64], weights: &[f64]) -> f64 {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Bond {
+pub(crate) enum Bond {
     Aa,
     Bb,
     Junction,
@@ -62,7 +62,7 @@ pub struct ExactSolver {
     kernel_aa: Vec<f64>,
     kernel_bb: Vec<f64>,
     kernel_junction: Vec<f64>,
-    paired: PairedPlan,
+    pub(crate) paired: PairedPlan,
     /// Full-spectrum kernels for the paired path: A-A, B-B, junction.
     full_kernels: [Vec<f64>; 3],
     /// Paired complex FFTs (default) or the two real-FFT recursions under
@@ -88,21 +88,21 @@ impl Drop for PooledWorkspace<'_> {
 }
 
 /// One direction's propagators and scratch.
-struct PropagatorBuffers {
+pub(crate) struct PropagatorBuffers {
     scratch: SpectralScratch,
     /// `[bead][point]`, rescaled.
-    props: Vec<f64>,
+    pub(crate) props: Vec<f64>,
     /// log of the factor removed from each bead's stored propagator.
-    log_scale: Vec<f64>,
+    pub(crate) log_scale: Vec<f64>,
 }
 
 /// Everything one solve needs; reuse it across solves of the same solver.
 pub struct SolverWorkspace {
-    paired: PairedScratch,
-    forward: PropagatorBuffers,
-    backward: PropagatorBuffers,
+    pub(crate) paired: PairedScratch,
+    pub(crate) forward: PropagatorBuffers,
+    pub(crate) backward: PropagatorBuffers,
     /// exp(-w_A), exp(-w_B), exp(+w_A), exp(+w_B).
-    boltzmann: [Vec<f64>; 4],
+    pub(crate) boltzmann: [Vec<f64>; 4],
 }
 
 #[derive(Clone, Copy)]
@@ -174,7 +174,7 @@ impl ExactSolver {
         PooledWorkspace { workspace: Some(reused.unwrap_or_else(|| self.workspace())), pool: &self.pool }
     }
 
-    fn bond(&self, left: usize) -> Bond {
+    pub(crate) fn bond(&self, left: usize) -> Bond {
         match (self.model.is_a(left), self.model.is_a(left + 1)) {
             (true, true) => Bond::Aa,
             (false, false) => Bond::Bb,
@@ -241,7 +241,7 @@ impl ExactSolver {
         Ok(())
     }
 
-    fn full_kernel(&self, bond: Bond) -> &[f64] {
+    pub(crate) fn full_kernel(&self, bond: Bond) -> &[f64] {
         // Equal segment lengths make all three kernels equal; handing out one
         // slice lets `convolve_pair` skip the unpacking of the two inputs.
         if self.model.segment_a == self.model.segment_b {
