@@ -116,16 +116,88 @@ impl SpectralConv2d {
     }
 
     /// `v` is `[B, Mx, My, C_in]`; returns `[B, Mx, My, C_out]`.
+    ///
+    /// Real and imaginary parts travel as separate contiguous tensors, so
+    /// every stage is a matrix product or a plain sum: no concatenation of
+    /// the weights into a real block matrix per call, no strided slices of
+    /// combined (Re | Im) tensors. The only copies are the two layout
+    /// changes around the mode-wise mixing, which is batched over modes.
     pub fn forward(&self, v: Tensor<4>) -> Tensor<4> {
         let [b, mx, my, c_in] = v.dims();
-        let device = v.device();
         let (kx2, ky) = (2 * self.modes_x, self.modes_y);
         let modes = kx2 * ky;
         let c_out = self.weight_re.val().dims()[2];
-        let dft = DftMatrices::new(mx, my, self.modes_x, self.modes_y);
+        let m = DftTensors::cached(mx, my, self.modes_x, self.modes_y, &v.device());
+        // y: the kept real-FFT columns, [B*Mx, Ky, C] -> [B, Mx, Ky*C].
+        let v = v.reshape([b * mx, my, c_in]);
+        let s_re = m.fwd_y_cos.clone().matmul(v.clone()).reshape([b, mx, ky * c_in]);
+        let s_im = m.fwd_y_sin.clone().matmul(v).reshape([b, mx, ky * c_in]);
+        // x with e^{-i theta}: U = (Fc Sr + Fs Si) + i (Fc Si - Fs Sr), [B, 2Kx, Ky*C].
+        let u_re = m.fwd_x_cos.clone().matmul(s_re.clone()) + m.fwd_x_sin.clone().matmul(s_im.clone());
+        let u_im = m.fwd_x_cos.clone().matmul(s_im) - m.fwd_x_sin.clone().matmul(s_re);
+        // Mode-wise complex mixing, batched over modes: [modes, B, C].
+        let to_modes = |u: Tensor<3>| u.reshape([b, modes, c_in]).swap_dims(0, 1);
+        let (u_re, u_im) = (to_modes(u_re), to_modes(u_im));
+        let (w_re, w_im) = (self.weight_re.val(), self.weight_im.val());
+        let o_re = u_re.clone().matmul(w_re.clone()) - u_im.clone().matmul(w_im.clone());
+        let o_im = u_re.matmul(w_im) + u_im.matmul(w_re);
+        let from_modes = |o: Tensor<3>| o.swap_dims(0, 1).reshape([b, kx2, ky * c_out]);
+        let (o_re, o_im) = (from_modes(o_re), from_modes(o_im));
+        // Inverse x with e^{+i theta}: Y = (Gc Or - Gs Oi) + i (Gc Oi + Gs Or).
+        let y_re = m.inv_x_cos.clone().matmul(o_re.clone()) - m.inv_x_sin.clone().matmul(o_im.clone());
+        let y_im = m.inv_x_cos.clone().matmul(o_im) + m.inv_x_sin.clone().matmul(o_re);
+        // Inverse real FFT along y from the kept columns: [My, Ky] @ [B*Mx, Ky, O].
+        let y_re = y_re.reshape([b * mx, ky, c_out]);
+        let y_im = y_im.reshape([b * mx, ky, c_out]);
+        (m.inv_y_cos.clone().matmul(y_re) + m.inv_y_sin.clone().matmul(y_im)).reshape([b, mx, my, c_out])
+    }
+}
+
+/// The truncated DFT of `dft::DftMatrices` as float tensors `[1, rows, cols]`
+/// (broadcast over the batch in `matmul`), built once per grid, modes and
+/// device on each thread and reused by every forward pass: building them
+/// costs trigonometry and a transfer per call otherwise.
+#[derive(Clone)]
+struct DftTensors {
+    /// [Ky, My]: cos and -sin of 2 pi ky y / My.
+    fwd_y_cos: Tensor<3>,
+    fwd_y_sin: Tensor<3>,
+    /// [2Kx, Mx]: cos and sin of 2 pi kx x / Mx.
+    fwd_x_cos: Tensor<3>,
+    fwd_x_sin: Tensor<3>,
+    /// [Mx, 2Kx].
+    inv_x_cos: Tensor<3>,
+    inv_x_sin: Tensor<3>,
+    /// [My, Ky]: c_ky cos / (Mx My) and -c_ky sin / (Mx My).
+    inv_y_cos: Tensor<3>,
+    inv_y_sin: Tensor<3>,
+}
+
+type DftKey = (usize, usize, usize, usize);
+
+thread_local! {
+    static DFT_CACHE: std::cell::RefCell<Vec<(DftKey, Device, DftTensors)>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+impl DftTensors {
+    fn cached(mx: usize, my: usize, modes_x: usize, modes_y: usize, device: &Device) -> DftTensors {
+        let key = (mx, my, modes_x, modes_y);
+        DFT_CACHE.with(|cache| {
+            let mut cache = cache.borrow_mut();
+            if let Some((_, _, t)) = cache.iter().find(|(k, d, _)| *k == key && d == device) {
+                return t.clone();
+            }
+            let t = DftTensors::new(mx, my, modes_x, modes_y, device);
+            cache.push((key, device.clone(), t.clone()));
+            t
+        })
+    }
+
+    fn new(mx: usize, my: usize, modes_x: usize, modes_y: usize, device: &Device) -> DftTensors {
+        let dft = DftMatrices::new(mx, my, modes_x, modes_y);
         let matrix = |values: Vec<f64>, rows: usize, cols: usize| -> Tensor<3> {
             let data: Vec<f32> = values.into_iter().map(|x| x as f32).collect();
-            Tensor::<2>::from_data(TensorData::new(data, [rows, cols]), &device).unsqueeze::<3>()
+            Tensor::<2>::from_data(TensorData::new(data, [rows, cols]), device).unsqueeze::<3>()
         };
         let transpose = |values: &[f64], rows: usize, cols: usize| -> Vec<f64> {
             let mut t = vec![0.0; rows * cols];
@@ -136,51 +208,17 @@ impl SpectralConv2d {
             }
             t
         };
-        // y: [2K, My] = [cos; -sin] rows, applied to [B*Mx, My, C].
-        let mut fwd_y = transpose(&dft.fwd_y_cos, my, ky);
-        fwd_y.extend(transpose(&dft.fwd_y_sin, my, ky));
-        let fwd_y = matrix(fwd_y, 2 * ky, my);
-        let spec_y = fwd_y.matmul(v.reshape([b * mx, my, c_in])); // [B*Mx, 2K, C]
-        // x: complex DFT over Mx of (Re | Im) blocks.
-        let spec_y = spec_y.reshape([b, mx, 2 * ky * c_in]);
-        let fc = matrix(dft.fwd_x_cos.clone(), kx2, mx);
-        let fs = matrix(dft.fwd_x_sin.clone(), kx2, mx);
-        let p = fc.matmul(spec_y.clone()); // [B, 2Kx, 2K*C]: (Fc Vr | Fc Vi)
-        let q = fs.matmul(spec_y); // (Fs Vr | Fs Vi)
-        let half = ky * c_in;
-        // e^{-i theta}: U = (Fc Vr + Fs Vi) + i (Fc Vi - Fs Vr).
-        let u_re = p.clone().narrow(2, 0, half) + q.clone().narrow(2, half, half);
-        let u_im = p.narrow(2, half, half) - q.narrow(2, 0, half);
-        let u = Tensor::cat(vec![u_re.reshape([b, kx2, ky, c_in]), u_im.reshape([b, kx2, ky, c_in])], 3)
-            .permute([1, 2, 0, 3])
-            .reshape([modes, b, 2 * c_in]);
-        // Mode-wise complex mixing as one real block matmul:
-        // [Ur | Ui] @ [[Wr, Wi], [-Wi, Wr]] = [Or | Oi].
-        let (w_re, w_im) = (self.weight_re.val(), self.weight_im.val());
-        let top = Tensor::cat(vec![w_re.clone(), w_im.clone()], 2);
-        let bottom = Tensor::cat(vec![w_im.neg(), w_re], 2);
-        let mixed = u.matmul(Tensor::cat(vec![top, bottom], 1)); // [M, B, 2O]
-        let mixed = mixed.reshape([kx2, ky, b, 2 * c_out]).permute([2, 0, 1, 3]).reshape([b, kx2, ky * 2 * c_out]);
-        // Inverse x with e^{+i theta}: y = (Gc Or - Gs Oi) + i (Gc Oi + Gs Or).
-        let gc = matrix(dft.inv_x_cos.clone(), mx, kx2);
-        let gs = matrix(dft.inv_x_sin.clone(), mx, kx2);
-        let pc = gc.matmul(mixed.clone()).reshape([b, mx, ky, 2 * c_out]);
-        let ps = gs.matmul(mixed).reshape([b, mx, ky, 2 * c_out]);
-        let y_re = pc.clone().narrow(3, 0, c_out) - ps.clone().narrow(3, c_out, c_out);
-        let y_im = pc.narrow(3, c_out, c_out) + ps.narrow(3, 0, c_out);
-        let y = Tensor::cat(vec![y_re, y_im], 2).reshape([b * mx, 2 * ky, c_out]);
-        // Inverse real FFT along y from the kept columns: [My, 2K] @ [B*Mx, 2K, O].
-        let mut inv_y = Vec::with_capacity(my * 2 * ky);
-        for yy in 0..my {
-            for k in 0..ky {
-                inv_y.push(dft.inv_y_cos[k * my + yy]);
-            }
-            for k in 0..ky {
-                inv_y.push(dft.inv_y_sin[k * my + yy]);
-            }
+        let (kx2, ky) = (2 * modes_x, modes_y);
+        DftTensors {
+            fwd_y_cos: matrix(transpose(&dft.fwd_y_cos, my, ky), ky, my),
+            fwd_y_sin: matrix(transpose(&dft.fwd_y_sin, my, ky), ky, my),
+            fwd_x_cos: matrix(dft.fwd_x_cos.clone(), kx2, mx),
+            fwd_x_sin: matrix(dft.fwd_x_sin.clone(), kx2, mx),
+            inv_x_cos: matrix(dft.inv_x_cos.clone(), mx, kx2),
+            inv_x_sin: matrix(dft.inv_x_sin.clone(), mx, kx2),
+            inv_y_cos: matrix(transpose(&dft.inv_y_cos, ky, my), my, ky),
+            inv_y_sin: matrix(transpose(&dft.inv_y_sin, ky, my), my, ky),
         }
-        let inv_y = matrix(inv_y, my, 2 * ky);
-        inv_y.matmul(y).reshape([b, mx, my, c_out])
     }
 }
 
