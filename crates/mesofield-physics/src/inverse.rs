@@ -17,7 +17,7 @@
 //! point's, 0.01 apart; this iteration from zero fields finds the saddle
 //! point's own (to 2e-8). Patterns with a density near zero over whole
 //! domains (strongly segregated saddle points, L-FTS at chi = 1.0) slow it
-//! down: when its residual falls by less than a decade in 10 iterations,
+//! down: when its residual falls by less than a decade in 25 iterations,
 //! Newton's method with the exact Jacobian takes over (`inverse_newton`,
 //! exact solver only; `InverseConfig::newton` switches it off).
 //!
@@ -494,7 +494,7 @@ const ROUGH_ITERATIONS: usize = 40;
 const STALL_WINDOW: usize = 30;
 /// Iterations over which the quasi-Newton residual must fall a decade, or
 /// Newton's method takes over.
-const SWITCH_WINDOW: usize = 10;
+const SWITCH_WINDOW: usize = 25;
 
 pub(crate) fn remove_means(w: &mut [f64]) {
     let m = w.len() / 2;
