@@ -130,19 +130,15 @@ impl InverseResponse {
             spectral: self.plan.scratch(),
             ra: vec![C64::new(0.0, 0.0); len],
             rb: vec![C64::new(0.0, 0.0); len],
+            scaled: vec![0.0; 2 * self.plan.grid().points()],
         }
     }
 
     /// `dw = S^{-1} r` for `r` = `[2][M]`, written into `dw`.
-    pub fn apply(&self, r: &[f64], dw: &mut [f64]) {
-        self.apply_with(&mut self.scratch(), r, dw)
-    }
-
-    /// `apply` with explicit scratch (for loops that apply it many times).
-    pub fn apply_with(&self, scratch: &mut ResponseScratch, r: &[f64], dw: &mut [f64]) {
+    pub fn apply(&self, scratch: &mut ResponseScratch, r: &[f64], dw: &mut [f64]) {
         let m = r.len() / 2;
         let len = self.plan.spectrum_len();
-        let ResponseScratch { spectral: scratch, ra, rb } = scratch;
+        let ResponseScratch { spectral: scratch, ra, rb, .. } = scratch;
         self.plan.forward(scratch, &r[..m], ra);
         self.plan.forward(scratch, &r[m..], rb);
         for k in 0..len {
@@ -154,13 +150,30 @@ impl InverseResponse {
         self.plan.inverse(scratch, ra, dw_a);
         self.plan.inverse(scratch, rb, dw_b);
     }
+
+    /// `dw = D S^{-1} D r` with `D = diag(scale)`: the homogeneous response
+    /// rescaled by the local densities, the step of the quasi-Newton
+    /// iteration and the preconditioner of Newton's linear solves.
+    pub fn apply_scaled(&self, scratch: &mut ResponseScratch, scale: &[f64], r: &[f64], dw: &mut [f64]) {
+        let mut scaled = std::mem::take(&mut scratch.scaled);
+        for ((x, &d), &v) in scaled.iter_mut().zip(scale).zip(r) {
+            *x = d * v;
+        }
+        self.apply(scratch, &scaled, dw);
+        scratch.scaled = scaled;
+        for (x, &d) in dw.iter_mut().zip(scale) {
+            *x *= d;
+        }
+    }
 }
 
-/// Scratch of `InverseResponse::apply_with`.
+/// Scratch of `InverseResponse::apply` and `apply_scaled`.
 pub struct ResponseScratch {
     spectral: crate::spectral::SpectralScratch,
     ra: Vec<C64>,
     rb: Vec<C64>,
+    /// D r in `apply_scaled`.
+    scaled: Vec<f64>,
 }
 
 /// Checks a target density pair: finite, with the chain's means
@@ -220,7 +233,7 @@ pub fn invert_with(
         Some(s) => return Err(Error::Shape(format!("start fields have {} values, expected {n}", s.len()))),
         None => vec![0.0; n],
     };
-    let mut run = Inversion::new(solver, w, config.history)?;
+    let mut run = Inversion::new(solver, response, w, config.history)?;
     let f = solver.model().f_a();
     let newton = if config.newton { solver.exact_solver() } else { None };
     // The best residual after each iteration, to see the iteration slow down.
@@ -238,7 +251,7 @@ pub fn invert_with(
             return run.finish_by_newton(exact, response, target, config);
         }
         run.iteration += 1;
-        run.newton_step(response, f);
+        run.quasi_newton_step(response, f);
         if run.since_best > STALL_WINDOW {
             // Anderson's history has gone bad: restart it from the best point
             // with a plain step.
@@ -266,13 +279,14 @@ struct Inversion<'a> {
     w: Vec<f64>,
     phi: Vec<f64>,
     log_q: [f64; 1],
-    /// phi(w) - phi*, then its scaled form.
+    /// phi(w) - phi*.
     r: Vec<f64>,
     /// The quasi-Newton step dw, then scratch for a shrunk step.
     dw: Vec<f64>,
     next: Vec<f64>,
     /// sqrt(phi_0 / phi) per point, the local scaling of the response.
     scale: Vec<f64>,
+    response_scratch: ResponseScratch,
     mixer: AndersonMixer,
     /// The best residual and its fields.
     best: Option<(f64, Vec<f64>)>,
@@ -284,7 +298,7 @@ struct Inversion<'a> {
 
 impl<'a> Inversion<'a> {
     /// The state at `w` (its means removed), solved once.
-    fn new(solver: &'a dyn FieldSolver, mut w: Vec<f64>, history: usize) -> Result<Self> {
+    fn new(solver: &'a dyn FieldSolver, response: &InverseResponse, mut w: Vec<f64>, history: usize) -> Result<Self> {
         let n = w.len();
         remove_means(&mut w);
         let mut run = Inversion {
@@ -296,6 +310,7 @@ impl<'a> Inversion<'a> {
             dw: vec![0.0; n],
             next: vec![0.0; n],
             scale: vec![0.0; n],
+            response_scratch: response.scratch(),
             mixer: AndersonMixer::new(n, history),
             best: None,
             solves: 1,
@@ -375,7 +390,7 @@ impl<'a> Inversion<'a> {
     }
 
     /// dw = D S^{-1} D r, D = sqrt(phi_0 / phi) per point (`f`: mean phi_A).
-    fn newton_step(&mut self, response: &InverseResponse, f: f64) {
+    fn quasi_newton_step(&mut self, response: &InverseResponse, f: f64) {
         let n = self.r.len();
         // Where a density is small, its response to its field is small in
         // proportion (the Boltzmann factor of each bead): scale the
@@ -383,12 +398,8 @@ impl<'a> Inversion<'a> {
         for i in 0..n {
             let phi0 = if i < n / 2 { f } else { 1.0 - f };
             self.scale[i] = (phi0 / self.phi[i].max(DENSITY_FLOOR * phi0)).sqrt();
-            self.r[i] *= self.scale[i];
         }
-        response.apply(&self.r, &mut self.dw);
-        for i in 0..n {
-            self.dw[i] *= self.scale[i];
-        }
+        response.apply_scaled(&mut self.response_scratch, &self.scale, &self.r, &mut self.dw);
     }
 
     /// The Anderson-mixed step from dw, shrunk to MAX_STEP and halved while

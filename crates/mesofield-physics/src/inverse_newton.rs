@@ -40,11 +40,12 @@
 
 use crate::error::{Error, Result};
 use crate::fields::from_exchange_pressure;
-use crate::inverse::{InverseResponse, remove_means};
+use crate::inverse::{InverseResponse, ResponseScratch, remove_means};
 use crate::krylov::Gmres;
 use crate::lfts::{Lfts, LftsConfig};
 use crate::seam::Solvers;
 use crate::solver::ExactSolver;
+use crate::tangent::Linearization;
 
 /// The end of a Newton run: fields, their densities and the counts.
 pub(crate) struct NewtonRun {
@@ -68,6 +69,7 @@ pub(crate) fn polish(
     w: Vec<f64>,
     tolerance: f64,
 ) -> Result<NewtonRun> {
+    let mut newton = Newton::new(exact, response);
     let (start, start_solves) = saddle_shaped_start(exact, target)?;
     let mut counts = [0, start_solves, 0];
     let mut best: Option<NewtonRun> = None;
@@ -79,19 +81,19 @@ pub(crate) fn polish(
             *best = Some(run);
         }
     };
-    if let Some(start) = &start {
-        consider(newton(exact, response, target, start.clone(), tolerance, NEWTON_STEPS)?, &mut best);
+    if let Some(start) = start {
+        consider(newton.solve(target, start, tolerance, NEWTON_STEPS)?, &mut best);
     }
     if !best.as_ref().is_some_and(|b| b.converged) {
-        consider(newton(exact, response, target, w, tolerance, NEWTON_STEPS)?, &mut best);
+        consider(newton.solve(target, w, tolerance, NEWTON_STEPS)?, &mut best);
     }
     // From the melt, not from the mean-field-shaped start: measured on an
     // L-FTS pattern at chi = 1.0, the path from that start stalled at 2e-3
     // after 25 s, the path from the melt converged in 4 s.
     if !best.as_ref().is_some_and(|b| b.converged) {
-        consider(continuation(exact, response, target, vec![0.0; target.len()], tolerance)?, &mut best);
+        consider(continuation(&mut newton, target, tolerance)?, &mut best);
     }
-    let best = best.expect("the quasi-Newton start always runs");
+    let best = best.expect("the quasi-Newton iterate's start runs unless an earlier one converged");
     let [steps, solves, products] = counts;
     Ok(NewtonRun { steps, solves, products, ..best })
 }
@@ -163,21 +165,16 @@ fn saddle_shaped_start(exact: &ExactSolver, target: &[f64]) -> Result<(Option<Ve
     Ok((start, solves))
 }
 
-/// Natural-parameter continuation from the densities phi_0 of `from`:
-/// targets phi(l) = phi_0 + l (phi* - phi_0) for l from 0 to 1, each solved by
+/// Natural-parameter continuation from the melt (zero fields, densities
+/// phi_0): targets phi(l) = phi_0 + l (phi* - phi_0) for l from 0 to 1, each solved by
 /// Newton from the previous solution (secant predictor) to a loose
 /// tolerance, the last to `tolerance`; l steps shrink when the corrector
 /// fails and grow when it succeeds in a few steps.
-fn continuation(
-    exact: &ExactSolver,
-    response: &InverseResponse,
-    target: &[f64],
-    from: Vec<f64>,
-    tolerance: f64,
-) -> Result<NewtonRun> {
+fn continuation(newton: &mut Newton, target: &[f64], tolerance: f64) -> Result<NewtonRun> {
     let n = target.len();
-    let origin = exact.linearize(&from)?.phi().to_vec();
-    let mut w = from;
+    let mut w = vec![0.0; n];
+    let mut origin = vec![0.0; n];
+    newton.exact.solve_batch(&w, &mut origin, &mut [0.0])?;
     let mut previous: Option<(f64, Vec<f64>)> = None;
     let (mut lambda, mut step) = (0.0f64, CONTINUATION_FIRST_STEP);
     let (mut steps_taken, mut solves, mut products) = (0, 1, 0);
@@ -198,7 +195,7 @@ fn continuation(
         let last = next >= 1.0;
         let (tol, steps) =
             if last { (tolerance, NEWTON_STEPS) } else { (CONTINUATION_TOLERANCE, CONTINUATION_NEWTON_STEPS) };
-        let run = newton(exact, response, &intermediate, start, tol, steps)?;
+        let run = newton.solve(&intermediate, start, tol, steps)?;
         steps_taken += run.steps;
         solves += run.solves;
         products += run.products;
@@ -225,11 +222,13 @@ fn continuation(
         // Never reached l = 1: the fields at the last l, with their residual
         // against the real target.
         None => {
-            let lin = exact.linearize(&w)?;
-            let residual = lin.phi().iter().zip(target).map(|(p, q)| (p - q).abs()).fold(0.0, f64::max);
+            let mut phi = vec![0.0; n];
+            let mut log_q = [0.0];
+            newton.exact.solve_batch(&w, &mut phi, &mut log_q)?;
+            let residual = phi.iter().zip(target).map(|(p, q)| (p - q).abs()).fold(0.0, f64::max);
             Ok(NewtonRun {
-                phi: lin.phi().to_vec(),
-                log_q: lin.log_q(),
+                phi,
+                log_q: log_q[0],
                 w,
                 residual,
                 converged: false,
@@ -241,8 +240,11 @@ fn continuation(
     }
 }
 
-/// Newton's method for phi(w) = phi* from `w` with the exact Jacobian:
-/// each step solves -J dw = phi(w) - phi* by GMRES right-preconditioned by
+/// Newton's method for phi(w) = phi* with the exact Jacobian, and its
+/// buffers (the linearisation's propagators, the GMRES basis), reused by
+/// every start and every intermediate target of the continuation.
+///
+/// Each step solves -J dw = phi(w) - phi* by GMRES right-preconditioned by
 /// the quasi-Newton inverse D S^{-1} D, to the relative accuracy of the
 /// Eisenstat-Walker forcing term (loose far away, tight near the root).
 /// The step is clipped to CLIP per point: where Newton asks for large
@@ -251,103 +253,109 @@ fn continuation(
 /// keeps the next linearisation near this one. Then a backtracking line
 /// search on |r|_2 whose trials stay in the model's domain (Q <= 0 is a
 /// rejected trial).
-pub(crate) fn newton(
-    exact: &ExactSolver,
-    response: &InverseResponse,
-    target: &[f64],
-    mut w: Vec<f64>,
-    tolerance: f64,
-    max_steps: usize,
-) -> Result<NewtonRun> {
-    let n = target.len();
-    let m = n / 2;
-    let f = exact.model().f_a();
-    let mut lin = exact.linearize(&w)?;
-    let (mut solves, mut products, mut steps) = (1, 0, 0);
-    let mut gmres = Gmres::new(n, GMRES_PRODUCTS);
-    let mut scratch = response.scratch();
-    let (mut r, mut dw, mut trial, mut scale) = (vec![0.0; n], vec![0.0; n], vec![0.0; n], vec![0.0; n]);
-    let mut scaled = vec![0.0; n];
-    let mut previous_norm: Option<f64> = None;
-    let mut forcing = FORCING_MAX;
-    let distance = |phi: &[f64]| phi.iter().zip(target).map(|(p, q)| (p - q) * (p - q)).sum::<f64>().sqrt();
-    loop {
-        let mut residual = 0.0f64;
-        for i in 0..n {
-            r[i] = lin.phi()[i] - target[i];
-            residual = residual.max(r[i].abs());
-        }
-        let norm = distance(lin.phi());
-        let converged = residual < tolerance;
-        if converged || steps == max_steps {
-            let (phi, log_q) = (lin.phi().to_vec(), lin.log_q());
-            return Ok(NewtonRun { w, phi, log_q, residual, converged, steps, solves, products });
-        }
-        steps += 1;
-        // Eisenstat and Walker's second choice, safeguarded, and never
-        // tighter than the tolerance needs.
-        if let Some(previous) = previous_norm {
-            let proposed = 0.9 * (norm / previous).powi(2);
-            let safeguard = 0.9 * forcing * forcing;
-            forcing = if safeguard > 0.1 { proposed.max(safeguard) } else { proposed }.min(FORCING_MAX);
-        }
-        let rtol = forcing.max(0.1 * tolerance / norm).max(1e-13);
-        for i in 0..n {
-            let phi0 = if i < m { f } else { 1.0 - f };
-            scale[i] = (phi0 / lin.phi()[i].abs().max(crate::inverse::DENSITY_FLOOR * phi0)).sqrt();
-        }
-        let info = {
-            let (lin, scale, scratch, scaled) = (&mut lin, &scale, &mut scratch, &mut scaled);
-            gmres.solve(
-                |v, out| {
-                    lin.apply(v, out)?;
-                    out.iter_mut().for_each(|x| *x = -*x);
-                    Ok(())
-                },
-                |v, out| {
-                    for i in 0..n {
-                        scaled[i] = scale[i] * v[i];
-                    }
-                    response.apply_with(scratch, scaled, out);
-                    for i in 0..n {
-                        out[i] *= scale[i];
-                    }
-                },
-                &r,
-                &mut dw,
-                rtol,
-                GMRES_PRODUCTS,
-            )?
+struct Newton<'a> {
+    exact: &'a ExactSolver,
+    response: &'a InverseResponse,
+    /// None until the first solve.
+    lin: Option<Linearization<'a>>,
+    gmres: Option<Gmres>,
+    scratch: ResponseScratch,
+}
+
+impl<'a> Newton<'a> {
+    fn new(exact: &'a ExactSolver, response: &'a InverseResponse) -> Self {
+        Newton { exact, response, lin: None, gmres: None, scratch: response.scratch() }
+    }
+
+    /// From `w`, at most `max_steps` steps.
+    fn solve(&mut self, target: &[f64], mut w: Vec<f64>, tolerance: f64, max_steps: usize) -> Result<NewtonRun> {
+        let n = target.len();
+        let m = n / 2;
+        let f = self.exact.model().f_a();
+        let lin = match &mut self.lin {
+            Some(lin) => {
+                lin.at(&w)?;
+                lin
+            }
+            slot => slot.insert(self.exact.linearize(&w)?),
         };
-        products += info.products;
-        remove_means(&mut dw);
-        dw.iter_mut().for_each(|x| *x = x.clamp(-CLIP, CLIP));
-        let mut t = 1.0;
-        let mut accepted = false;
-        for _ in 0..=LINE_SEARCH_HALVINGS {
+        let gmres = self.gmres.get_or_insert_with(|| Gmres::new(n, GMRES_PRODUCTS));
+        let (response, scratch) = (self.response, &mut self.scratch);
+        let (mut solves, mut products, mut steps) = (1, 0, 0);
+        let (mut r, mut dw, mut trial, mut scale) = (vec![0.0; n], vec![0.0; n], vec![0.0; n], vec![0.0; n]);
+        let mut previous_norm: Option<f64> = None;
+        let mut forcing = FORCING_MAX;
+        let distance = |phi: &[f64]| phi.iter().zip(target).map(|(p, q)| (p - q) * (p - q)).sum::<f64>().sqrt();
+        loop {
+            let mut residual = 0.0f64;
             for i in 0..n {
-                trial[i] = w[i] + t * dw[i];
+                r[i] = lin.phi()[i] - target[i];
+                residual = residual.max(r[i].abs());
             }
-            solves += 1;
-            match lin.at(&trial) {
-                Ok(()) if distance(lin.phi()) <= (1.0 - 1e-4 * t) * norm => {
-                    accepted = true;
-                    break;
+            let norm = r.iter().map(|x| x * x).sum::<f64>().sqrt();
+            let converged = residual < tolerance;
+            if converged || steps == max_steps {
+                let (phi, log_q) = (lin.phi().to_vec(), lin.log_q());
+                return Ok(NewtonRun { w, phi, log_q, residual, converged, steps, solves, products });
+            }
+            steps += 1;
+            // Eisenstat and Walker's second choice, safeguarded, and never
+            // tighter than the tolerance needs.
+            if let Some(previous) = previous_norm {
+                let proposed = 0.9 * (norm / previous).powi(2);
+                let safeguard = 0.9 * forcing * forcing;
+                forcing = if safeguard > 0.1 { proposed.max(safeguard) } else { proposed }.min(FORCING_MAX);
+            }
+            let rtol = forcing.max(0.1 * tolerance / norm).max(1e-13);
+            for i in 0..n {
+                let phi0 = if i < m { f } else { 1.0 - f };
+                scale[i] = (phi0 / lin.phi()[i].abs().max(crate::inverse::DENSITY_FLOOR * phi0)).sqrt();
+            }
+            let info = {
+                let (lin, scale) = (&mut *lin, &scale);
+                gmres.solve(
+                    |v, out| {
+                        lin.apply(v, out)?;
+                        out.iter_mut().for_each(|x| *x = -*x);
+                        Ok(())
+                    },
+                    |v, out| response.apply_scaled(scratch, scale, v, out),
+                    &r,
+                    &mut dw,
+                    rtol,
+                    GMRES_PRODUCTS,
+                )?
+            };
+            products += info.products;
+            remove_means(&mut dw);
+            dw.iter_mut().for_each(|x| *x = x.clamp(-CLIP, CLIP));
+            let mut t = 1.0;
+            let mut accepted = false;
+            for _ in 0..=LINE_SEARCH_HALVINGS {
+                for i in 0..n {
+                    trial[i] = w[i] + t * dw[i];
                 }
-                Ok(()) | Err(Error::Domain { .. }) => {}
-                Err(e) => return Err(e),
+                solves += 1;
+                match lin.at(&trial) {
+                    Ok(()) if distance(lin.phi()) <= (1.0 - 1e-4 * t) * norm => {
+                        accepted = true;
+                        break;
+                    }
+                    Ok(()) | Err(Error::Domain { .. }) => {}
+                    Err(e) => return Err(e),
+                }
+                t *= 0.5;
             }
-            t *= 0.5;
+            if !accepted {
+                // No step along this direction lowers |r|: stop at w.
+                lin.at(&w)?;
+                solves += 1;
+                let (phi, log_q) = (lin.phi().to_vec(), lin.log_q());
+                return Ok(NewtonRun { w, phi, log_q, residual, converged: false, steps, solves, products });
+            }
+            std::mem::swap(&mut w, &mut trial);
+            previous_norm = Some(norm);
         }
-        if !accepted {
-            // No step along this direction lowers |r|: stop at w.
-            lin.at(&w)?;
-            solves += 1;
-            let (phi, log_q) = (lin.phi().to_vec(), lin.log_q());
-            return Ok(NewtonRun { w, phi, log_q, residual, converged: false, steps, solves, products });
-        }
-        std::mem::swap(&mut w, &mut trial);
-        previous_norm = Some(norm);
     }
 }
 
