@@ -101,18 +101,20 @@ pub fn invert_patterns(
 }
 
 /// chi from clean samples: the inverse map, then the equipartition estimator
-/// of an ensemble at `beads_per_cell`.
+/// of an ensemble at `beads_per_cell` sampled with L-FTS steps of
+/// `step_size` (0: the continuum limit).
 pub fn chi_from_samples(
     clean: Patterns,
     model: &ChainModel,
     beads_per_cell: f64,
+    step_size: f64,
     solver: &SolverChoice,
     backend: Backend,
     reporter: &Reporter,
 ) -> Result<ChiEstimate> {
     let inv = invert_patterns(clean, model, solver, backend, 1e-10, reporter)?;
     let plan = SpectralPlan::new(inv.grid);
-    Ok(estimate_chi(&plan, &inv.w, &inv.phi, ChiEstimator::Equipartition { beads_per_cell })?)
+    Ok(estimate_chi(&plan, &inv.w, &inv.phi, ChiEstimator::Equipartition { beads_per_cell, step_size })?)
 }
 
 /// Denoising settings shared by every pattern of a call.

@@ -35,8 +35,15 @@
 //! at chi = 1.0 no start finds the run's own fields: the fields found
 //! reproduce the pattern to 1e-12 but differ from the run's W_- by up to
 //! 0.6-0.9 where a density nearly vanishes, and the equipartition estimate
-//! of chi from two such patterns is 1.44 for chi = 1 (0.996 from the run's
-//! own fields). Choosing the sampled branch (a prior on W_-) is open.
+//! of chi from two such patterns over every point is 1.44 for chi = 1
+//! (0.996 from the run's own fields). The branches agree where both
+//! densities exceed about 3e-3, so `chi`'s equipartition estimator uses
+//! only those points; choosing the sampled branch itself (a prior on W_-)
+//! is left open. So is a start for the L-FTS patterns at chi = 1.0 grown
+//! from random fields (minority domains of both kinds, 5% of the points
+//! with phi_A < 1e-3): 3 of 8 such snapshots tried stop at 2e-6 to 4e-4,
+//! every start ending in a minimum of |r| where the fields grow along it,
+//! and more Newton steps or GMRES products do not help.
 
 use crate::error::{Error, Result};
 use crate::fields::from_exchange_pressure;

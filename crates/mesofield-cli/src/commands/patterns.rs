@@ -93,6 +93,11 @@ pub struct InferChiArgs {
     /// the equipartition estimator (unbiased on fluctuating samples) and makes it the answer.
     #[arg(long)]
     pub beads_per_cell: Option<f64>,
+    /// The L-FTS step size lambda the samples were drawn with: the
+    /// equipartition estimator is then exact for that discrete sampler (0: the
+    /// continuum limit, biased by about lambda / chi).
+    #[arg(long, default_value_t = 0.0, requires = "beads_per_cell")]
+    pub step_size: f64,
     /// Tolerance of the inverse map, max |phi(w) - pattern|.
     #[arg(long, default_value_t = 1e-10)]
     pub tol: f64,
@@ -111,7 +116,12 @@ pub fn infer_chi(a: &InferChiArgs) -> Result<()> {
     let plan = SpectralPlan::new(inv.grid);
     let saddle = estimate_chi(&plan, &inv.w, &inv.phi, ChiEstimator::Saddle)?;
     let equipartition = match a.beads_per_cell {
-        Some(b) => Some(estimate_chi(&plan, &inv.w, &inv.phi, ChiEstimator::Equipartition { beads_per_cell: b })?),
+        Some(b) => Some(estimate_chi(
+            &plan,
+            &inv.w,
+            &inv.phi,
+            ChiEstimator::Equipartition { beads_per_cell: b, step_size: a.step_size },
+        )?),
         None => None,
     };
     let answer = equipartition.as_ref().unwrap_or(&saddle);
@@ -155,6 +165,9 @@ pub struct DenoiseArgs {
     /// B, beads per grid cell of the ensemble: the weight of the action against the data.
     #[arg(long, default_value_t = 100.0)]
     pub beads_per_cell: f64,
+    /// The L-FTS step size the --samples were drawn with (0: the continuum limit).
+    #[arg(long, default_value_t = 0.0, requires = "samples")]
+    pub step_size: f64,
     /// Noise standard deviation (phi units); default: estimated from each noisy pattern.
     #[arg(long)]
     pub sigma: Option<f64>,
@@ -195,7 +208,15 @@ pub fn denoise(a: &DenoiseArgs) -> Result<()> {
         None
     } else {
         let clean = load_many(&a.samples, phi_range, true)?;
-        Some(chi_from_samples(clean, &model, a.beads_per_cell, &a.solvers.solver, a.solvers.backend, &reporter())?)
+        Some(chi_from_samples(
+            clean,
+            &model,
+            a.beads_per_cell,
+            a.step_size,
+            &a.solvers.solver,
+            a.solvers.backend,
+            &reporter(),
+        )?)
     };
     let chi = a.chi.or(inferred.as_ref().map(|e| e.chi)).expect("clap requires --chi or --samples");
     let spec = DenoiseSpec {

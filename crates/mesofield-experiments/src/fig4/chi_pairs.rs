@@ -33,7 +33,7 @@ pub fn chi_from_pairs(
             w.extend(inv.w);
             phi.extend(target);
         }
-        let estimator = ChiEstimator::Equipartition { beads_per_cell: spec.beads_per_cell };
+        let estimator = ChiEstimator::Equipartition { beads_per_cell: spec.beads_per_cell, step_size: spec.step_size };
         estimates.push(estimate_chi(plan, &w, &phi, estimator)?);
     }
     Ok(estimates)
