@@ -432,6 +432,23 @@ fn sample_writes_its_run_folder_and_resumes_the_same_trajectory() {
     assert_eq!(last.fields("w").unwrap().0, 1);
     assert!(last.has("phi"));
 
+    // Replicas: chain r of --seed 2 --replicas 2 is the run with seed 2 + r,
+    // field for field; the pooled summary sits above the replica folders.
+    let mut together = args(&p("replicas"), "40");
+    together[12] = "2".into();
+    together.extend(["--replicas".to_string(), "2".to_string()]);
+    let pooled = run_args(together);
+    assert!(pooled.status.success(), "{}", stderr(&pooled));
+    let pooled: serde_json::Value = serde_json::from_slice(&pooled.stdout).unwrap();
+    assert_eq!(pooled["replicas"], 2);
+    assert_eq!(pooled["per_replica"][1]["seed"], 3);
+    assert_eq!(pooled["per_replica"][1]["H_mean"], a["H_mean"]);
+    let replica = FieldFile::open(&dir.join("replicas/replica_01/last.safetensors")).unwrap();
+    assert_eq!(replica.fields("w").unwrap().3, last.fields("w").unwrap().3);
+    let h: Vec<f64> = (0..2).map(|r| pooled["per_replica"][r]["H_mean"].as_f64().unwrap()).collect();
+    assert!((pooled["H_mean"].as_f64().unwrap() - 0.5 * (h[0] + h[1])).abs() < 1e-12);
+    assert!(dir.join("replicas/summary.json").exists() && dir.join("replicas/replica_00/trace.jsonl").exists());
+
     // Resuming with other settings, or with nothing to resume, is refused.
     let mut other = args(&p("split"), "60");
     other[2] = "0.6".into();

@@ -187,11 +187,93 @@ type Start = (mesofield_physics::ChainModel, Grid, Vec<f64>, usize, RunningStruc
 
 /// Runs (or, with `resume`, continues) the L-FTS run of `spec` in `dir`.
 pub fn run_sample(spec: &SampleSpec, dir: &Path, resume: bool, reporter: &Reporter) -> Result<SampleRun> {
+    Ok(run_replicas(spec, 1, dir, resume, reporter)?.runs.swap_remove(0))
+}
+
+/// R chains advanced together, one batched solve per inner iteration.
+pub struct Replicas {
+    /// Each replica's run, as a separate run with its seed would give.
+    pub runs: Vec<SampleRun>,
+    /// `summary.json` of `dir` for R > 1 (None for one chain, whose own
+    /// summary is there).
+    pub summary: Option<ReplicaSummary>,
+}
+
+/// `summary.json` of a replica run: the pooled means (the standard errors
+/// from the spread of the replicas' means) and each replica's summary.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ReplicaSummary {
+    pub replicas: usize,
+    pub seeds: Vec<u64>,
+    /// Replica-steps per second of wall time (all chains together).
+    pub steps_per_second: f64,
+    pub seconds: f64,
+    pub exact_solves: usize,
+    pub operator_calls: usize,
+    #[serde(rename = "H_mean")]
+    pub h_mean: f64,
+    #[serde(rename = "H_stderr")]
+    pub h_stderr: f64,
+    pub psi2_mean: f64,
+    pub psi2_stderr: f64,
+    pub per_replica: Vec<SampleSummary>,
+}
+
+/// Mean and standard error of the mean over independent values.
+fn mean_error(values: &[f64]) -> (f64, f64) {
+    let n = values.len() as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    if values.len() < 2 {
+        return (mean, f64::NAN);
+    }
+    let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0);
+    (mean, (var / n).sqrt())
+}
+
+/// One chain's run folder and running tallies.
+struct Chain {
+    seed: u64,
+    folder: RunFolder,
+    trace: Vec<SampleRecord>,
+    writer: crate::run_folder::TraceWriter,
+    sq_sum: RunningStructureFactor,
+    exact_solves: usize,
+    operator_calls: usize,
+    run: serde_json::Value,
+}
+
+/// `spec` with `replicas` chains in `dir` (one: `dir` is the run folder;
+/// more: `dir/replica_NN/` for chain r with seed `spec.seed + r`, the run
+/// `mesofield sample --seed SEED+r` makes, and a pooled `dir/summary.json`).
+pub fn run_replicas(
+    spec: &SampleSpec,
+    replicas: usize,
+    dir: &Path,
+    resume: bool,
+    reporter: &Reporter,
+) -> Result<Replicas> {
     if spec.steps == 0 {
         bail!("--steps must be at least 1");
     }
-    let folder = RunFolder::new(dir);
-    let (model, grid, w_start, start_step, mut sq_sum) = start_of(spec, &folder, resume)?;
+    if replicas == 0 {
+        bail!("--replicas must be at least 1");
+    }
+    let chain_spec = |r: usize| SampleSpec { seed: spec.seed + r as u64, ..spec.clone() };
+    let folders: Vec<RunFolder> = (0..replicas)
+        .map(|r| if replicas == 1 { RunFolder::new(dir) } else { RunFolder::new(dir.join(format!("replica_{r:02}"))) })
+        .collect();
+    let mut starts = Vec::with_capacity(replicas);
+    for (r, folder) in folders.iter().enumerate() {
+        starts.push(start_of(&chain_spec(r), folder, resume)?);
+    }
+    let (model, grid, _, start_step, _) = &starts[0];
+    let (model, grid, start_step) = (model.clone(), *grid, *start_step);
+    if let Some(r) = starts.iter().position(|s| s.3 != start_step || s.1 != grid) {
+        bail!(
+            "--resume: replica {r} stopped at step {}, replica 0 at {start_step}: the replicas must resume together",
+            starts[r].3
+        );
+    }
     let exact = ExactSolver::new(&model, grid)?;
     let operator = spec.solver.load(spec.backend, &model, &grid)?;
     let config = LftsConfig {
@@ -199,61 +281,116 @@ pub fn run_sample(spec: &SampleSpec, dir: &Path, resume: bool, reporter: &Report
         ..LftsConfig::new(spec.chi, spec.beads_per_cell, spec.step_size, spec.seed)
     };
     let sampler = Lfts::new(config, Solvers::new(&exact, operator.as_ref().map(|o| o as &dyn FieldSolver))?)?;
-    folder.create()?;
     let solver_name = spec.solver.to_string();
-    let run = json!({"chi": spec.chi, "beads_per_cell": spec.beads_per_cell, "step_size": spec.step_size,
-                     "seed": spec.seed, "steps": spec.steps, "solver": solver_name, "tol": spec.tol,
-                     "grid": [grid.mx, grid.my], "model": model});
-
-    // A run stopped between snapshots wrote records past its last one: they are recomputed.
-    let (mut trace, mut writer) = folder.open_trace::<SampleRecord>(resume.then_some(start_step))?;
-    let (mut exact_solves, mut operator_calls) =
-        trace.last().map(|t| (t.exact_solves, t.operator_calls)).unwrap_or((0, 0));
-    let (mut state, cost) = sampler.start(&w_start, start_step)?;
-    exact_solves += cost.exact_solves;
-    operator_calls += cost.operator_calls;
+    let mut chains = Vec::with_capacity(replicas);
+    let mut w_start = Vec::with_capacity(replicas * 2 * grid.points());
+    for (r, (folder, (_, _, w, _, sq_sum))) in folders.into_iter().zip(starts).enumerate() {
+        folder.create()?;
+        let seed = spec.seed + r as u64;
+        let run = json!({"chi": spec.chi, "beads_per_cell": spec.beads_per_cell, "step_size": spec.step_size,
+                         "seed": seed, "steps": spec.steps, "solver": solver_name, "tol": spec.tol,
+                         "grid": [grid.mx, grid.my], "model": model});
+        // A run stopped between snapshots wrote records past its last one: they are recomputed.
+        let (trace, writer) = folder.open_trace::<SampleRecord>(resume.then_some(start_step))?;
+        let (exact_solves, operator_calls) = trace.last().map(|t| (t.exact_solves, t.operator_calls)).unwrap_or((0, 0));
+        w_start.extend(w);
+        chains.push(Chain { seed, folder, trace, writer, sq_sum, exact_solves, operator_calls, run });
+    }
+    let seeds: Vec<u64> = chains.iter().map(|c| c.seed).collect();
+    let mut states = Vec::with_capacity(replicas);
+    for (chain, (state, cost)) in chains.iter_mut().zip(sampler.start_replicas(&w_start, start_step)?) {
+        chain.exact_solves += cost.exact_solves;
+        chain.operator_calls += cost.operator_calls;
+        states.push(state);
+    }
     let plan = SpectralPlan::new(grid);
     let m = grid.points();
     let stage = reporter.stage(spec.steps as u64, "sample");
     stage.set_position(start_step as u64);
     let started = Instant::now();
-    let record = |state: &LftsState, exact_solves: usize, operator_calls: usize| SampleRecord {
+    let record = |state: &LftsState, chain: &Chain| SampleRecord {
         step: state.step,
         hamiltonian: state.hamiltonian,
         psi2: order_parameter(&state.phi),
         pressure_residual: state.pressure_residual,
-        exact_solves,
-        operator_calls,
+        exact_solves: chain.exact_solves,
+        operator_calls: chain.operator_calls,
     };
     if start_step == 0 {
-        let r = record(&state, exact_solves, operator_calls);
-        writer.append(&r)?;
-        trace.push(r);
+        for (chain, state) in chains.iter_mut().zip(&states) {
+            let r = record(state, chain);
+            chain.writer.append(&r)?;
+            chain.trace.push(r);
+        }
     }
-    while state.step < spec.steps {
-        let (next, cost) = sampler.step(&state)?;
-        state = next;
-        exact_solves += cost.exact_solves;
-        operator_calls += cost.operator_calls;
-        let r = record(&state, exact_solves, operator_calls);
-        writer.append(&r)?;
-        trace.push(r);
-        if state.step > spec.steps / 2 {
-            sq_sum.add(&structure_factor(&plan, &state.phi[..m]));
+    let mut step = start_step;
+    while step < spec.steps {
+        let next = sampler.step_replicas(&states, &seeds)?;
+        states.clear();
+        for (chain, (state, cost)) in chains.iter_mut().zip(next) {
+            chain.exact_solves += cost.exact_solves;
+            chain.operator_calls += cost.operator_calls;
+            let r = record(&state, chain);
+            chain.writer.append(&r)?;
+            chain.trace.push(r);
+            if state.step > spec.steps / 2 {
+                chain.sq_sum.add(&structure_factor(&plan, &state.phi[..m]));
+            }
+            if (spec.every > 0 && state.step % spec.every == 0) || state.step == spec.steps {
+                let folder = &chain.folder;
+                save_state(folder, &folder.snapshot(state.step), &state, &grid, &chain.run, &chain.sq_sum)?;
+                let png = folder.file(&format!("snap_{:06}.png", state.step));
+                plot::field_png(&state.phi[..m], grid.mx, grid.my, Some((0.0, 1.0)), &png)?;
+                save_state(folder, &folder.last(), &state, &grid, &chain.run, &chain.sq_sum)?;
+            }
+            states.push(state);
         }
-        stage.set_position(state.step as u64);
-        stage.set_message(format!("sample H {:.4}", state.hamiltonian));
-        if (spec.every > 0 && state.step % spec.every == 0) || state.step == spec.steps {
-            save_state(&folder, &folder.snapshot(state.step), &state, &grid, &run, &sq_sum)?;
-            let png = folder.file(&format!("snap_{:06}.png", state.step));
-            plot::field_png(&state.phi[..m], grid.mx, grid.my, Some((0.0, 1.0)), &png)?;
-            save_state(&folder, &folder.last(), &state, &grid, &run, &sq_sum)?;
-        }
+        step += 1;
+        stage.set_position(step as u64);
+        stage.set_message(format!("sample H {:.4}", states[0].hamiltonian));
     }
     stage.finish();
     let seconds = started.elapsed().as_secs_f64();
     let steps_run = spec.steps - start_step;
+    let mut runs = Vec::with_capacity(replicas);
+    for (chain, state) in chains.into_iter().zip(&states) {
+        runs.push(finish_chain(spec, chain, state, &grid, &solver_name, seconds, steps_run)?);
+    }
+    let summary = (replicas > 1).then(|| {
+        let (h_mean, h_stderr) = mean_error(&runs.iter().map(|r| r.summary.h_mean).collect::<Vec<_>>());
+        let (psi2_mean, psi2_stderr) = mean_error(&runs.iter().map(|r| r.summary.psi2_mean).collect::<Vec<_>>());
+        ReplicaSummary {
+            replicas,
+            seeds,
+            steps_per_second: (replicas * steps_run) as f64 / seconds,
+            seconds,
+            exact_solves: runs.iter().map(|r| r.summary.exact_solves).sum(),
+            operator_calls: runs.iter().map(|r| r.summary.operator_calls).sum(),
+            h_mean,
+            h_stderr,
+            psi2_mean,
+            psi2_stderr,
+            per_replica: runs.iter().map(|r| r.summary.clone()).collect(),
+        }
+    });
+    if let Some(summary) = &summary {
+        RunFolder::new(dir).write_json("summary.json", summary)?;
+    }
+    Ok(Replicas { runs, summary })
+}
 
+/// A chain's means over its last half, `sq.json`, pictures and `summary.json`.
+fn finish_chain(
+    spec: &SampleSpec,
+    chain: Chain,
+    state: &LftsState,
+    grid: &Grid,
+    solver_name: &str,
+    seconds: f64,
+    steps_run: usize,
+) -> Result<SampleRun> {
+    let Chain { seed, folder, trace, sq_sum, exact_solves, operator_calls, .. } = chain;
+    let m = grid.points();
     let half: Vec<&SampleRecord> = trace.iter().filter(|t| t.step > spec.steps / 2).collect();
     let (h_mean, h_stderr) = block_mean_error(&half.iter().map(|t| t.hamiltonian).collect::<Vec<_>>(), BLOCKS);
     let (psi2_mean, psi2_stderr) = block_mean_error(&half.iter().map(|t| t.psi2).collect::<Vec<_>>(), BLOCKS);
@@ -274,8 +411,8 @@ pub fn run_sample(spec: &SampleSpec, dir: &Path, resume: bool, reporter: &Report
         beads_per_cell: spec.beads_per_cell,
         steps: spec.steps,
         step_size: spec.step_size,
-        seed: spec.seed,
-        solver: solver_name,
+        seed,
+        solver: solver_name.to_string(),
         tol: spec.tol,
         grid: [grid.mx, grid.my],
         steps_per_second: steps_run as f64 / seconds,

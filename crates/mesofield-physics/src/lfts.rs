@@ -155,177 +155,332 @@ impl<'a> Lfts<'a> {
         if w.len() != 2 * m {
             return Err(Error::Shape(format!("fields hold {} values, expected 2 x {m}", w.len())));
         }
-        let mut w_minus = vec![0.0; m];
-        let mut w_plus = vec![0.0; m];
-        crate::fields::to_exchange_pressure(w, &mut w_minus, &mut w_plus);
-        let mut cost = StepCost::default();
-        let state = self.relax_pressure(step, w_minus, w_plus, &mut cost)?;
-        Ok((state, cost))
+        Ok(self.start_replicas(w, step)?.pop().expect("one replica"))
+    }
+
+    /// `start` for R replicas at once (`w` is `[R][2][M]`): each inner
+    /// iteration is one batched solve of the replicas not yet converged.
+    pub fn start_replicas(&self, w: &[f64], step: usize) -> Result<Vec<(LftsState, StepCost)>> {
+        let m = self.points();
+        if w.is_empty() || !w.len().is_multiple_of(2 * m) {
+            return Err(Error::Shape(format!("fields hold {} values, expected R x 2 x {m}", w.len())));
+        }
+        let pairs: Vec<(Vec<f64>, Vec<f64>)> = w
+            .chunks(2 * m)
+            .map(|fields| {
+                let (mut w_minus, mut w_plus) = (vec![0.0; m], vec![0.0; m]);
+                crate::fields::to_exchange_pressure(fields, &mut w_minus, &mut w_plus);
+                (w_minus, w_plus)
+            })
+            .collect();
+        let steps = vec![step; pairs.len()];
+        self.relax_replicas(&steps, pairs)
     }
 
     /// One Langevin step from `state`.
     pub fn step(&self, state: &LftsState) -> Result<(LftsState, StepCost)> {
-        let m = self.points();
-        let mut eta = vec![0.0; m];
-        let std = self.config.noise_std();
-        if std > 0.0 {
-            let mut rng = StreamRng::new(self.config.seed, state.step as u64);
-            for e in eta.iter_mut() {
-                *e = std * rng.normal();
-            }
+        Ok(self.step_replicas(std::slice::from_ref(state), &[self.config.seed])?.pop().expect("one replica"))
+    }
+
+    /// One Langevin step of each replica, replica r drawing its noise from
+    /// the stream (seeds[r], step): the chain of a run with seed seeds[r],
+    /// step for step (each field is solved on its own, so batching does not
+    /// change a single bit).
+    pub fn step_replicas(&self, states: &[LftsState], seeds: &[u64]) -> Result<Vec<(LftsState, StepCost)>> {
+        if states.len() != seeds.len() {
+            return Err(Error::Shape(format!("{} replicas with {} seeds", states.len(), seeds.len())));
         }
-        let mut w_minus = state.w_minus.clone();
-        langevin_update(&mut w_minus, &state.phi, self.config.chi, self.config.step_size, &eta);
-        self.advance(state, w_minus)
+        let m = self.points();
+        let std = self.config.noise_std();
+        let moved = states
+            .iter()
+            .zip(seeds)
+            .map(|(state, &seed)| {
+                let mut eta = vec![0.0; m];
+                if std > 0.0 {
+                    let mut rng = StreamRng::new(seed, state.step as u64);
+                    for e in eta.iter_mut() {
+                        *e = std * rng.normal();
+                    }
+                }
+                let mut w_minus = state.w_minus.clone();
+                langevin_update(&mut w_minus, &state.phi, self.config.chi, self.config.step_size, &eta);
+                w_minus
+            })
+            .collect();
+        self.advance_replicas(states, moved)
     }
 
     /// The state at a new exchange field `w_minus`, W_+ relaxed to its partial
     /// saddle point from `state`'s (step count + 1).
     pub fn advance(&self, state: &LftsState, w_minus: Vec<f64>) -> Result<(LftsState, StepCost)> {
-        if w_minus.len() != self.points() {
-            return Err(Error::Shape(format!("W_- holds {} values, expected {}", w_minus.len(), self.points())));
-        }
-        // Start the inner loop from W_+ moved with W_- by the melt's linear
-        // response, which keeps phi_A + phi_B = 1 to first order.
-        let mut w_plus = state.w_plus.clone();
-        let mut change: Vec<f64> = w_minus.iter().zip(&state.w_minus).map(|(a, b)| a - b).collect();
-        let mut scratch = self.plan.scratch();
-        let mut spectrum = vec![C64::default(); self.plan.spectrum_len()];
-        self.plan.apply_multiplier(&mut scratch, &mut spectrum, &mut change, &self.compensation);
-        for (p, c) in w_plus.iter_mut().zip(&change) {
-            *p += c;
-        }
-        let mut cost = StepCost::default();
-        let next = self.relax_pressure(state.step + 1, w_minus, w_plus, &mut cost).map_err(|e| match e {
-            Error::Sampling(text) => Error::Sampling(format!("{text} (a smaller step size may help)")),
-            other => Error::Sampling(format!("step {}: {other} (a smaller step size may help)", state.step + 1)),
-        })?;
-        Ok((next, cost))
+        Ok(self.advance_replicas(std::slice::from_ref(state), vec![w_minus])?.pop().expect("one replica"))
     }
 
-    /// Solves phi_A + phi_B = 1 for W_+ at fixed W_-.
+    /// `advance` for each replica, the inner loops batched.
+    pub fn advance_replicas(&self, states: &[LftsState], w_minus: Vec<Vec<f64>>) -> Result<Vec<(LftsState, StepCost)>> {
+        let m = self.points();
+        if states.is_empty() || w_minus.len() != states.len() {
+            return Err(Error::Shape(format!("{} replicas with {} exchange fields", states.len(), w_minus.len())));
+        }
+        let mut scratch = self.plan.scratch();
+        let mut spectrum = vec![C64::default(); self.plan.spectrum_len()];
+        let mut pairs = Vec::with_capacity(states.len());
+        for (state, w_minus) in states.iter().zip(w_minus) {
+            if w_minus.len() != m {
+                return Err(Error::Shape(format!("W_- holds {} values, expected {m}", w_minus.len())));
+            }
+            // Start the inner loop from W_+ moved with W_- by the melt's
+            // linear response, which keeps phi_A + phi_B = 1 to first order.
+            let mut w_plus = state.w_plus.clone();
+            let mut change: Vec<f64> = w_minus.iter().zip(&state.w_minus).map(|(a, b)| a - b).collect();
+            self.plan.apply_multiplier(&mut scratch, &mut spectrum, &mut change, &self.compensation);
+            for (p, c) in w_plus.iter_mut().zip(&change) {
+                *p += c;
+            }
+            pairs.push((w_minus, w_plus));
+        }
+        let steps: Vec<usize> = states.iter().map(|s| s.step + 1).collect();
+        self.relax_replicas(&steps, pairs).map_err(|e| match e {
+            Error::Sampling(text) => Error::Sampling(format!("{text} (a smaller step size may help)")),
+            other => Error::Sampling(format!("step {}: {other} (a smaller step size may help)", steps[0])),
+        })
+    }
+
+    /// The inner loops of all replicas. With an operator, in lockstep: one
+    /// batched call per iteration, which is what makes an operator cheap.
+    /// On the exact solver alone, each replica's loop on its own worker
+    /// thread: the same solves (each field is solved on its own), without
+    /// the lockstep's wait for the replica that needs the most iterations.
+    fn relax_replicas(&self, steps: &[usize], pairs: Vec<(Vec<f64>, Vec<f64>)>) -> Result<Vec<(LftsState, StepCost)>> {
+        use rayon::prelude::*;
+        let r = pairs.len();
+        if self.operator.is_some() || r == 1 {
+            let mut costs = vec![StepCost::default(); r];
+            let states = self.relax_pressure(steps, pairs, &mut costs)?;
+            return Ok(states.into_iter().zip(costs).collect());
+        }
+        pairs
+            .into_par_iter()
+            .zip(steps.par_iter())
+            .enumerate()
+            .map(|(i, (pair, &step))| {
+                let mut cost = [StepCost::default()];
+                let mut state = self.relax_pressure(&[step], vec![pair], &mut cost).map_err(|e| match e {
+                    Error::Sampling(text) => Error::Sampling(format!("replica {i}, {text}")),
+                    other => other,
+                })?;
+                Ok((state.pop().expect("one replica"), cost[0]))
+            })
+            .collect()
+    }
+
+    /// Solves phi_A + phi_B = 1 for W_+ at fixed W_-, for each replica
+    /// (`pairs` of (W_-, W_+ start)).
     fn relax_pressure(
         &self,
-        step: usize,
-        w_minus: Vec<f64>,
-        mut w_plus: Vec<f64>,
-        cost: &mut StepCost,
-    ) -> Result<LftsState> {
+        steps: &[usize],
+        pairs: Vec<(Vec<f64>, Vec<f64>)>,
+        costs: &mut [StepCost],
+    ) -> Result<Vec<LftsState>> {
         let m = self.points();
-        let mut w = vec![0.0; 2 * m];
-        let mut phi = vec![0.0; 2 * m];
-        let mut log_q = [0.0];
-        // The first exact solve anchors the operator's correction.
-        from_exchange_pressure(&w_minus, &w_plus, &mut w);
-        self.exact.solve_batch(&w, &mut phi, &mut log_q).map_err(|e| Error::Sampling(format!("step {step}: {e}")))?;
-        cost.exact_solves += 1;
-        let before = max_pressure_residual(&phi);
-        if let Some(op) = self.operator
-            && before >= self.config.pressure_tolerance
-        {
-            let mut phi_op = vec![0.0; 2 * m];
-            let mut log_q_op = [0.0];
-            op.solve_batch(&w, &mut phi_op, &mut log_q_op)?;
-            cost.operator_calls += 1;
-            let shift: Vec<f64> = phi.iter().zip(&phi_op).map(|(e, o)| e - o).collect();
-            let mut corrected = phi.clone();
-            let saved_w_plus = w_plus.clone();
-            // On the corrected operator down to `operator_reduction` of the
-            // anchor's residual (further, the operator's own error in the
-            // pressure response takes over), then exact polish.
-            let target = (before * self.config.operator_reduction).max(0.1 * self.config.pressure_tolerance);
-            self.pressure_loop(&w_minus, &mut w_plus, &mut corrected, target, cost, 10, |w, phi| {
-                let mut lq = [0.0];
-                op.solve_batch(w, phi, &mut lq)?;
-                for (p, s) in phi.iter_mut().zip(&shift) {
-                    *p += s;
+        let r = pairs.len();
+        let label =
+            |i: usize| if r > 1 { format!("replica {i}, step {}", steps[i]) } else { format!("step {}", steps[i]) };
+        // A failed batched solve names the first failing field of `members`.
+        let failed = |members: &[usize], e: Error| match e {
+            Error::Domain { sample, .. } => Error::Sampling(format!("{}: {e}", label(members[sample]))),
+            other => Error::Sampling(format!("{}: {other}", label(members[0]))),
+        };
+        let (w_minus, mut w_plus): (Vec<Vec<f64>>, Vec<Vec<f64>>) = pairs.into_iter().unzip();
+        let everyone: Vec<usize> = (0..r).collect();
+        let mut w = vec![0.0; 2 * m * r];
+        let mut flat_phi = vec![0.0; 2 * m * r];
+        let mut log_q = vec![0.0; r];
+        // The first exact solves anchor the operator's correction.
+        for i in 0..r {
+            from_exchange_pressure(&w_minus[i], &w_plus[i], &mut w[2 * m * i..2 * m * (i + 1)]);
+        }
+        self.exact.solve_batch(&w, &mut flat_phi, &mut log_q).map_err(|e| failed(&everyone, e))?;
+        let mut phi: Vec<Vec<f64>> = flat_phi.chunks(2 * m).map(<[f64]>::to_vec).collect();
+        costs.iter_mut().for_each(|c| c.exact_solves += 1);
+        let tolerance = vec![self.config.pressure_tolerance; r];
+        if let Some(op) = self.operator {
+            let before: Vec<f64> = phi.iter().map(|p| max_pressure_residual(p)).collect();
+            let members: Vec<usize> = (0..r).filter(|&i| before[i] >= tolerance[i]).collect();
+            if !members.is_empty() {
+                let anchors: Vec<f64> = members.iter().flat_map(|&i| w[2 * m * i..2 * m * (i + 1)].to_vec()).collect();
+                let mut phi_op = vec![0.0; anchors.len()];
+                op.solve_batch(&anchors, &mut phi_op, &mut vec![0.0; members.len()])?;
+                let mut shift = vec![Vec::new(); r];
+                for (slot, &i) in members.iter().enumerate() {
+                    costs[i].operator_calls += 1;
+                    shift[i] = phi[i].iter().zip(&phi_op[2 * m * slot..]).map(|(e, o)| e - o).collect();
                 }
-                Ok(false)
-            })?;
-            from_exchange_pressure(&w_minus, &w_plus, &mut w);
-            let mut phi_after = vec![0.0; 2 * m];
-            let mut log_q_after = [0.0];
-            let solved = self.exact.solve_batch(&w, &mut phi_after, &mut log_q_after);
-            cost.exact_solves += 1;
-            // Trust check: keep the operator's W_+ only if it lowered the
-            // exact residual; otherwise the anchor's state (W_+, phi, ln Q)
-            // still stands.
-            if solved.is_ok() && max_pressure_residual(&phi_after) < before {
-                (phi, log_q) = (phi_after, log_q_after);
-            } else {
-                cost.rejected_operator_steps += 1;
-                w_plus = saved_w_plus;
+                let mut corrected = phi.clone();
+                let saved_w_plus = w_plus.clone();
+                // On the corrected operator down to `operator_reduction` of the
+                // anchor's residual (further, the operator's own error in the
+                // pressure response takes over), then exact polish.
+                let targets: Vec<f64> = (0..r)
+                    .map(|i| (before[i] * self.config.operator_reduction).max(0.1 * self.config.pressure_tolerance))
+                    .collect();
+                self.pressure_loop(
+                    &members,
+                    &w_minus,
+                    &mut w_plus,
+                    &mut corrected,
+                    &targets,
+                    costs,
+                    10,
+                    |ids, w, phi| {
+                        op.solve_batch(w, phi, &mut vec![0.0; ids.len()])?;
+                        for (slot, &i) in ids.iter().enumerate() {
+                            for (p, s) in phi[2 * m * slot..2 * m * (slot + 1)].iter_mut().zip(&shift[i]) {
+                                *p += s;
+                            }
+                        }
+                        Ok(false)
+                    },
+                )?;
+                let moved: Vec<f64> = members
+                    .iter()
+                    .flat_map(|&i| {
+                        let mut fields = vec![0.0; 2 * m];
+                        from_exchange_pressure(&w_minus[i], &w_plus[i], &mut fields);
+                        fields
+                    })
+                    .collect();
+                let mut phi_after = vec![0.0; moved.len()];
+                let mut log_q_after = vec![0.0; members.len()];
+                let solved = self.exact.solve_batch(&moved, &mut phi_after, &mut log_q_after);
+                // Trust check: keep the operator's W_+ only if it lowered the
+                // exact residual; otherwise the anchor's state (W_+, phi, ln Q)
+                // still stands. A batch with a field outside the model's
+                // domain keeps every anchor.
+                for (slot, &i) in members.iter().enumerate() {
+                    costs[i].exact_solves += 1;
+                    let after = &phi_after[2 * m * slot..2 * m * (slot + 1)];
+                    if solved.is_ok() && max_pressure_residual(after) < before[i] {
+                        phi[i].copy_from_slice(after);
+                        log_q[i] = log_q_after[slot];
+                    } else {
+                        costs[i].rejected_operator_steps += 1;
+                        w_plus[i].clone_from(&saved_w_plus[i]);
+                    }
+                }
             }
         }
         let exact = self.exact;
-        let mut exact_log_q = log_q[0];
         let never = self.config.pressure_max_iterations;
-        self.pressure_loop(&w_minus, &mut w_plus, &mut phi, self.config.pressure_tolerance, cost, never, |w, phi| {
-            let mut lq = [0.0];
-            exact.solve_batch(w, phi, &mut lq)?;
-            exact_log_q = lq[0];
+        self.pressure_loop(&everyone, &w_minus, &mut w_plus, &mut phi, &tolerance, costs, never, |ids, w, phi| {
+            let mut lq = vec![0.0; ids.len()];
+            exact.solve_batch(w, phi, &mut lq).map_err(|e| failed(ids, e))?;
+            for (slot, &i) in ids.iter().enumerate() {
+                log_q[i] = lq[slot];
+            }
             Ok(true)
         })?;
-        let residual = max_pressure_residual(&phi);
-        if residual >= self.config.pressure_tolerance {
-            return Err(Error::Sampling(format!(
-                "step {step}: the pressure field did not converge in {} iterations (residual {residual:.3e})",
-                self.config.pressure_max_iterations
-            )));
-        }
-        from_exchange_pressure(&w_minus, &w_plus, &mut w);
         let model = self.exact.model();
-        let hamiltonian = free_energy(model.beads, model.f_a(), self.config.chi, &w, exact_log_q);
-        Ok(LftsState { step, w_minus, w_plus, phi, log_q: exact_log_q, hamiltonian, pressure_residual: residual })
+        let mut states = Vec::with_capacity(r);
+        for (i, ((w_minus, w_plus), phi)) in w_minus.into_iter().zip(w_plus).zip(phi).enumerate() {
+            let residual = max_pressure_residual(&phi);
+            if residual >= self.config.pressure_tolerance {
+                return Err(Error::Sampling(format!(
+                    "{}: the pressure field did not converge in {} iterations (residual {residual:.3e})",
+                    label(i),
+                    self.config.pressure_max_iterations
+                )));
+            }
+            let mut fields = vec![0.0; 2 * m];
+            from_exchange_pressure(&w_minus, &w_plus, &mut fields);
+            let hamiltonian = free_energy(model.beads, model.f_a(), self.config.chi, &fields, log_q[i]);
+            states.push(LftsState {
+                step: steps[i],
+                w_minus,
+                w_plus,
+                phi,
+                log_q: log_q[i],
+                hamiltonian,
+                pressure_residual: residual,
+            });
+        }
+        Ok(states)
     }
 
-    /// Anderson-accelerated Newton iterations on W_+ until the max-norm of
-    /// phi_A + phi_B - 1 is below `tolerance`. `phi` holds the densities at
-    /// the entry fields; `solve` fills `phi` at new fields and says whether
-    /// that was an exact solve.
+    /// Anderson-accelerated Newton iterations on W_+ of the replicas
+    /// `members` until the max-norm of phi_A + phi_B - 1 is below each one's
+    /// `tolerance`. `phi` holds the densities at the entry fields; `solve`
+    /// fills the densities of a batch (the replicas `ids`, fields `[n][2][M]`)
+    /// and says whether that was an exact solve. One call per iteration for
+    /// every replica still iterating, each with its own Anderson history.
+    #[allow(clippy::too_many_arguments)]
     fn pressure_loop(
         &self,
-        w_minus: &[f64],
-        w_plus: &mut Vec<f64>,
-        phi: &mut [f64],
-        tolerance: f64,
-        cost: &mut StepCost,
+        members: &[usize],
+        w_minus: &[Vec<f64>],
+        w_plus: &mut [Vec<f64>],
+        phi: &mut [Vec<f64>],
+        tolerance: &[f64],
+        costs: &mut [StepCost],
         stall: usize,
-        mut solve: impl FnMut(&[f64], &mut [f64]) -> Result<bool>,
+        mut solve: impl FnMut(&[usize], &[f64], &mut [f64]) -> Result<bool>,
     ) -> Result<()> {
         let m = self.points();
-        let mut mixer = AndersonMixer::new(m, self.config.history);
+        let mut mixers: Vec<AndersonMixer> =
+            members.iter().map(|_| AndersonMixer::new(m, self.config.history)).collect();
         let mut scratch = self.plan.scratch();
         let mut spectrum = vec![C64::default(); self.plan.spectrum_len()];
         let mut d = vec![0.0; m];
         let mut next = vec![0.0; m];
-        let mut w = vec![0.0; 2 * m];
-        let (mut best, mut best_at) = (f64::INFINITY, 0usize);
+        let mut w = vec![0.0; 2 * m * members.len()];
+        let mut out = vec![0.0; 2 * m * members.len()];
+        let mut best = vec![f64::INFINITY; members.len()];
+        let mut best_at = vec![0usize; members.len()];
+        // Positions in `members` still iterating, and their replicas.
+        let mut active: Vec<usize> = (0..members.len()).collect();
+        let mut ids = Vec::with_capacity(members.len());
         for iteration in 0..self.config.pressure_max_iterations {
-            let residual = max_pressure_residual(phi);
-            if residual < tolerance {
+            active.retain(|&k| {
+                let i = members[k];
+                let residual = max_pressure_residual(&phi[i]);
+                if residual < tolerance[i] {
+                    return false;
+                }
+                // Stalled: no 10% gain in `stall` iterations (an operator's
+                // response error floor); the caller checks the residual.
+                if residual < 0.9 * best[k] {
+                    (best[k], best_at[k]) = (residual, iteration);
+                    true
+                } else {
+                    iteration - best_at[k] < stall
+                }
+            });
+            if active.is_empty() {
                 return Ok(());
             }
-            // Stalled: no 10% gain in `stall` iterations (an operator's
-            // response error floor); the caller checks the residual.
-            if residual < 0.9 * best {
-                (best, best_at) = (residual, iteration);
-            } else if iteration - best_at >= stall {
-                return Ok(());
+            ids.clear();
+            for (slot, &k) in active.iter().enumerate() {
+                let i = members[k];
+                ids.push(i);
+                for j in 0..m {
+                    d[j] = phi[i][j] + phi[i][m + j] - 1.0;
+                }
+                self.plan.apply_multiplier(&mut scratch, &mut spectrum, &mut d, &self.inverse_total);
+                mixers[k].next(&w_plus[i], &d, 1.0, &mut next);
+                std::mem::swap(&mut w_plus[i], &mut next);
+                from_exchange_pressure(&w_minus[i], &w_plus[i], &mut w[2 * m * slot..2 * m * (slot + 1)]);
             }
-            for i in 0..m {
-                d[i] = phi[i] + phi[m + i] - 1.0;
-            }
-            self.plan.apply_multiplier(&mut scratch, &mut spectrum, &mut d, &self.inverse_total);
-            mixer.next(w_plus, &d, 1.0, &mut next);
-            std::mem::swap(w_plus, &mut next);
-            from_exchange_pressure(w_minus, w_plus, &mut w);
-            let was_exact = solve(&w, phi)?;
-            cost.inner_iterations += 1;
-            if was_exact {
-                cost.exact_solves += 1;
-            } else {
-                cost.operator_calls += 1;
+            let n = 2 * m * ids.len();
+            let was_exact = solve(&ids, &w[..n], &mut out[..n])?;
+            for (slot, &i) in ids.iter().enumerate() {
+                phi[i].copy_from_slice(&out[2 * m * slot..2 * m * (slot + 1)]);
+                costs[i].inner_iterations += 1;
+                if was_exact {
+                    costs[i].exact_solves += 1;
+                } else {
+                    costs[i].operator_calls += 1;
+                }
             }
         }
         Ok(())

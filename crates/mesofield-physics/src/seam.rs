@@ -9,7 +9,7 @@ use crate::grid::Grid;
 use crate::model::ChainModel;
 use crate::solver::ExactSolver;
 
-pub trait FieldSolver {
+pub trait FieldSolver: Sync {
     /// A short name for reports ("exact", "operator:PATH").
     fn name(&self) -> String {
         "solver".to_string()

@@ -85,3 +85,68 @@ fn without_noise_the_sampler_descends_to_the_scft_saddle_point() {
     let gap = w_minus.iter().zip(&state.w_minus).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
     assert!(gap < 1e-5, "W_- differs from the saddle point's by {gap}");
 }
+
+/// Replicas stepped together (one batched solve per inner iteration) are
+/// the chains of separate runs with their seeds, bit for bit, and each pays
+/// for its own solves; the same holds with an operator in the inner loop,
+/// where replicas also leave the operator's loop at different iterations.
+#[test]
+fn replicas_stepped_together_are_the_separate_runs() {
+    let model = ChainModel::default();
+    let grid = Grid::for_model(&model, 16, 16).unwrap();
+    let exact = ExactSolver::new(&model, grid).unwrap();
+    let m = grid.points();
+    let (chi, b, lambda) = (0.5, 100.0, 0.05);
+    let seeds = [3u64, 11, 12];
+    let starts: Vec<Vec<f64>> = seeds
+        .iter()
+        .map(|&s| InitialField::Random { amplitude: 0.1 }.fields(&model, &grid, chi, &mut StreamRng::new(s, 0)))
+        .collect();
+    // A perturbed exact solver stands in for an operator: wrong enough that
+    // the trust check and the exact polish both matter.
+    struct Skewed<'a>(&'a ExactSolver);
+    impl mesofield_physics::FieldSolver for Skewed<'_> {
+        fn model(&self) -> &ChainModel {
+            self.0.model()
+        }
+        fn grid(&self) -> &Grid {
+            self.0.grid()
+        }
+        fn solve_batch(&self, w: &[f64], phi: &mut [f64], log_q: &mut [f64]) -> mesofield_physics::Result<()> {
+            let scaled: Vec<f64> = w.iter().map(|v| 1.03 * v).collect();
+            self.0.solve_batch(&scaled, phi, log_q)
+        }
+    }
+    let skewed = Skewed(&exact);
+    for solvers in [Solvers::exact(&exact), Solvers::new(&exact, Some(&skewed)).unwrap()] {
+        let together = Lfts::new(LftsConfig::new(chi, b, lambda, 0), solvers).unwrap();
+        let mut states: Vec<_> =
+            together.start_replicas(&starts.concat(), 0).unwrap().into_iter().map(|(s, _)| s).collect();
+        let mut costs = vec![0usize; seeds.len()];
+        for _ in 0..5 {
+            let next = together.step_replicas(&states, &seeds).unwrap();
+            costs.iter_mut().zip(&next).for_each(|(c, (_, cost))| *c += cost.exact_solves);
+            states = next.into_iter().map(|(s, _)| s).collect();
+        }
+        for (r, &seed) in seeds.iter().enumerate() {
+            let alone = Lfts::new(LftsConfig::new(chi, b, lambda, seed), solvers).unwrap();
+            let (mut state, _) = alone.start(&starts[r], 0).unwrap();
+            let mut solves = 0;
+            for _ in 0..5 {
+                let (next, cost) = alone.step(&state).unwrap();
+                solves += cost.exact_solves;
+                state = next;
+            }
+            assert_eq!(state.step, states[r].step);
+            assert_eq!(state.w_minus, states[r].w_minus, "replica {r}: W_-");
+            assert_eq!(state.w_plus, states[r].w_plus, "replica {r}: W_+");
+            assert_eq!(state.phi[..m], states[r].phi[..m], "replica {r}: phi_A");
+            assert_eq!(state.hamiltonian, states[r].hamiltonian);
+            assert_eq!(solves, costs[r], "replica {r}: exact solves");
+        }
+        assert!(states[0].w_minus != states[1].w_minus, "replicas with different seeds differ");
+    }
+    let sampler = Lfts::new(LftsConfig::new(chi, b, lambda, 0), Solvers::exact(&exact)).unwrap();
+    assert!(sampler.step_replicas(&[], &[1]).is_err());
+    assert!(sampler.start_replicas(&starts[0][..m], 0).is_err());
+}

@@ -6,12 +6,15 @@
 //! (`w`, `phi`, the step and the run's settings in its metadata), `sq.json`
 //! (S(q) averaged over the steps of the last half), `summary.json` and the
 //! pictures `hamiltonian.png` and `sq.png`. `--resume` continues from
-//! `last.safetensors` with the same settings.
+//! `last.safetensors` with the same settings. With `--replicas R` the R
+//! chains (seeds SEED..SEED+R-1) advance together, one batched solve per
+//! inner iteration, each into `RUN/replica_NN/` as its own run would, and
+//! `RUN/summary.json` pools them.
 
 use anyhow::Result;
 use clap::Args;
 
-use mesofield_experiments::sampling::{SampleSpec, run_sample};
+use mesofield_experiments::sampling::{SampleSpec, run_replicas};
 
 use super::{RunArgs, reporter};
 
@@ -38,6 +41,10 @@ pub struct SampleArgs {
     /// Snapshot every this many steps (0: only the last).
     #[arg(long, default_value_t = 100)]
     pub every: usize,
+    /// Independent chains advanced together (seeds SEED to SEED+R-1), one
+    /// batched solve per inner iteration: RUN/replica_NN/ each, pooled RUN/summary.json.
+    #[arg(long, default_value_t = 1)]
+    pub replicas: usize,
     /// With --solver operator:CHECKPOINT the inner W_+ loop runs on the operator (exact polish).
     #[command(flatten)]
     pub run: RunArgs,
@@ -58,7 +65,26 @@ pub fn sample(a: &SampleArgs) -> Result<()> {
         solver: a.run.solvers.solver.clone(),
         backend: a.run.solvers.backend,
     };
-    let run = run_sample(&spec, &a.run.out, a.run.resume, &reporter())?;
+    let out = run_replicas(&spec, a.replicas, &a.run.out, a.run.resume, &reporter())?;
+    if let Some(pooled) = &out.summary {
+        if !a.run.print_json(pooled) {
+            println!(
+                "{} replicas x {} steps ({:.1} replica-steps/s), H = {:.5} +- {:.5}, <(phi_A - phi_B)^2> = {:.5} +- {:.5} (errors from the spread of the replicas), {} exact solves, {} operator calls -> {}",
+                pooled.replicas,
+                out.runs[0].steps_run,
+                pooled.steps_per_second,
+                pooled.h_mean,
+                pooled.h_stderr,
+                pooled.psi2_mean,
+                pooled.psi2_stderr,
+                pooled.exact_solves,
+                pooled.operator_calls,
+                a.run.out.display()
+            );
+        }
+        return Ok(());
+    }
+    let run = &out.runs[0];
     let s = &run.summary;
     if !a.run.print_json(s) {
         println!(
