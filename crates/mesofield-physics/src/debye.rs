@@ -75,8 +75,10 @@ impl Debye {
 /// Per mode of `plan`'s half spectrum, the homogeneous melt's (RPA) response:
 /// 1 / S_tot (the Newton step of W_+ on phi_A + phi_B - 1), and the W_+
 /// change (S_AA - S_BB) / S_tot that keeps phi_A + phi_B fixed when W_-
-/// moves by one unit. Both are 0 at q = 0 (the gauge). Used by SCFT, L-FTS
-/// and the denoiser's data gradient through `SpectralPlan::apply_multiplier`.
+/// moves by one unit. Both are 0 at q = 0 (the gauge). The first is the
+/// pressure step of SCFT and L-FTS, the second SCFT's and the denoiser's
+/// data gradient's W_+ compensation (L-FTS moves W_+ point by point
+/// instead), through `SpectralPlan::apply_multiplier`.
 pub fn melt_response(plan: &SpectralPlan, model: &ChainModel) -> (Vec<f64>, Vec<f64>) {
     plan.q_squared_table()
         .iter()
