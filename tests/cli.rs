@@ -153,6 +153,9 @@ fn bad_inputs_get_one_line_errors() {
     let p = |name: &str| dir.join(name).to_str().unwrap().to_string();
     let out_file = p("out.safetensors");
 
+    assert_clean_failure(&run(&["bench", "loops", "--steps", "0"]), "at least one step");
+    assert_clean_failure(&run(&["bench", "everything"]), "invalid value");
+
     // Wrong shape: three channels.
     write_fields(Path::new(&p("shape.safetensors")), &[1, 3, 8, 8], &vec![0.0; 3 * 64], "{}");
     assert_clean_failure(&run(&["solve", "--input", &p("shape.safetensors"), "--output", &out_file]), "shape");

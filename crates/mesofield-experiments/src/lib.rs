@@ -30,8 +30,10 @@ pub mod patterns;
 pub mod solvers;
 pub mod spec;
 
-// Measurements of the machine: the exact solver's throughput, SCFT timings.
+// Measurements: the exact solver's throughput, SCFT timings, the loops
+// side by side with and without an operator.
 pub mod bench;
+pub mod bench_loops;
 
 // Outputs: pictures, operator evaluation pictures, progress.
 pub mod charts;

@@ -246,3 +246,29 @@ fn dynamics_figure_quenches_and_anneals_a_pattern() {
     exists(&ws.experiments("dynamics-tiny"), &["dynamics.png", "table.md", "report.json"]);
     std::fs::remove_dir_all(&root).ok();
 }
+
+/// `bench loops` on the exact solver alone: a row per loop, rates and
+/// costs that are real, the L-FTS means inside the model's bounds, and no
+/// ratio without an operator.
+#[test]
+fn bench_loops_reports_every_loop() {
+    use mesofield_experiments::bench_loops::{LoopsSpec, bench_loops};
+    let spec = LoopsSpec { steps: 10, burn_in: 5, patterns: 2, ..LoopsSpec::default() };
+    let report = bench_loops(&spec, &SolverChoice::Exact, Backend::Cpu, &Reporter::silent()).unwrap();
+    assert_eq!(report.rows.len(), 3);
+    assert!(report.ratios.is_empty());
+    for row in &report.rows {
+        assert!(row.rate > 0.0 && row.seconds > 0.0, "{row:?}");
+        assert!(row.exact_solves >= if row.unit == "steps" { spec.steps } else { 2 }, "{row:?}");
+        assert_eq!((row.solver.as_str(), row.operator_calls, row.fallbacks), ("exact", 0, 0));
+    }
+    for row in &report.rows[..2] {
+        let psi2 = row.psi2.unwrap();
+        assert!(psi2.mean > 0.0 && psi2.mean < 1.0, "{row:?}");
+        assert!(row.h.unwrap().mean < 0.0, "ordered states lie below the melt: {row:?}");
+    }
+    assert!(report.rows[2].name.contains("2 L-FTS patterns"));
+    assert_eq!(report.markdown().lines().count(), 5);
+    let none = LoopsSpec { patterns: 0, ..spec };
+    assert!(bench_loops(&none, &SolverChoice::Exact, Backend::Cpu, &Reporter::silent()).is_err());
+}

@@ -124,9 +124,22 @@ pub struct ScftSweepArgs {
 
 #[derive(Args)]
 pub struct BenchArgs {
+    /// solver: exact solves per second and SCFT timings; loops: each loop on
+    /// the exact solver beside the same loop with --solver's operator.
+    #[arg(default_value = "solver", value_parser = ["solver", "loops"])]
+    pub what: String,
     /// Solves per measurement at batch 64 (batch 1 uses the same count).
     #[arg(long, default_value_t = 256)]
     pub solves: usize,
+    /// loops: the operator beside the exact solver (exact alone: the exact rows only).
+    #[command(flatten)]
+    pub solvers: super::SolverArgs,
+    /// loops: timed L-FTS steps per solver (after 100 exact burn-in steps).
+    #[arg(long, default_value_t = 200)]
+    pub steps: usize,
+    /// loops: patterns of the chi = 0.4 run for the inverse map.
+    #[arg(long, default_value_t = 20)]
+    pub patterns: usize,
     #[command(flatten)]
     pub common: Common,
 }
@@ -357,6 +370,17 @@ pub fn scft_sweep(a: &ScftSweepArgs) -> Result<()> {
 }
 
 pub fn bench(a: &BenchArgs) -> Result<()> {
+    if a.what == "loops" {
+        use mesofield_experiments::bench_loops::{LoopsSpec, bench_loops};
+        let spec = LoopsSpec { steps: a.steps, patterns: a.patterns, ..LoopsSpec::default() };
+        let report = bench_loops(&spec, &a.solvers.solver, a.solvers.backend, &reporter())?;
+        if a.common.json {
+            print_json(&report);
+        } else {
+            println!("{}", report.markdown());
+        }
+        return Ok(());
+    }
     let report = mesofield_experiments::bench::exact_bench(a.solves)?;
     // The figures are the output, pretty-printed either way.
     let _ = a.common.json;
