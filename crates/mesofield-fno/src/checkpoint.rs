@@ -1,10 +1,13 @@
 //! Checkpoint folders: everything needed to rebuild the operator from the
 //! folder alone.
 //!
-//! `DIR/config.json` (the training config, which holds the model config),
-//! `DIR/normalization.json`, `DIR/model.bpk` (burnpack: weights with their
-//! parameter ids, so the optimiser state matches on resume), `DIR/state.json`
-//! (epoch, step, best validation loss) and, in `last`, `DIR/optim.bpk`.
+//! `DIR/operator.json` (which map the operator is: its kind, input and
+//! output channels, gauge and normalisation; a folder without one is a
+//! density operator, the only kind before the file), `DIR/config.json` (the
+//! training config, which holds the model config), `DIR/normalization.json`,
+//! `DIR/model.bpk` (burnpack: weights with their parameter ids, so the
+//! optimiser state matches on resume), `DIR/state.json` (epoch, step, best
+//! validation loss) and, in `last`, `DIR/optim.bpk`.
 //! A folder is written under a temporary name and renamed into place.
 
 use std::path::{Path, PathBuf};
@@ -37,6 +40,80 @@ pub struct TrainState {
 
 pub const FORMAT: &str = "mesofield-fno-checkpoint-1";
 
+/// The map an operator stands in for. Loops take the kinds they can use
+/// and refuse the others by name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OperatorKind {
+    /// (w_A, w_B) -> (phi_A, phi_B, ln Q): the exact solver's map.
+    Density,
+    /// W_- -> W_+ at the partial saddle point (phi_A + phi_B = 1).
+    Pressure,
+    /// phi_A -> (W_-, W_+): the densities-to-fields map.
+    Inverse,
+}
+
+impl OperatorKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            OperatorKind::Density => "density",
+            OperatorKind::Pressure => "pressure",
+            OperatorKind::Inverse => "inverse",
+        }
+    }
+    pub fn inputs(self) -> &'static [&'static str] {
+        match self {
+            OperatorKind::Density => &["w_A", "w_B"],
+            OperatorKind::Pressure => &["W_-"],
+            OperatorKind::Inverse => &["phi_A"],
+        }
+    }
+    pub fn outputs(self) -> &'static [&'static str] {
+        match self {
+            OperatorKind::Density => &["phi_A", "phi_B", "ln Q"],
+            OperatorKind::Pressure => &["W_+"],
+            OperatorKind::Inverse => &["W_-", "W_+"],
+        }
+    }
+    pub fn gauge(self) -> &'static str {
+        match self {
+            OperatorKind::Density => {
+                "the means of w_A and w_B are removed (they leave phi unchanged); ln Q of the zero-mean fields, the given means restored"
+            }
+            OperatorKind::Pressure => "the mean of W_- is removed; W_+ has mean 0",
+            OperatorKind::Inverse => "W_- and W_+ have mean 0",
+        }
+    }
+    /// "density operator ((w_A, w_B) -> (phi_A, phi_B, ln Q))".
+    pub fn describe(self) -> String {
+        format!("{} operator (({}) -> ({}))", self.name(), self.inputs().join(", "), self.outputs().join(", "))
+    }
+}
+
+/// `operator.json`: the kind, with its channels and gauge spelled out for
+/// whoever reads the folder without mesofield.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OperatorSpec {
+    pub kind: OperatorKind,
+    pub inputs: Vec<String>,
+    pub outputs: Vec<String>,
+    pub gauge: String,
+    /// The file that holds the channels' normalisation.
+    pub normalization: String,
+}
+
+impl OperatorSpec {
+    pub fn of(kind: OperatorKind) -> Self {
+        OperatorSpec {
+            kind,
+            inputs: kind.inputs().iter().map(|s| s.to_string()).collect(),
+            outputs: kind.outputs().iter().map(|s| s.to_string()).collect(),
+            gauge: kind.gauge().to_string(),
+            normalization: "normalization.json".to_string(),
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct CheckpointError(pub String);
 
@@ -55,6 +132,7 @@ fn err(path: &Path, what: impl std::fmt::Display) -> CheckpointError {
 /// A loaded checkpoint (model on the device it was loaded to).
 pub struct Checkpoint {
     pub dir: PathBuf,
+    pub kind: OperatorKind,
     pub config: TrainConfig,
     pub normalization: Normalization,
     pub state: TrainState,
@@ -78,6 +156,11 @@ impl Checkpoint {
         if state.format != FORMAT {
             return Err(err(dir, format!("format {:?} is not {FORMAT:?}", state.format)));
         }
+        let kind = if dir.join("operator.json").exists() {
+            read_json::<OperatorSpec>(dir, "operator.json")?.kind
+        } else {
+            OperatorKind::Density
+        };
         let mut config: serde_json::Value = read_json(dir, "config.json")?;
         // Settings added after a checkpoint was written (training's and the
         // model's) take their defaults, which are the behaviour from before.
@@ -95,7 +178,15 @@ impl Checkpoint {
             .init(device)
             .try_load_file(&weights)
             .map_err(|e| err(dir, format!("weights do not match the model config ({e:?})")))?;
-        Ok(Checkpoint { dir: dir.to_path_buf(), config, normalization, state, model })
+        Ok(Checkpoint { dir: dir.to_path_buf(), kind, config, normalization, state, model })
+    }
+
+    /// Refuses a checkpoint of another kind than `kind`, naming both.
+    pub fn require(&self, kind: OperatorKind, purpose: &str) -> Result<(), CheckpointError> {
+        if self.kind == kind {
+            return Ok(());
+        }
+        Err(err(&self.dir, format!("is a {}; {purpose} needs a {}", self.kind.describe(), kind.describe())))
     }
 
     /// The optimiser state saved beside a `last` checkpoint.
@@ -129,6 +220,9 @@ pub fn save(
     let write = |file: &str, text: String| -> Result<(), CheckpointError> {
         std::fs::write(tmp.join(file), text).map_err(|e| err(dir, format!("cannot write {file}: {e}")))
     };
+    // Training fits density operators only, so far.
+    let spec = OperatorSpec::of(OperatorKind::Density);
+    write("operator.json", serde_json::to_string_pretty(&spec).expect("serialises"))?;
     write("config.json", serde_json::to_string_pretty(config).expect("config serialises"))?;
     write("normalization.json", serde_json::to_string_pretty(normalization).expect("serialises"))?;
     write("state.json", serde_json::to_string_pretty(state).expect("serialises"))?;

@@ -12,7 +12,7 @@ pub mod operator;
 pub mod training;
 pub mod vjp;
 
-pub use checkpoint::{Checkpoint, CheckpointError};
+pub use checkpoint::{Checkpoint, CheckpointError, OperatorKind, OperatorSpec};
 pub use model::{Fno, FnoConfig, FnoOutput, SpectralConv2d, densities};
 pub use operator::FnoOperator;
 pub use training::{TrainConfig, train};

@@ -363,6 +363,7 @@ fn start_or_resume(
 ) -> Result<(Fno, ModuleOptimizer, Normalization, TrainState, TrainConfig), CheckpointError> {
     if resume && last_dir.exists() {
         let ckpt = Checkpoint::load(last_dir, ad)?;
+        ckpt.require(crate::checkpoint::OperatorKind::Density, "resuming density training")?;
         let optim = ckpt.load_optimizer()?;
         let mut cfg = ckpt.config.clone();
         cfg.epochs = config.epochs;

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use burn::prelude::*;
 use mesofield_fno::training::Stop;
-use mesofield_fno::{Checkpoint, FnoConfig, FnoOperator, TrainConfig, train};
+use mesofield_fno::{Checkpoint, FnoConfig, FnoOperator, OperatorKind, OperatorSpec, TrainConfig, train};
 use mesofield_physics::dataset::{Dataset, GeneratorConfig, GrfFamily, ScftFamily, generate};
 use mesofield_physics::{ChainModel, FieldSolver};
 
@@ -173,6 +173,26 @@ fn wrong_or_corrupt_checkpoints_are_refused() {
     // A grid smaller than twice the modes.
     let e = FnoOperator::load(&best, 6, 16, &device).err().unwrap().to_string();
     assert!(e.contains("twice"), "{e}");
+
+    // The kind: written as density, refused by the density seam as another.
+    let spec: OperatorSpec =
+        serde_json::from_str(&std::fs::read_to_string(best.join("operator.json")).unwrap()).unwrap();
+    assert_eq!(spec, OperatorSpec::of(OperatorKind::Density));
+    assert_eq!(spec.inputs, ["w_A", "w_B"]);
+    assert_eq!(Checkpoint::load(&best, &device).unwrap().kind, OperatorKind::Density);
+    let pressure = out.join("pressure");
+    std::fs::create_dir_all(&pressure).unwrap();
+    for f in ["model.bpk", "normalization.json", "state.json", "config.json"] {
+        std::fs::copy(best.join(f), pressure.join(f)).unwrap();
+    }
+    let as_pressure = serde_json::to_string(&OperatorSpec::of(OperatorKind::Pressure)).unwrap();
+    std::fs::write(pressure.join("operator.json"), as_pressure).unwrap();
+    assert_eq!(Checkpoint::load(&pressure, &device).unwrap().kind, OperatorKind::Pressure);
+    let e = FnoOperator::load(&pressure, 16, 16, &device).err().expect("a pressure operator as a solver").to_string();
+    assert!(e.contains("pressure operator ((W_-) -> (W_+))") && e.contains("needs a density operator"), "{e}");
+    std::fs::write(pressure.join("operator.json"), "{\"kind\": \"velocity\"}").unwrap();
+    let e = Checkpoint::load(&pressure, &device).err().unwrap().to_string();
+    assert!(e.contains("operator.json is not a mesofield FNO file"), "{e}");
     std::fs::remove_dir_all(&out).ok();
 }
 
