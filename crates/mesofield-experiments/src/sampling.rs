@@ -61,6 +61,10 @@ pub struct SampleRecord {
     /// Cumulative over the run.
     pub exact_solves: usize,
     pub operator_calls: usize,
+    /// Operator inner loops the trust check threw away (cumulative; absent
+    /// in traces written before it was counted).
+    #[serde(default)]
+    pub fallbacks: usize,
 }
 
 impl Record for SampleRecord {
@@ -84,6 +88,9 @@ pub struct SampleSummary {
     pub seconds: f64,
     pub exact_solves: usize,
     pub operator_calls: usize,
+    /// Operator inner loops the trust check threw away.
+    #[serde(default)]
+    pub fallbacks: usize,
     #[serde(rename = "H_mean")]
     pub h_mean: f64,
     #[serde(rename = "H_stderr")]
@@ -210,6 +217,7 @@ pub struct ReplicaSummary {
     pub seconds: f64,
     pub exact_solves: usize,
     pub operator_calls: usize,
+    pub fallbacks: usize,
     #[serde(rename = "H_mean")]
     pub h_mean: f64,
     #[serde(rename = "H_stderr")]
@@ -239,6 +247,7 @@ struct Chain {
     sq_sum: RunningStructureFactor,
     exact_solves: usize,
     operator_calls: usize,
+    fallbacks: usize,
     run: serde_json::Value,
 }
 
@@ -292,15 +301,17 @@ pub fn run_replicas(
                          "grid": [grid.mx, grid.my], "model": model});
         // A run stopped between snapshots wrote records past its last one: they are recomputed.
         let (trace, writer) = folder.open_trace::<SampleRecord>(resume.then_some(start_step))?;
-        let (exact_solves, operator_calls) = trace.last().map(|t| (t.exact_solves, t.operator_calls)).unwrap_or((0, 0));
+        let (exact_solves, operator_calls, fallbacks) =
+            trace.last().map(|t| (t.exact_solves, t.operator_calls, t.fallbacks)).unwrap_or((0, 0, 0));
         w_start.extend(w);
-        chains.push(Chain { seed, folder, trace, writer, sq_sum, exact_solves, operator_calls, run });
+        chains.push(Chain { seed, folder, trace, writer, sq_sum, exact_solves, operator_calls, fallbacks, run });
     }
     let seeds: Vec<u64> = chains.iter().map(|c| c.seed).collect();
     let mut states = Vec::with_capacity(replicas);
     for (chain, (state, cost)) in chains.iter_mut().zip(sampler.start_replicas(&w_start, start_step)?) {
         chain.exact_solves += cost.exact_solves;
         chain.operator_calls += cost.operator_calls;
+        chain.fallbacks += cost.rejected_operator_steps;
         states.push(state);
     }
     let plan = SpectralPlan::new(grid);
@@ -315,6 +326,7 @@ pub fn run_replicas(
         pressure_residual: state.pressure_residual,
         exact_solves: chain.exact_solves,
         operator_calls: chain.operator_calls,
+        fallbacks: chain.fallbacks,
     };
     if start_step == 0 {
         for (chain, state) in chains.iter_mut().zip(&states) {
@@ -330,6 +342,7 @@ pub fn run_replicas(
         for (chain, (state, cost)) in chains.iter_mut().zip(next) {
             chain.exact_solves += cost.exact_solves;
             chain.operator_calls += cost.operator_calls;
+            chain.fallbacks += cost.rejected_operator_steps;
             let r = record(&state, chain);
             chain.writer.append(&r)?;
             chain.trace.push(r);
@@ -366,6 +379,7 @@ pub fn run_replicas(
             seconds,
             exact_solves: runs.iter().map(|r| r.summary.exact_solves).sum(),
             operator_calls: runs.iter().map(|r| r.summary.operator_calls).sum(),
+            fallbacks: runs.iter().map(|r| r.summary.fallbacks).sum(),
             h_mean,
             h_stderr,
             psi2_mean,
@@ -389,7 +403,7 @@ fn finish_chain(
     seconds: f64,
     steps_run: usize,
 ) -> Result<SampleRun> {
-    let Chain { seed, folder, trace, sq_sum, exact_solves, operator_calls, .. } = chain;
+    let Chain { seed, folder, trace, sq_sum, exact_solves, operator_calls, fallbacks, .. } = chain;
     let m = grid.points();
     let half: Vec<&SampleRecord> = trace.iter().filter(|t| t.step > spec.steps / 2).collect();
     let (h_mean, h_stderr) = block_mean_error(&half.iter().map(|t| t.hamiltonian).collect::<Vec<_>>(), BLOCKS);
@@ -419,6 +433,7 @@ fn finish_chain(
         seconds,
         exact_solves,
         operator_calls,
+        fallbacks,
         h_mean,
         h_stderr,
         psi2_mean,
