@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use mesofield_physics::io::TensorData;
-use mesofield_physics::lfts::{Lfts, LftsConfig, LftsState};
+use mesofield_physics::lfts::{Lfts, LftsConfig, LftsState, StepCost};
 use mesofield_physics::observables::{RunningStructureFactor, StructureFactor, order_parameter, structure_factor};
 use mesofield_physics::spectral::SpectralPlan;
 use mesofield_physics::stats::block_mean_error;
@@ -197,7 +197,7 @@ pub fn run_sample(spec: &SampleSpec, dir: &Path, resume: bool, reporter: &Report
     Ok(run_replicas(spec, 1, dir, resume, reporter)?.runs.swap_remove(0))
 }
 
-/// R chains advanced together, one batched solve per inner iteration.
+/// R chains advanced together (`Lfts::step_replicas`).
 pub struct Replicas {
     /// Each replica's run, as a separate run with its seed would give.
     pub runs: Vec<SampleRun>,
@@ -227,15 +227,10 @@ pub struct ReplicaSummary {
     pub per_replica: Vec<SampleSummary>,
 }
 
-/// Mean and standard error of the mean over independent values.
+/// Mean and standard error of the mean over independent values (R > 1).
 fn mean_error(values: &[f64]) -> (f64, f64) {
-    let n = values.len() as f64;
-    let mean = values.iter().sum::<f64>() / n;
-    if values.len() < 2 {
-        return (mean, f64::NAN);
-    }
-    let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0);
-    (mean, (var / n).sqrt())
+    let (mean, std) = mesofield_physics::stats::mean_std(values);
+    (mean, std / (values.len() as f64).sqrt())
 }
 
 /// One chain's run folder and running tallies.
@@ -249,6 +244,14 @@ struct Chain {
     operator_calls: usize,
     fallbacks: usize,
     run: serde_json::Value,
+}
+
+impl Chain {
+    fn charge(&mut self, cost: &StepCost) {
+        self.exact_solves += cost.exact_solves;
+        self.operator_calls += cost.operator_calls;
+        self.fallbacks += cost.rejected_operator_steps;
+    }
 }
 
 /// `spec` with `replicas` chains in `dir` (one: `dir` is the run folder;
@@ -309,9 +312,7 @@ pub fn run_replicas(
     let seeds: Vec<u64> = chains.iter().map(|c| c.seed).collect();
     let mut states = Vec::with_capacity(replicas);
     for (chain, (state, cost)) in chains.iter_mut().zip(sampler.start_replicas(&w_start, start_step)?) {
-        chain.exact_solves += cost.exact_solves;
-        chain.operator_calls += cost.operator_calls;
-        chain.fallbacks += cost.rejected_operator_steps;
+        chain.charge(&cost);
         states.push(state);
     }
     let plan = SpectralPlan::new(grid);
@@ -340,9 +341,7 @@ pub fn run_replicas(
         let next = sampler.step_replicas(&states, &seeds)?;
         states.clear();
         for (chain, (state, cost)) in chains.iter_mut().zip(next) {
-            chain.exact_solves += cost.exact_solves;
-            chain.operator_calls += cost.operator_calls;
-            chain.fallbacks += cost.rejected_operator_steps;
+            chain.charge(&cost);
             let r = record(&state, chain);
             chain.writer.append(&r)?;
             chain.trace.push(r);

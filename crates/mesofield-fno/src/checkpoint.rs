@@ -181,6 +181,24 @@ impl Checkpoint {
         Ok(Checkpoint { dir: dir.to_path_buf(), kind, config, normalization, state, model })
     }
 
+    /// A density operator's checkpoint for fields on an `mx` x `my` grid of
+    /// its box, and that grid; `purpose` names the user in the refusal of
+    /// another kind.
+    pub fn load_density(
+        dir: &Path,
+        mx: usize,
+        my: usize,
+        device: &Device,
+        purpose: &str,
+    ) -> Result<(Self, mesofield_physics::Grid), CheckpointError> {
+        let ckpt = Checkpoint::load(dir, device)?;
+        ckpt.require(OperatorKind::Density, purpose)?;
+        ckpt.model.check_grid(mx, my).map_err(|e| err(dir, e))?;
+        let grid = mesofield_physics::Grid::for_model(&ckpt.normalization.model, mx, my)
+            .map_err(|e| CheckpointError(e.to_string()))?;
+        Ok((ckpt, grid))
+    }
+
     /// Refuses a checkpoint of another kind than `kind`, naming both.
     pub fn require(&self, kind: OperatorKind, purpose: &str) -> Result<(), CheckpointError> {
         if self.kind == kind {

@@ -7,7 +7,7 @@ use burn::prelude::*;
 
 use mesofield_physics::{ChainModel, Error, FieldSolver, Grid};
 
-use crate::checkpoint::{Checkpoint, CheckpointError, OperatorKind};
+use crate::checkpoint::{Checkpoint, CheckpointError};
 use crate::data::{Normalization, channels_first, gauge_free_log_q};
 use crate::model::Fno;
 
@@ -24,11 +24,8 @@ pub struct FnoOperator {
 impl FnoOperator {
     /// Loads `dir` for fields on an `mx` x `my` grid of the checkpoint's box.
     pub fn load(dir: &Path, mx: usize, my: usize, device: &Device) -> Result<Self, CheckpointError> {
-        let ckpt = Checkpoint::load(dir, device)?;
         // The exact solver's seam: fields in, densities and ln Q out.
-        ckpt.require(OperatorKind::Density, "a loop's solver")?;
-        ckpt.model.check_grid(mx, my).map_err(|e| CheckpointError(format!("checkpoint {}: {e}", dir.display())))?;
-        let grid = Grid::for_model(&ckpt.normalization.model, mx, my).map_err(|e| CheckpointError(e.to_string()))?;
+        let (ckpt, grid) = Checkpoint::load_density(dir, mx, my, device, "a loop's solver")?;
         Ok(FnoOperator {
             checkpoint_dir: dir.to_path_buf(),
             model: ckpt.model,

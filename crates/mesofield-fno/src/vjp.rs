@@ -23,10 +23,7 @@ impl FnoVjp {
     /// Loads `dir` on the autodiff flavour of `device`, for an `mx` x `my` grid.
     pub fn load(dir: &Path, mx: usize, my: usize, device: &Device) -> Result<Self, CheckpointError> {
         let ad = device.clone().autodiff();
-        let ckpt = Checkpoint::load(dir, &ad)?;
-        ckpt.require(crate::checkpoint::OperatorKind::Density, "the denoiser's data gradient")?;
-        ckpt.model.check_grid(mx, my).map_err(|e| CheckpointError(format!("checkpoint {}: {e}", dir.display())))?;
-        let grid = Grid::for_model(&ckpt.normalization.model, mx, my).map_err(|e| CheckpointError(e.to_string()))?;
+        let (ckpt, grid) = Checkpoint::load_density(dir, mx, my, &ad, "the denoiser's data gradient")?;
         Ok(FnoVjp { model: ckpt.model, normalization: ckpt.normalization, grid, device: ad })
     }
 

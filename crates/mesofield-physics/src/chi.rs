@@ -69,7 +69,7 @@ pub enum ChiEstimator {
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct ChiEstimate {
     pub chi: f64,
-    /// Jackknife standard error over groups of wave vectors.
+    /// Jackknife standard error over interleaved groups of grid points.
     pub std_error: f64,
     /// The estimator applied to each sample alone.
     pub per_sample: Vec<f64>,

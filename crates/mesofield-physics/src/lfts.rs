@@ -155,8 +155,8 @@ impl<'a> Lfts<'a> {
         Ok(self.start_replicas(w, step)?.pop().expect("one replica"))
     }
 
-    /// `start` for R replicas at once (`w` is `[R][2][M]`): each inner
-    /// iteration is one batched solve of the replicas not yet converged.
+    /// `start` for R replicas at once (`w` is `[R][2][M]`; the inner loops
+    /// as in `relax_replicas`).
     pub fn start_replicas(&self, w: &[f64], step: usize) -> Result<Vec<(LftsState, StepCost)>> {
         let m = self.points();
         if w.is_empty() || !w.len().is_multiple_of(2 * m) {
@@ -214,7 +214,7 @@ impl<'a> Lfts<'a> {
         Ok(self.advance_replicas(std::slice::from_ref(state), vec![w_minus])?.pop().expect("one replica"))
     }
 
-    /// `advance` for each replica, the inner loops batched.
+    /// `advance` for each replica (the inner loops as in `relax_replicas`).
     pub fn advance_replicas(&self, states: &[LftsState], w_minus: Vec<Vec<f64>>) -> Result<Vec<(LftsState, StepCost)>> {
         let m = self.points();
         if states.is_empty() || w_minus.len() != states.len() {
