@@ -40,7 +40,10 @@
 //! density 1e-3 and 0.16 rms between 1e-3 and 1e-2, and with every point
 //! kept chi comes out at 1.44 (0.996 from the run's own fields). With the
 //! cut at 3e-3 the inverted and the run's fields give the same chi to 0.4%
-//! (five seeds: 0.986-1.000; 1e-3 lets the branches in, 1.05). The cut is a
+//! (five seeds: 0.986-1.000; 1e-3 lets the branches in, 1.05). Those
+//! fields came from the inverse map's plain-residual Newton polish; its
+//! logarithmic residual now lands on the run's own branch for them, and
+//! the cut stays as the guard for a pattern inverted onto another. It is a
 //! function of the pattern, hence of W_-, and equipartition leaves out its
 //! divergence at the edge of the cut: measured from the run's own fields, it
 //! biases chi low by 0.5-0.9% at chi = 1.0 and 0.4, against the 5% and 3%
