@@ -261,8 +261,7 @@ fn matmul_2d_strided<T: GemmScalar>(lhs: FlexTensor, rhs: FlexTensor) -> FlexTen
     let rhs_ptr = unsafe { rhs_data.as_ptr().add(rhs.layout().start_offset()) };
 
     let out_shape = Shape::from(vec![m, n]);
-    let mut output = FlexTensor::empty(out_shape, T::dtype());
-    let out_data: &mut [T] = output.storage_mut();
+    let mut out_buf = GemmOutput::<T>::new(m * n, k);
 
     let parallelism = get_parallelism(m, n, k);
 
@@ -271,7 +270,7 @@ fn matmul_2d_strided<T: GemmScalar>(lhs: FlexTensor, rhs: FlexTensor) -> FlexTen
             m,
             n,
             k,
-            out_data.as_mut_ptr(),
+            out_buf.data.as_mut_ptr().cast::<T>(),
             1,
             n as isize,
             lhs_ptr,
@@ -284,7 +283,38 @@ fn matmul_2d_strided<T: GemmScalar>(lhs: FlexTensor, rhs: FlexTensor) -> FlexTen
         );
     }
 
-    output
+    out_buf.into_tensor(out_shape)
+}
+
+/// The output of gemm calls that overwrite it (`read_dst` false), left
+/// uninitialised until they do. (mesofield patch: a zeroed `empty` tensor
+/// spent a memset per product on memory gemm overwrites anyway.)
+struct GemmOutput<T> {
+    data: Vec<core::mem::MaybeUninit<T>>,
+}
+
+impl<T: GemmScalar> GemmOutput<T> {
+    /// `len` elements, to be written by products over `k` terms: with
+    /// `k == 0` gemm may leave them alone, so they are zeroed instead.
+    fn new(len: usize, k: usize) -> Self {
+        let mut data = Vec::with_capacity(len);
+        if k == 0 {
+            data.resize(len, core::mem::MaybeUninit::new(T::zero()));
+        } else {
+            // SAFETY: MaybeUninit needs no initialisation.
+            unsafe { data.set_len(len) };
+        }
+        GemmOutput { data }
+    }
+
+    /// After every element has been written.
+    fn into_tensor(self, shape: Shape) -> FlexTensor {
+        let mut data = core::mem::ManuallyDrop::new(self.data);
+        // SAFETY: every element was written by gemm (or zeroed when k == 0),
+        // and MaybeUninit<T> has T's layout.
+        let data: Vec<T> = unsafe { Vec::from_raw_parts(data.as_mut_ptr().cast::<T>(), data.len(), data.capacity()) };
+        FlexTensor::new(Bytes::from_elems(data), Layout::contiguous(shape), T::dtype())
+    }
 }
 
 /// Strided gemm call for one matrix. Wraps `gemm::gemm` with GemmScalar zero/one.
@@ -364,13 +394,13 @@ fn matmul_batched_gemm<T: GemmScalar>(lhs: FlexTensor, rhs: FlexTensor) -> FlexT
     out_dims.push(n);
     let out_shape = Shape::from(out_dims);
 
-    let mut output = FlexTensor::empty(out_shape, T::dtype());
+    let mut out_buf = GemmOutput::<T>::new(batch_size * out_matrix_size, k);
 
     let lhs_data: &[T] = lhs.storage();
     let rhs_data: &[T] = rhs.storage();
     let lhs_start = lhs.layout().start_offset() as isize;
     let rhs_start = rhs.layout().start_offset() as isize;
-    let out_data: &mut [T] = output.storage_mut();
+    let out_data: &mut [core::mem::MaybeUninit<T>] = &mut out_buf.data;
 
     let per_matrix_ops = m.saturating_mul(n).saturating_mul(k);
 
@@ -409,7 +439,7 @@ fn matmul_batched_gemm<T: GemmScalar>(lhs: FlexTensor, rhs: FlexTensor) -> FlexT
         if per_matrix_ops >= PARALLEL_THRESHOLD && !prefer_batch_parallel {
             let parallelism = gemm::Parallelism::Rayon(0);
             for b in 0..batch_size {
-                run_one(out_data[b * out_matrix_size..].as_mut_ptr(), b, parallelism);
+                run_one(out_data[b * out_matrix_size..].as_mut_ptr().cast::<T>(), b, parallelism);
             }
         } else if total_ops >= BATCH_PARALLEL_THRESHOLD && batch_size > 1 {
             use rayon::prelude::*;
@@ -418,12 +448,12 @@ fn matmul_batched_gemm<T: GemmScalar>(lhs: FlexTensor, rhs: FlexTensor) -> FlexT
                 .par_chunks_mut(out_matrix_size)
                 .enumerate()
                 .for_each(|(b, out_chunk)| {
-                    run_one(out_chunk.as_mut_ptr(), b, gemm::Parallelism::None);
+                    run_one(out_chunk.as_mut_ptr().cast::<T>(), b, gemm::Parallelism::None);
                 });
         } else {
             for b in 0..batch_size {
                 run_one(
-                    out_data[b * out_matrix_size..].as_mut_ptr(),
+                    out_data[b * out_matrix_size..].as_mut_ptr().cast::<T>(),
                     b,
                     gemm::Parallelism::None,
                 );
@@ -436,14 +466,14 @@ fn matmul_batched_gemm<T: GemmScalar>(lhs: FlexTensor, rhs: FlexTensor) -> FlexT
         let _ = per_matrix_ops;
         for b in 0..batch_size {
             run_one(
-                out_data[b * out_matrix_size..].as_mut_ptr(),
+                out_data[b * out_matrix_size..].as_mut_ptr().cast::<T>(),
                 b,
                 gemm::Parallelism::None,
             );
         }
     }
 
-    output
+    out_buf.into_tensor(out_shape)
 }
 
 // ============================================================================
