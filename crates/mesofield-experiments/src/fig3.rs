@@ -100,6 +100,9 @@ pub struct Fig3Spec {
     /// FnoConfig::log_density; absent: softplus densities.
     #[serde(default)]
     pub log_density: bool,
+    /// TrainConfig::patience; 0 or absent: every epoch.
+    #[serde(default)]
+    pub patience: usize,
     pub width: usize,
     pub layers: usize,
     pub modes: usize,
@@ -120,6 +123,7 @@ impl Fig3Spec {
             .with_learning_rate(self.learning_rate)
             .with_tail_scale(self.tail_scale)
             .with_grad_clip_norm(self.grad_clip_norm)
+            .with_patience(self.patience)
             .with_seed(self.seed)
     }
 }

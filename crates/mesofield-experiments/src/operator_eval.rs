@@ -34,7 +34,7 @@ pub fn loss_curve(dir: &Path) -> Result<()> {
 
 /// The error that ends a command whose training was interrupted, if it was.
 pub fn interrupted(state: &TrainState, epochs: usize, dir: &Path, to_continue: &str) -> Result<()> {
-    if state.epoch < epochs {
+    if state.epoch < epochs && !state.stopped_early {
         bail!(
             "interrupted in epoch {} after batch {}: {} holds the state; {to_continue}",
             state.epoch + 1,

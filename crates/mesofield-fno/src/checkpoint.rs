@@ -36,6 +36,10 @@ pub struct TrainState {
     /// Their summed loss (times batch size), for that epoch's mean.
     #[serde(default)]
     pub epoch_loss_sum: f64,
+    /// The run ended before `epochs` because the validation error had not
+    /// improved for `patience` epochs; resuming does not train on.
+    #[serde(default)]
+    pub stopped_early: bool,
 }
 
 pub const FORMAT: &str = "mesofield-fno-checkpoint-1";

@@ -61,6 +61,18 @@ pub struct TrainConfig {
     /// same numbers on any machine.
     #[config(default = 2)]
     pub shards: usize,
+    /// Stop once the validation error has not improved for this many
+    /// epochs (0: train all `epochs`). The learning-rate schedule stays the
+    /// one planned for `epochs`.
+    #[config(default = 0)]
+    pub patience: usize,
+}
+
+impl TrainConfig {
+    /// Whether a run at `state` has stopped improving (see `patience`).
+    pub fn converged(&self, state: &TrainState) -> bool {
+        self.patience > 0 && state.epoch >= state.best_epoch + self.patience
+    }
 }
 
 impl TrainConfig {
@@ -318,7 +330,7 @@ pub fn train(
     let run = Run { train_data, valid_data, config, norm, out, last_dir, device, ad };
     let config = &run.config;
     let (mut epochs_this_run, mut batches_this_run) = (0usize, 0usize);
-    while state.epoch < config.epochs && stop.after_epochs.is_none_or(|n| epochs_this_run < n) {
+    while state.epoch < config.epochs && !state.stopped_early && stop.after_epochs.is_none_or(|n| epochs_this_run < n) {
         epochs_this_run += 1;
         let epoch = state.epoch;
         let start = Instant::now();
@@ -380,6 +392,7 @@ fn start_or_resume(
             best_epoch: 0,
             epoch_batches: 0,
             epoch_loss_sum: 0.0,
+            stopped_early: false,
         };
         Ok((model, optim, norm, state, config))
     }
@@ -455,6 +468,9 @@ impl Run<'_> {
         if best {
             state.best_valid = valid_mean;
             state.best_epoch = state.epoch;
+        }
+        state.stopped_early = state.epoch < config.epochs && config.converged(state);
+        if best {
             checkpoint::save(&self.out.join("best"), &inference, None, config, norm, state)?;
         }
         checkpoint::save(&self.last_dir, model, Some(optim), config, norm, state)?;

@@ -136,6 +136,42 @@ fn resume_continues_where_training_stopped() {
     std::fs::remove_dir_all(&mid).ok();
 }
 
+/// With a learning rate of zero the validation error never improves after
+/// the first epoch, so `patience` 2 ends a 10-epoch run after epoch 3, the
+/// checkpoint says so, and resuming it trains no further.
+#[test]
+fn training_stops_early_when_the_validation_error_stalls() {
+    let (train_set, valid_set) = (dataset(16, 7), dataset(8, 8));
+    let device = Device::flex();
+    let out = scratch("patience");
+    let config = || tiny_config(10).with_learning_rate(0.0).with_patience(2);
+    let state = train(&train_set, &valid_set, config(), &out, false, &Stop::never(), &device, &mut |_| {}).unwrap();
+    assert_eq!((state.epoch, state.best_epoch, state.stopped_early), (3, 1, true));
+    assert_eq!(metrics(&out).len(), 3);
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("last/state.json")).unwrap()).unwrap();
+    assert_eq!(saved["stopped_early"], true);
+    let resumed = train(&train_set, &valid_set, config(), &out, true, &Stop::never(), &device, &mut |_| {}).unwrap();
+    assert_eq!((resumed.epoch, resumed.step), (3, state.step), "a converged run trained on after resume");
+    assert_eq!(metrics(&out).len(), 3);
+    // Without patience the same run takes every epoch.
+    let all = scratch("no-patience");
+    let full = train(
+        &train_set,
+        &valid_set,
+        tiny_config(4).with_learning_rate(0.0),
+        &all,
+        false,
+        &Stop::never(),
+        &device,
+        &mut |_| {},
+    )
+    .unwrap();
+    assert_eq!((full.epoch, full.stopped_early), (4, false));
+    std::fs::remove_dir_all(&out).ok();
+    std::fs::remove_dir_all(&all).ok();
+}
+
 #[test]
 fn wrong_or_corrupt_checkpoints_are_refused() {
     let (train_set, valid_set) = (dataset(8, 7), dataset(4, 8));

@@ -84,6 +84,7 @@ fn tiny_operator(dir: &std::path::Path, model: &ChainModel, seed: u64) {
         best_epoch: 0,
         epoch_batches: 0,
         epoch_loss_sum: 0.0,
+        stopped_early: false,
     };
     save(dir, &fno, None, &config, &norm, &state).unwrap();
 }

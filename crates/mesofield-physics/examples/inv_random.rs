@@ -27,7 +27,11 @@ fn main() {
             [200, 400]
                 .iter()
                 .map(|&s| {
-                    std::fs::read(path(s)).unwrap().chunks(8).map(|c| f64::from_le_bytes(c.try_into().unwrap())).collect()
+                    std::fs::read(path(s))
+                        .unwrap()
+                        .chunks(8)
+                        .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
+                        .collect()
                 })
                 .collect()
         } else {

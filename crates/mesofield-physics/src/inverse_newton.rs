@@ -307,7 +307,8 @@ impl<'a> Newton<'a> {
         let floor: Vec<f64> = (0..n).map(|i| LOG_FLOOR * if i < m { f } else { 1.0 - f }).collect();
         let g = |i: usize, p: f64| -> f64 { (p / floor[i]).asinh() };
         let g_target: Vec<f64> = (0..n).map(|i| g(i, target[i])).collect();
-        let distance = |phi: &[f64]| phi.iter().enumerate().map(|(i, &p)| (g(i, p) - g_target[i]).powi(2)).sum::<f64>().sqrt();
+        let distance =
+            |phi: &[f64]| phi.iter().enumerate().map(|(i, &p)| (g(i, p) - g_target[i]).powi(2)).sum::<f64>().sqrt();
         loop {
             let mut residual = 0.0f64;
             for i in 0..n {

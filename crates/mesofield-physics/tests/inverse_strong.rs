@@ -115,7 +115,8 @@ fn inverts_lfts_patterns_at_chi_1_and_recovers_chi() {
         // The inverse is not unique where a density nearly vanishes; the
         // logarithmic residual of the Newton polish lands on the run's own
         // branch (the plain residual found fields 0.6-0.9 away there).
-        let apart = w_minus_centred(&out.w).iter().zip(w_minus_centred(&w)).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+        let apart =
+            w_minus_centred(&out.w).iter().zip(w_minus_centred(&w)).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
         assert!(apart < 1e-3, "snapshot {snapshot}: W_- found is up to {apart:e} from the run's own");
         own.extend_from_slice(&w);
         inverted.extend_from_slice(&out.w);

@@ -69,6 +69,10 @@ pub struct TrainArgs {
     /// Clip each parameter's gradient to this norm (0: off).
     #[arg(long, default_value_t = 0.0)]
     pub grad_clip: f64,
+    /// Stop once the validation error has not improved for this many
+    /// epochs (0: train every epoch). Saved with the checkpoint.
+    #[arg(long, default_value_t = 0)]
+    pub patience: usize,
     /// Densities as exp(logit) (log-density output) instead of softplus.
     #[arg(long)]
     pub log_density: bool,
@@ -188,7 +192,8 @@ pub fn train(a: &TrainArgs) -> Result<()> {
         .with_seed(a.seed)
         .with_learning_rate(a.lr)
         .with_h1(a.h1)
-        .with_grad_clip_norm(a.grad_clip);
+        .with_grad_clip_norm(a.grad_clip)
+        .with_patience(a.patience);
     let steps = train_set.len().div_ceil(a.batch) as u64;
     let stage = reporter().stage(steps, "train");
     let start = Instant::now();
@@ -226,13 +231,15 @@ pub fn train(a: &TrainArgs) -> Result<()> {
     loss_curve(&a.out)?;
     interrupted(&state, a.epochs, &a.out, "run the same command with --resume to continue")?;
     let report = json!({"epochs": state.epoch, "steps": state.step, "best_valid": state.best_valid,
-                        "best_epoch": state.best_epoch, "seconds": start.elapsed().as_secs_f64(), "out": a.out});
+                        "best_epoch": state.best_epoch, "stopped_early": state.stopped_early,
+                        "seconds": start.elapsed().as_secs_f64(), "out": a.out});
     if a.common.json {
         print_json(&report);
     } else {
         println!(
-            "trained {} epochs; best validation error {:.4} at epoch {} -> {}",
+            "trained {} epochs{}; best validation error {:.4} at epoch {} -> {}",
             state.epoch,
+            if state.stopped_early { " (stopped early: no better validation error in --patience epochs)" } else { "" },
             state.best_valid,
             state.best_epoch,
             a.out.join("best").display()
