@@ -4,15 +4,20 @@
 //! noise), and the inverse map on patterns of the chi = 0.4 run. Per loop:
 //! wall time, rate, exact solves (the inverse map's are solve equivalents:
 //! solves plus Jacobian products), operator calls, fallbacks (operator inner
-//! loops the trust check threw away) and the ensemble averages with their
+//! loops or starts the trust check threw away) and the ensemble averages with their
 //! block errors, so a faster loop can be seen to sample the same ensemble.
-//! Denoising and dynamics are not in it yet.
+//! Then Fig. 4's denoising (patterns of the chi = 0.4 run with noise of half
+//! their spread, recovered at chi 0.4, B = 100; its recovery error against
+//! the clean pattern) and a dynamics anneal (eq. 26 at chi 0.25 from the
+//! first pattern; the free energy it ends at).
 
 use std::time::Instant;
 
 use anyhow::{Result, bail};
 use serde::Serialize;
 
+use mesofield_inference::noise::add_noise;
+use mesofield_physics::dynamics::{Dynamics, DynamicsConfig};
 use mesofield_physics::fields::InitialField;
 use mesofield_physics::inverse::{InverseConfig, Inverter};
 use mesofield_physics::lfts::{Lfts, LftsConfig, LftsState};
@@ -21,6 +26,8 @@ use mesofield_physics::rng::StreamRng;
 use mesofield_physics::stats::block_mean_error;
 use mesofield_physics::{ChainModel, ExactSolver, FieldSolver, Grid, Solvers};
 
+use crate::observed::{DenoiseSpec, denoise_patterns};
+use crate::patterns::Patterns;
 use crate::progress::Reporter;
 use crate::solvers::{Backend, SolverChoice};
 
@@ -34,6 +41,10 @@ pub struct LoopsSpec {
     pub burn_in: usize,
     /// Patterns of the chi = 0.4 run for the inverse map.
     pub patterns: usize,
+    /// Of those, the first this many noisy for denoising.
+    pub denoise_patterns: usize,
+    /// Steps of the dynamics anneal.
+    pub dynamics_steps: usize,
     pub beads_per_cell: f64,
     pub step_size: f64,
     /// Max-norm of phi_A + phi_B - 1 after every step.
@@ -43,7 +54,17 @@ pub struct LoopsSpec {
 
 impl Default for LoopsSpec {
     fn default() -> Self {
-        LoopsSpec { steps: 200, burn_in: 100, patterns: 20, beads_per_cell: 100.0, step_size: 0.05, tol: 1e-6, seed: 1 }
+        LoopsSpec {
+            steps: 200,
+            burn_in: 100,
+            patterns: 20,
+            denoise_patterns: 4,
+            dynamics_steps: 60,
+            beads_per_cell: 100.0,
+            step_size: 0.05,
+            tol: 1e-6,
+            seed: 1,
+        }
     }
 }
 
@@ -70,6 +91,10 @@ pub struct LoopRow {
     #[serde(rename = "H")]
     pub h: Option<Estimate>,
     pub psi2: Option<Estimate>,
+    /// Denoising: the contrast-relative recovery error over the patterns.
+    pub recovery_error: Option<Estimate>,
+    /// Dynamics: F per chain at the last step.
+    pub free_energy: Option<f64>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -83,13 +108,18 @@ pub struct LoopsReport {
 impl LoopsReport {
     pub fn markdown(&self) -> String {
         let mut out = String::from(
-            "| loop | solver | per second | exact solves | operator calls | fallbacks | H | (phi_A - phi_B)^2 |\n\
-             | --- | --- | --- | --- | --- | --- | --- | --- |\n",
+            "| loop | solver | per second | exact solves | operator calls | fallbacks | H | (phi_A - phi_B)^2 | outcome |\n\
+             | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n",
         );
         let show = |e: &Option<Estimate>| e.map_or("".to_string(), |e| format!("{:.5} +- {:.5}", e.mean, e.stderr));
         for r in &self.rows {
+            let outcome = match (&r.recovery_error, r.free_energy) {
+                (Some(e), _) => format!("recovery error {:.4} +- {:.4}", e.mean, e.stderr),
+                (None, Some(f)) => format!("F {f:.8}"),
+                (None, None) => String::new(),
+            };
             out.push_str(&format!(
-                "| {} | {} | {:.2} {} | {} | {} | {} | {} | {} |\n",
+                "| {} | {} | {:.2} {} | {} | {} | {} | {} | {} | {outcome} |\n",
                 r.name,
                 r.solver,
                 r.rate,
@@ -156,6 +186,8 @@ fn timed_lfts(
         fallbacks,
         h: Some(estimate(&h)),
         psi2: Some(estimate(&psi2)),
+        recovery_error: None,
+        free_energy: None,
     };
     Ok((row, taken))
 }
@@ -216,7 +248,7 @@ pub fn bench_loops(
     for (label, op) in &solvers {
         let inverter = Inverter::new(Solvers::new(&exact, *op)?, InverseConfig::default())?;
         let stage = reporter.stage(patterns.len() as u64, &format!("{name}, {label}"));
-        let (mut exact_solves, mut operator_calls) = (0, 0);
+        let (mut exact_solves, mut operator_calls, mut fallbacks) = (0, 0, 0);
         let started = Instant::now();
         for (k, phi) in patterns.iter().enumerate() {
             let mut target = phi.clone();
@@ -229,6 +261,7 @@ pub fn bench_loops(
             }
             exact_solves += out.solve_equivalents();
             operator_calls += rough.map_or(0, |r| r.solves);
+            fallbacks += out.fallbacks;
             stage.inc(1);
         }
         let seconds = started.elapsed().as_secs_f64();
@@ -242,14 +275,145 @@ pub fn bench_loops(
             unit: "patterns".into(),
             exact_solves,
             operator_calls,
-            // The polish always runs, from the operator's fields.
-            fallbacks: 0,
+            fallbacks,
             h: None,
             psi2: None,
+            recovery_error: None,
+            free_energy: None,
         });
     }
     if rates.len() == 2 {
         ratios.push((name, rates[1] / rates[0]));
     }
+    let choices: Vec<(String, SolverChoice)> = std::iter::once(("exact".to_string(), SolverChoice::Exact))
+        .chain(operator.is_some().then(|| (operator_name.clone(), solver.clone())))
+        .collect();
+    denoise_rows(spec, &model, grid, &patterns, &choices, backend, reporter, &mut rows, &mut ratios)?;
+    dynamics_rows(spec, &exact, &patterns[0], &solvers, reporter, &mut rows, &mut ratios)?;
     Ok(LoopsReport { spec: spec.clone(), rows, ratios })
+}
+
+/// Fig. 4's denoising on the first `denoise_patterns` patterns, each with
+/// Gaussian noise of half its spread, on each solver.
+#[allow(clippy::too_many_arguments)]
+fn denoise_rows(
+    spec: &LoopsSpec,
+    model: &ChainModel,
+    grid: Grid,
+    patterns: &[Vec<f64>],
+    choices: &[(String, SolverChoice)],
+    backend: Backend,
+    reporter: &Reporter,
+    rows: &mut Vec<LoopRow>,
+    ratios: &mut Vec<(String, f64)>,
+) -> Result<()> {
+    let m = grid.points();
+    let n = spec.denoise_patterns.min(patterns.len());
+    if n == 0 {
+        return Ok(());
+    }
+    let clean = Patterns {
+        n,
+        mx: grid.mx,
+        my: grid.my,
+        phi_a: patterns[..n].iter().flat_map(|p| p[..m].iter().copied()).collect(),
+        model: Some(model.clone()),
+    };
+    let mut noisy = clean.clone();
+    noisy.phi_a.clear();
+    for s in 0..n {
+        let (y, _) = add_noise(clean.sample(s), 0.5, 0.0, &mut StreamRng::new(spec.seed, 500 + s as u64));
+        noisy.phi_a.extend_from_slice(&y);
+    }
+    let name = format!("denoising, {n} patterns at chi 0.4 (noise 0.5 x spread)");
+    let denoise_spec = DenoiseSpec {
+        chi: 0.4,
+        beads_per_cell: spec.beads_per_cell,
+        sigma: None,
+        data_weight: 1.0,
+        max_iterations: 500,
+        compare_relaxation: false,
+    };
+    let mut rates = Vec::new();
+    for (label, choice) in choices {
+        let started = Instant::now();
+        let done = denoise_patterns(&noisy, Some(&clean), model, &denoise_spec, choice, backend, reporter)?;
+        let seconds = started.elapsed().as_secs_f64();
+        let sum = |f: &dyn Fn(&crate::observed::PatternRecovery) -> usize| done.patterns.iter().map(f).sum::<usize>();
+        let errors: Vec<f64> = done.patterns.iter().filter_map(|p| p.error.as_ref().map(|e| e.recovery)).collect();
+        let (mean, sd) = mesofield_physics::stats::mean_std(&errors);
+        rates.push(n as f64 / seconds);
+        rows.push(LoopRow {
+            name: name.clone(),
+            solver: label.clone(),
+            seconds,
+            rate: n as f64 / seconds,
+            unit: "patterns".into(),
+            exact_solves: sum(&|p| p.recovery.exact_solves),
+            operator_calls: sum(&|p| p.recovery.operator_calls),
+            fallbacks: sum(&|p| p.recovery.fallbacks),
+            h: None,
+            psi2: None,
+            recovery_error: Some(Estimate { mean, stderr: sd / (errors.len() as f64).sqrt() }),
+            free_energy: None,
+        });
+    }
+    if rates.len() == 2 {
+        ratios.push((name, rates[1] / rates[0]));
+    }
+    Ok(())
+}
+
+/// A dynamics anneal (eq. 26, chi 0.25, dt 2) of `dynamics_steps` steps
+/// from `phi` on each solver.
+fn dynamics_rows(
+    spec: &LoopsSpec,
+    exact: &ExactSolver,
+    phi: &[f64],
+    solvers: &[(String, Option<&dyn FieldSolver>)],
+    reporter: &Reporter,
+    rows: &mut Vec<LoopRow>,
+    ratios: &mut Vec<(String, f64)>,
+) -> Result<()> {
+    if spec.dynamics_steps == 0 {
+        return Ok(());
+    }
+    let m = exact.grid().points();
+    let name = format!("dynamics anneal, chi 0.25, {} steps", spec.dynamics_steps);
+    let mut rates = Vec::new();
+    for (label, op) in solvers {
+        let dynamics = Dynamics::new(DynamicsConfig::new(0.25, 2.0), Solvers::new(exact, *op)?)?;
+        let stage = reporter.stage(spec.dynamics_steps as u64, &format!("{name}, {label}"));
+        let started = Instant::now();
+        let (mut state, mut total) = dynamics.start(&phi[..m], None)?;
+        for _ in 0..spec.dynamics_steps {
+            let (next, cost) = dynamics.step(&state)?;
+            state = next;
+            total.exact_solves += cost.exact_solves;
+            total.operator_calls += cost.operator_calls;
+            total.fallbacks += cost.fallbacks;
+            stage.inc(1);
+        }
+        let seconds = started.elapsed().as_secs_f64();
+        stage.finish();
+        rates.push(spec.dynamics_steps as f64 / seconds);
+        rows.push(LoopRow {
+            name: name.clone(),
+            solver: label.clone(),
+            seconds,
+            rate: spec.dynamics_steps as f64 / seconds,
+            unit: "steps".into(),
+            exact_solves: total.exact_solves,
+            operator_calls: total.operator_calls,
+            fallbacks: total.fallbacks,
+            h: None,
+            psi2: None,
+            recovery_error: None,
+            free_energy: Some(state.free_energy),
+        });
+    }
+    if rates.len() == 2 {
+        ratios.push((name, rates[1] / rates[0]));
+    }
+    Ok(())
 }

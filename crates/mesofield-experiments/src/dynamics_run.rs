@@ -102,6 +102,8 @@ pub struct DynamicsSummary {
     pub exact_solves: usize,
     pub operator_calls: usize,
     pub rejected_steps: usize,
+    /// Operator starts of the inverse map that its trust check threw away.
+    pub fallbacks: usize,
     pub steps_per_second: f64,
     pub seconds: f64,
     pub solver: String,
@@ -251,7 +253,7 @@ pub fn run_dynamics(spec: &DynamicsSpec, dir: &Path, resume: bool, reporter: &Re
     }
     let target = if resume { state.step.max(spec.steps) } else { spec.steps };
     let started = Instant::now();
-    let (mut exact_solves, mut operator_calls, mut rejected) = (0, 0, 0);
+    let (mut exact_solves, mut operator_calls, mut rejected, mut fallbacks) = (0, 0, 0, 0);
     let first_step = state.step;
     let stage = reporter.stage((target - state.step) as u64, "dynamics");
     while state.step < target {
@@ -260,6 +262,7 @@ pub fn run_dynamics(spec: &DynamicsSpec, dir: &Path, resume: bool, reporter: &Re
         exact_solves += cost.exact_solves;
         operator_calls += cost.operator_calls;
         rejected += cost.rejected;
+        fallbacks += cost.fallbacks;
         stage.inc(1);
         stage.set_message(format!("dynamics t {:.3} F {:.5}", state.t, state.free_energy));
         if state.step % spec.every == 0 || state.step == target {
@@ -286,6 +289,7 @@ pub fn run_dynamics(spec: &DynamicsSpec, dir: &Path, resume: bool, reporter: &Re
         exact_solves,
         operator_calls,
         rejected_steps: rejected,
+        fallbacks,
         steps_per_second: steps_done as f64 / seconds.max(1e-9),
         seconds,
         solver: solver_name,

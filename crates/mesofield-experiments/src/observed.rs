@@ -37,6 +37,8 @@ pub struct InverseRecord {
     pub newton_steps: usize,
     pub jacobian_products: usize,
     pub operator_calls: usize,
+    /// 1 where the trust check threw the operator's start away.
+    pub fallbacks: usize,
 }
 
 /// The fields of each pattern.
@@ -92,6 +94,7 @@ pub fn invert_patterns(
             newton_steps: out.newton_steps,
             jacobian_products: out.jacobian_products,
             operator_calls: rough.as_ref().map_or(0, |r| r.solves),
+            fallbacks: out.fallbacks,
         });
         w.extend_from_slice(&out.w);
         stage.inc(1);

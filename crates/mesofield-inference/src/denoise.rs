@@ -98,6 +98,8 @@ pub struct DenoiseOutcome {
     pub operator_calls: usize,
     pub gradient_calls: usize,
     pub rejected_steps: usize,
+    /// Operator steps of the W_+ loop that its trust check threw away.
+    pub fallbacks: usize,
     pub seconds: f64,
 }
 
@@ -145,6 +147,7 @@ pub fn denoise(
         operator_calls: 0,
         gradient_calls: 0,
         rejected: 0,
+        fallbacks: 0,
     };
     let (mut state, cost) = descent.sampler.start(&start_fields(config.chi, y), 0)?;
     descent.count(&cost);
@@ -184,6 +187,7 @@ pub fn denoise(
         operator_calls: descent.operator_calls,
         gradient_calls: descent.gradient_calls,
         rejected_steps: descent.rejected,
+        fallbacks: descent.fallbacks,
         seconds: started.elapsed().as_secs_f64(),
     })
 }
@@ -221,6 +225,7 @@ struct Descent<'a> {
     operator_calls: usize,
     gradient_calls: usize,
     rejected: usize,
+    fallbacks: usize,
 }
 
 impl Descent<'_> {
@@ -238,6 +243,7 @@ impl Descent<'_> {
     fn count(&mut self, cost: &StepCost) {
         self.exact_solves += cost.exact_solves;
         self.operator_calls += cost.operator_calls;
+        self.fallbacks += cost.rejected_operator_steps;
     }
 
     /// F = phi_B - phi_A + 2 W_- / chi + lambda_d / (B sigma^2) J^T (phi_A - y) at `state`.

@@ -113,6 +113,8 @@ pub struct DynamicsCost {
     pub operator_calls: usize,
     /// Steps redone with half the step.
     pub rejected: usize,
+    /// Operator starts of the inverse map that its trust check threw away.
+    pub fallbacks: usize,
 }
 
 pub struct Dynamics<'a> {
@@ -202,8 +204,10 @@ impl<'a> Dynamics<'a> {
         let mut target = phi_a.clone();
         target.extend(phi_a.iter().map(|v| 1.0 - v));
         let (out, rough) = self.inverter.invert(&target, start)?;
-        cost.exact_solves += out.solves;
+        // Newton's Jacobian products cost about a solve each.
+        cost.exact_solves += out.solve_equivalents();
         cost.operator_calls += rough.map_or(0, |r| r.solves);
+        cost.fallbacks += out.fallbacks;
         if !out.converged {
             return Err(Error::Parameter(format!(
                 "the inverse map of the pattern at t = {t:.4} stopped at residual {:.2e}",

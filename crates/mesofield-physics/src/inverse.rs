@@ -90,6 +90,9 @@ pub struct InverseOutcome {
     pub newton_steps: usize,
     /// Products with the exact Jacobian (tangent maps, about one solve each).
     pub jacobian_products: usize,
+    /// Operator starts the trust check threw away (`Inverter`: the exact
+    /// residual at the operator's fields was no lower than at the start).
+    pub fallbacks: usize,
 }
 
 impl InverseOutcome {
@@ -355,6 +358,7 @@ impl<'a> Inversion<'a> {
             solves: self.solves,
             newton_steps: 0,
             jacobian_products: 0,
+            fallbacks: 0,
         })
     }
 
@@ -386,6 +390,7 @@ impl<'a> Inversion<'a> {
             solves: self.solves + run.solves,
             newton_steps: run.steps,
             jacobian_products: run.products,
+            fallbacks: 0,
         })
     }
 
@@ -488,9 +493,42 @@ impl<'a> Inverter<'a> {
             }
             None => None,
         };
-        let from = rough.as_ref().map(|o| o.w.as_slice()).or(start);
-        let polished = invert_with(self.exact, &self.response, target, from, &self.config)?;
+        // The trust check: the operator's fields must fit the target better
+        // under the exact solver than the start does, else the exact path
+        // starts where it would have without an operator.
+        let (mut from, mut checks, mut fallbacks) = (start, 0, 0);
+        if let Some(r) = &rough {
+            let (at_rough, at_start) = (self.exact_residual(target, Some(&r.w))?, self.exact_residual(target, start)?);
+            checks = 2;
+            if at_rough < at_start {
+                from = Some(&r.w);
+            } else {
+                fallbacks = 1;
+            }
+        }
+        let mut polished = invert_with(self.exact, &self.response, target, from, &self.config)?;
+        polished.solves += checks;
+        polished.fallbacks = fallbacks;
         Ok((polished, rough))
+    }
+
+    /// max |phi(w) - phi*| by one exact solve of `w` (zero fields for None);
+    /// infinite where `w` leaves the model's domain.
+    fn exact_residual(&self, target: &[f64], w: Option<&[f64]>) -> Result<f64> {
+        let zero;
+        let w = match w {
+            Some(w) => w,
+            None => {
+                zero = vec![0.0; target.len()];
+                &zero
+            }
+        };
+        let mut phi = vec![0.0; target.len()];
+        match self.exact.solve_batch(w, &mut phi, &mut [0.0]) {
+            Ok(()) => Ok(phi.iter().zip(target).map(|(p, t)| (p - t).abs()).fold(0.0, f64::max)),
+            Err(Error::Domain { .. }) => Ok(f64::INFINITY),
+            Err(e) => Err(e),
+        }
     }
 }
 

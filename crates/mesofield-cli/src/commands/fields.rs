@@ -244,7 +244,7 @@ pub fn scft(a: &ScftArgs) -> Result<()> {
         "chi": chi, "dF": outcome.d_f, "iterations": outcome.iterations, "residual": outcome.residual,
         "exact_solves": outcome.solves, "seconds": outcome.seconds, "converged": outcome.converged,
         "log_q": outcome.log_q, "grid": [grid.mx, grid.my], "solver": a.solvers.solver.to_string(), "operator_calls": 0,
-        "descent_iterations": outcome.descent_iterations, "restarts": outcome.restarts,
+        "fallbacks": 0, "descent_iterations": outcome.descent_iterations, "restarts": outcome.restarts,
     });
     if let Some(run) = &assisted {
         report["exact_solves"] = json!(run.exact_solves);
@@ -254,6 +254,8 @@ pub fn scft(a: &ScftArgs) -> Result<()> {
         report["anchor_residuals"] = json!(run.anchor_residuals);
         report["switch_residual"] = json!(run.switch_residual);
         report["fallback"] = json!(run.fallback);
+        // The outer loop ends at its first failed trust check: 0 or 1.
+        report["fallbacks"] = json!(usize::from(run.fallback.is_some()));
         report["seconds"] = json!(run.seconds);
     }
     if a.common.json {
