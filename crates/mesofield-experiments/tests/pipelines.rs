@@ -253,9 +253,9 @@ fn dynamics_figure_quenches_and_anneals_a_pattern() {
 #[test]
 fn bench_loops_reports_every_loop() {
     use mesofield_experiments::bench_loops::{LoopsSpec, bench_loops};
-    let spec = LoopsSpec { steps: 10, burn_in: 5, patterns: 2, ..LoopsSpec::default() };
+    let spec = LoopsSpec { steps: 10, burn_in: 5, patterns: 2, dynamics_steps: 3, ..LoopsSpec::default() };
     let report = bench_loops(&spec, &SolverChoice::Exact, Backend::Cpu, &Reporter::silent()).unwrap();
-    assert_eq!(report.rows.len(), 3);
+    assert_eq!(report.rows.len(), 5);
     assert!(report.ratios.is_empty());
     for row in &report.rows {
         assert!(row.rate > 0.0 && row.seconds > 0.0, "{row:?}");
@@ -268,7 +268,13 @@ fn bench_loops_reports_every_loop() {
         assert!(row.h.unwrap().mean < 0.0, "ordered states lie below the melt: {row:?}");
     }
     assert!(report.rows[2].name.contains("2 L-FTS patterns"));
-    assert_eq!(report.markdown().lines().count(), 5);
+    // Denoising the 2 patterns recovers them better than not at all, and the
+    // anneal ends at a free energy.
+    let recovery = report.rows[3].recovery_error.unwrap();
+    assert!(report.rows[3].name.starts_with("denoising, 2 patterns"), "{:?}", report.rows[3]);
+    assert!(recovery.mean > 0.0 && recovery.mean < 0.5, "{:?}", report.rows[3]);
+    assert!(report.rows[4].free_energy.is_some_and(f64::is_finite), "{:?}", report.rows[4]);
+    assert_eq!(report.markdown().lines().count(), 7);
     let none = LoopsSpec { patterns: 0, ..spec };
     assert!(bench_loops(&none, &SolverChoice::Exact, Backend::Cpu, &Reporter::silent()).is_err());
 }

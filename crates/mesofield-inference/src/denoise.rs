@@ -21,7 +21,7 @@ use std::time::Instant;
 use mesofield_physics::lfts::{Lfts, LftsConfig, LftsState, StepCost};
 use mesofield_physics::{Error, Result, Solvers};
 
-use crate::gradient::DataGradient;
+use crate::gradient::{DataGradient, LinearResponse};
 
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct DenoiseConfig {
@@ -109,8 +109,11 @@ pub struct Progress {
     pub step_size: f64,
 }
 
-/// Denoises one observation `y` (`[M]`) on the solvers' grid; their
-/// operator, if any, runs the W_+ inner loops (exact polish after it).
+/// Denoises one observation `y` (`[M]`) on the solvers' grid. With an
+/// operator in `solvers`, it runs the W_+ inner loops (each step confirmed
+/// exactly) of a first descent along `gradient`, and the exact path's
+/// descent (exact W_+ loops, `LinearResponse`) continues from there to its
+/// own tolerance, so the recovery is the exact path's fixed point.
 pub fn denoise(
     solvers: Solvers<'_>,
     gradient: &dyn DataGradient,
@@ -149,47 +152,26 @@ pub fn denoise(
         rejected: 0,
         fallbacks: 0,
     };
-    let (mut state, cost) = descent.sampler.start(&start_fields(config.chi, y), 0)?;
+    let (state, cost) = descent.sampler.start(&start_fields(config.chi, y), 0)?;
     descent.count(&cost);
-    let mut value = descent.action(&state);
-    let mut tau = config.step_size;
-    let mut converged = false;
-    let mut iteration = 0;
-    while iteration < config.max_iterations {
-        iteration += 1;
-        descent.update_force(&state);
-        let Some((next, next_value)) = descent.backtrack(&state, value, &mut tau)? else {
-            // No downhill step along the gradient: a minimum to round-off.
-            converged = true;
-            break;
-        };
-        let change = tau * descent.force.iter().fold(0.0f64, |a, f| a.max(f.abs()));
-        state = next;
-        value = next_value;
-        progress(&Progress { iteration, action: value, step_size: tau });
-        if change < config.tolerance {
-            converged = true;
-            break;
-        }
-        tau = (tau * 1.25).min(4.0 * config.step_size);
+    let (state, value, iterations, converged) = descent.run(state, 0, progress)?;
+    if solvers.operator.is_none() {
+        return Ok(descent.outcome(&state, value, iterations, converged, started));
     }
-    let mut w = vec![0.0; 2 * m];
-    mesofield_physics::fields::from_exchange_pressure(&state.w_minus, &state.w_plus, &mut w);
-    Ok(DenoiseOutcome {
-        phi_a: state.phi[..m].to_vec(),
-        w,
-        iterations: iteration,
-        converged,
-        action: value,
-        data_misfit: descent.misfit(&state),
-        hamiltonian: state.hamiltonian,
-        exact_solves: descent.exact_solves,
-        operator_calls: descent.operator_calls,
-        gradient_calls: descent.gradient_calls,
-        rejected_steps: descent.rejected,
-        fallbacks: descent.fallbacks,
-        seconds: started.elapsed().as_secs_f64(),
-    })
+    // The exact path's fixed point: its descent (exact W_+ loops, the
+    // linear-response data gradient) from where the operator's stopped, so
+    // the recovery does not depend on the operator's gradient.
+    let linear = LinearResponse::new(exact.model(), *exact.grid());
+    let mut polish = Descent {
+        sampler: Lfts::new(descent.sampler.config.clone(), Solvers::exact(exact))?,
+        gradient: &linear,
+        force: vec![0.0; m],
+        residual: vec![0.0; m],
+        jt: vec![0.0; m],
+        ..descent
+    };
+    let (state, value, more, converged) = polish.run(state, 0, progress)?;
+    Ok(polish.outcome(&state, value, iterations + more, converged, started))
 }
 
 /// The start W_- = chi (2 y - 1) / 2 as fields `[2][M]` (W_+ = 0).
@@ -229,6 +211,66 @@ struct Descent<'a> {
 }
 
 impl Descent<'_> {
+    /// Steepest descent from `state` until the step's largest change of W_-
+    /// falls below the tolerance or `max_iterations` (counted from
+    /// `iteration`): the end state, its action, the iteration count and
+    /// whether it converged.
+    fn run(
+        &mut self,
+        mut state: LftsState,
+        mut iteration: usize,
+        progress: &mut dyn FnMut(&Progress),
+    ) -> Result<(LftsState, f64, usize, bool)> {
+        let config = self.config;
+        let mut value = self.action(&state);
+        let mut tau = config.step_size;
+        while iteration < config.max_iterations {
+            iteration += 1;
+            self.update_force(&state);
+            let Some((next, next_value)) = self.backtrack(&state, value, &mut tau)? else {
+                // No downhill step along the gradient: a minimum to round-off.
+                return Ok((state, value, iteration, true));
+            };
+            let change = tau * self.force.iter().fold(0.0f64, |a, f| a.max(f.abs()));
+            state = next;
+            value = next_value;
+            progress(&Progress { iteration, action: value, step_size: tau });
+            if change < config.tolerance {
+                return Ok((state, value, iteration, true));
+            }
+            tau = (tau * 1.25).min(4.0 * config.step_size);
+        }
+        Ok((state, value, iteration, false))
+    }
+
+    fn outcome(
+        &self,
+        state: &LftsState,
+        action: f64,
+        iterations: usize,
+        converged: bool,
+        started: Instant,
+    ) -> DenoiseOutcome {
+        let m = self.y.len();
+        let mut w = vec![0.0; 2 * m];
+        mesofield_physics::fields::from_exchange_pressure(&state.w_minus, &state.w_plus, &mut w);
+        DenoiseOutcome {
+            phi_a: state.phi[..m].to_vec(),
+            w,
+            iterations,
+            converged,
+            action,
+            data_misfit: self.misfit(state),
+            hamiltonian: state.hamiltonian,
+            exact_solves: self.exact_solves,
+            operator_calls: self.operator_calls,
+            gradient_calls: self.gradient_calls,
+            rejected_steps: self.rejected,
+            fallbacks: self.fallbacks,
+            seconds: started.elapsed().as_secs_f64(),
+        }
+    }
+
     /// ||phi_A - y||^2 / (2 sigma^2).
     fn misfit(&self, state: &LftsState) -> f64 {
         let m = self.y.len();
