@@ -172,13 +172,15 @@ fn fig4_infers_chi_and_ranks_the_methods() {
             "oracle Gaussian blur",
             "Wiener filter",
             "noisy input",
-            "RBM-2"
+            "RBM-2",
+            "RBM-2 (posterior)"
         ]
     );
     let error = |name: &str| report.methods.iter().find(|m| m.method == name).unwrap().levels[0].mean;
     // The noisy input's contrast-relative error is the noise level itself (sigma = 0.5 std of the pattern).
     assert!((error("noisy input") - 0.5).abs() < 0.05, "{}", error("noisy input"));
     assert!(error("physics, exact solver") < error("noisy input"));
+    assert!(error("RBM-2 (posterior)").is_finite());
     assert_eq!(report.runs.len(), 1);
     assert!(report.extrapolation.is_empty());
     exists(

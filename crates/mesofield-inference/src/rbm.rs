@@ -10,8 +10,10 @@
 //!     p(h_j = 1 | v) = sigmoid(c_j + (W^T v)_j),  p(v | h) = N(b + W h, 1).
 //! The log-likelihood gradient is <v h^T>_data - <v h^T>_model (likewise for
 //! b and c); the model term comes from persistent Gibbs chains, one per
-//! training pattern. Denoising is one mean-field pass through the hidden
-//! layer, v -> E[h | v] -> b + W E[h | v]: the RBM's reconstruction.
+//! training pattern. Denoising is either one mean-field pass through the
+//! hidden layer, v -> E[h | v] -> b + W E[h | v] (the RBM's reconstruction,
+//! `reconstruct`), or posterior inference with the observation's noise as
+//! the likelihood (`posterior_mean`).
 //! Random numbers come from the project's seeded streams, so a run is
 //! reproducible on any thread count.
 
@@ -229,6 +231,52 @@ impl TrainedRbm {
         let v = tensor2(v, [n, m], &self.device);
         let out = self.rbm.visible_mean(self.rbm.hidden_given(v));
         to_f64(out).into_iter().map(|x| self.meta.mean + self.meta.std * x).collect()
+    }
+
+    /// Posterior denoising: the RBM is the prior and the observation noise
+    /// the likelihood, p(v | y) ~ p_RBM(v) N(y; v, s^2) with `sigma` = s in
+    /// phi units. Gibbs sampling alternates h ~ p(h | v) and
+    ///     v | h, y ~ N((b + W h + gamma y) / (1 + gamma), 1 / (1 + gamma)),
+    /// gamma = 1 / s^2 in the model's units (its visible variance is 1), as
+    /// in Tang et al.'s robust-RBM inference; `chains` chains per pattern
+    /// start at y, and the result is the mean of E[v | h, y] over the second
+    /// half of `sweeps` sweeps and over the chains. Unlike `reconstruct`,
+    /// the observation stays in every step, so no pattern is pulled farther
+    /// from y than its noise allows.
+    pub fn posterior_mean(&self, noisy: &[f64], sigma: f64, chains: usize, sweeps: usize, seed: u64) -> Vec<f64> {
+        let m = self.meta.mx * self.meta.my;
+        let n = noisy.len() / m;
+        let (k, hidden) = (chains.max(1), self.meta.config.hidden);
+        let s = (sigma / self.meta.std).max(1e-6);
+        let gamma = 1.0 / (s * s);
+        let observed: Vec<f32> = (0..n * k)
+            .flat_map(|row| noisy[(row / k) * m..(row / k + 1) * m].iter())
+            .map(|y| ((y - self.meta.mean) / self.meta.std) as f32)
+            .collect();
+        let y = tensor2(observed, [n * k, m], &self.device);
+        let pull = y.clone().mul_scalar(gamma);
+        let mut v = y;
+        let mut rng = StreamRng::new(seed, 2);
+        let mut sum = Tensor::<2>::zeros([n * k, m], &self.device);
+        let kept = sweeps - sweeps / 2;
+        for sweep in 0..sweeps {
+            let u = random_tensor(&mut rng, [n * k, hidden], false, &self.device);
+            let h = self.rbm.hidden_given(v).greater(u).float();
+            let mean = (self.rbm.visible_mean(h) + pull.clone()).div_scalar(1.0 + gamma);
+            if sweep >= sweeps / 2 {
+                sum = sum + mean.clone();
+            }
+            let z = random_tensor(&mut rng, [n * k, m], true, &self.device);
+            v = mean + z.mul_scalar((1.0 / (1.0 + gamma)).sqrt());
+        }
+        let per_row = to_f64(sum.div_scalar(kept.max(1) as f64));
+        (0..n)
+            .flat_map(|p| {
+                let rows = &per_row;
+                (0..m).map(move |i| (0..k).map(|c| rows[(p * k + c) * m + i]).sum::<f64>() / k as f64)
+            })
+            .map(|x| self.meta.mean + self.meta.std * x)
+            .collect()
     }
 
     /// `count` patterns from Gibbs chains started at `start` (`[k][M]`), `sweeps` sweeps each.

@@ -103,8 +103,17 @@ fn method_names(operator: bool, rbms: &[NamedRbm]) -> Vec<String> {
         v.push("physics, operator");
     }
     v.extend(["SCF relaxation (no data)", "oracle Gaussian blur", "Wiener filter", "noisy input"]);
-    v.into_iter().map(String::from).chain(rbms.iter().map(|r| r.label.clone())).collect()
+    v.into_iter()
+        .map(String::from)
+        .chain(rbms.iter().map(|r| r.label.clone()))
+        .chain(rbms.iter().map(|r| format!("{} (posterior)", r.label)))
+        .collect()
 }
+
+/// Gibbs chains per pattern and sweeps of the RBMs' posterior denoising
+/// (the mean over the second half of the sweeps).
+const POSTERIOR_CHAINS: usize = 8;
+const POSTERIOR_SWEEPS: usize = 200;
 
 fn timed(f: impl FnOnce() -> Vec<f64>) -> (Vec<f64>, f64) {
     let start = Instant::now();
@@ -161,12 +170,18 @@ pub fn compare(
             for r in rbms {
                 results.push(timed(|| r.rbm.reconstruct(&y)));
             }
+            // Posterior inference with the estimated noise level.
+            for r in rbms {
+                let seed = spec.seed + 7000 + 1000 * li as u64 + t as u64;
+                results.push(timed(|| r.rbm.posterior_mean(&y, sigma, POSTERIOR_CHAINS, POSTERIOR_SWEEPS, seed)));
+            }
             for (k, (x, s)) in results.iter().enumerate() {
                 errors[k][li].push(contrast_relative_error(x, clean));
                 seconds[k][li].push(*s);
             }
             if li == picture_level && t == 0 {
-                let rbm_first = results.len() - rbms.len();
+                // The mean-field reconstructions, as the paper's panels.
+                let rbm_first = results.len() - 2 * rbms.len();
                 picture = Some(Picture {
                     level,
                     noisy: y.clone(),
