@@ -593,6 +593,60 @@ fn noise_and_infer_chi_on_patterns() {
         "chi",
     );
 
+    // An RBM trained on the clean pattern denoises by its mean-field
+    // reconstruction or by posterior inference (seeded: twice the same).
+    let rbm_dir = dir.join("rbm");
+    let out = run(&[
+        "rbm",
+        "train",
+        "--samples",
+        saddle.to_str().unwrap(),
+        "--out",
+        rbm_dir.to_str().unwrap(),
+        "--hidden",
+        "16",
+        "--updates",
+        "50",
+        "--lr",
+        "5e-4",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let rbm_denoise = |extra: &[&str], out_path: &Path| {
+        let mut args = vec![
+            "rbm",
+            "denoise",
+            "--checkpoint",
+            rbm_dir.to_str().unwrap(),
+            "--input",
+            noisy.to_str().unwrap(),
+            "--truth",
+            saddle.to_str().unwrap(),
+            "--out",
+            out_path.to_str().unwrap(),
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        run(&args)
+    };
+    let (posterior, again) = (dir.join("posterior.safetensors"), dir.join("posterior2.safetensors"));
+    for path in [&posterior, &again] {
+        let out = rbm_denoise(&["--posterior", "auto", "--sweeps", "20"], path);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert!(report["error"][0].as_f64().is_some_and(f64::is_finite), "{report}");
+    }
+    assert_eq!(
+        FieldFile::open(&posterior).unwrap().f64_tensor("phi_a").unwrap(),
+        FieldFile::open(&again).unwrap().f64_tensor("phi_a").unwrap()
+    );
+    let mean_field = dir.join("mean_field.safetensors");
+    assert!(rbm_denoise(&[], &mean_field).status.success());
+    assert_ne!(
+        FieldFile::open(&posterior).unwrap().f64_tensor("phi_a").unwrap(),
+        FieldFile::open(&mean_field).unwrap().f64_tensor("phi_a").unwrap()
+    );
+    assert_clean_failure(&rbm_denoise(&["--posterior", "0"], &mean_field), "--posterior");
+
     // Grayscale PNGs: a pattern of the grid's size loads (one of another size
     // is refused above), a colour picture is refused.
     let gray = dir.join("gray.png");
