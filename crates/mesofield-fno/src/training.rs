@@ -73,9 +73,7 @@ impl TrainConfig {
     pub fn converged(&self, state: &TrainState) -> bool {
         self.patience > 0 && state.epoch >= state.best_epoch + self.patience
     }
-}
 
-impl TrainConfig {
     pub fn learning_rate_at(&self, step: usize, total_steps: usize) -> f64 {
         let total = total_steps.max(1) as f64;
         let warmup = (self.warmup * total).max(1.0);

@@ -154,7 +154,7 @@ pub fn denoise(
     };
     let (state, cost) = descent.sampler.start(&start_fields(config.chi, y), 0)?;
     descent.count(&cost);
-    let (state, value, iterations, converged) = descent.run(state, 0, progress)?;
+    let (state, value, iterations, converged) = descent.run(state, progress)?;
     if solvers.operator.is_none() {
         return Ok(descent.outcome(&state, value, iterations, converged, started));
     }
@@ -165,12 +165,9 @@ pub fn denoise(
     let mut polish = Descent {
         sampler: Lfts::new(descent.sampler.config.clone(), Solvers::exact(exact))?,
         gradient: &linear,
-        force: vec![0.0; m],
-        residual: vec![0.0; m],
-        jt: vec![0.0; m],
         ..descent
     };
-    let (state, value, more, converged) = polish.run(state, 0, progress)?;
+    let (state, value, more, converged) = polish.run(state, progress)?;
     Ok(polish.outcome(&state, value, iterations + more, converged, started))
 }
 
@@ -212,16 +209,15 @@ struct Descent<'a> {
 
 impl Descent<'_> {
     /// Steepest descent from `state` until the step's largest change of W_-
-    /// falls below the tolerance or `max_iterations` (counted from
-    /// `iteration`): the end state, its action, the iteration count and
-    /// whether it converged.
+    /// falls below the tolerance or after `max_iterations`: the end state,
+    /// its action, the iterations taken and whether it converged.
     fn run(
         &mut self,
         mut state: LftsState,
-        mut iteration: usize,
         progress: &mut dyn FnMut(&Progress),
     ) -> Result<(LftsState, f64, usize, bool)> {
         let config = self.config;
+        let mut iteration = 0;
         let mut value = self.action(&state);
         let mut tau = config.step_size;
         while iteration < config.max_iterations {

@@ -15,6 +15,18 @@ fn tensor2(values: &[f64], shape: [usize; 2], device: &Device) -> Tensor<2> {
     Tensor::from_data(TensorData::new(values.iter().map(|&v| v as f32).collect::<Vec<_>>(), shape), device)
 }
 
+/// An RBM with the given weights `[nv][nh]` and biases.
+fn small_rbm(w: &[f64], b: &[f64], c: &[f64], device: &Device) -> Rbm {
+    let vector = |v: &[f64]| {
+        Tensor::from_data(TensorData::new(v.iter().map(|&x| x as f32).collect::<Vec<_>>(), [v.len()]), device)
+    };
+    Rbm {
+        weight: Param::from_tensor(tensor2(w, [b.len(), c.len()], device)),
+        visible_bias: Param::from_tensor(vector(b)),
+        hidden_bias: Param::from_tensor(vector(c)),
+    }
+}
+
 #[test]
 fn gibbs_gradient_matches_the_exact_gradient_by_enumeration() {
     let device = Device::flex();
@@ -22,17 +34,7 @@ fn gibbs_gradient_matches_the_exact_gradient_by_enumeration() {
     let w = [0.6, -0.4, 0.3, -0.2, 0.5, 0.7]; // [nv][nh]
     let b = [0.2, -0.3];
     let c = [-0.1, 0.4, 0.0];
-    let rbm = Rbm {
-        weight: Param::from_tensor(tensor2(&w, [nv, nh], &device)),
-        visible_bias: Param::from_tensor(Tensor::from_data(
-            TensorData::new(b.map(|v| v as f32).to_vec(), [nv]),
-            &device,
-        )),
-        hidden_bias: Param::from_tensor(Tensor::from_data(
-            TensorData::new(c.map(|v| v as f32).to_vec(), [nh]),
-            &device,
-        )),
-    };
+    let rbm = small_rbm(&w, &b, &c, &device);
     // Exact model moments: p(h) ~ exp(c.h + |b + W h|^2 / 2) after
     // integrating v out, and E[v | h] = b + W h.
     let mut z = 0.0;
@@ -137,17 +139,7 @@ fn posterior_denoising_matches_the_exact_posterior_mean_by_enumeration() {
     let w = [1.2, -0.8, 0.6, -0.4, 1.0, 0.9];
     let b = [0.3, -0.2];
     let c = [-0.5, 0.4, 0.1];
-    let rbm = Rbm {
-        weight: Param::from_tensor(tensor2(&w, [nv, nh], &device)),
-        visible_bias: Param::from_tensor(Tensor::from_data(
-            TensorData::new(b.map(|v| v as f32).to_vec(), [nv]),
-            &device,
-        )),
-        hidden_bias: Param::from_tensor(Tensor::from_data(
-            TensorData::new(c.map(|v| v as f32).to_vec(), [nh]),
-            &device,
-        )),
-    };
+    let rbm = small_rbm(&w, &b, &c, &device);
     let meta = RbmMeta {
         format: RBM_FORMAT.into(),
         mx: 1,

@@ -408,9 +408,6 @@ const CLIP: f64 = 0.5;
 /// grown from random fields: 10 converge with 0.1, 9 with 0.01, 5 with the
 /// plain residual phi - phi*.
 const LOG_FLOOR: f64 = 0.1;
-/// Below this fraction of a channel's mean density the logarithmic
-/// residual continues linearly (targets may dip slightly below zero).
-
 const LINE_SEARCH_HALVINGS: usize = 12;
 /// The mean-field-shaped start: its range of c, golden-section steps, and
 /// the incompressibility it solves W_+ to.
