@@ -103,6 +103,64 @@ pub fn invert_patterns(
     Ok(Inverted { grid, phi, w, per_sample })
 }
 
+/// `infer-chi`'s answer: the saddle estimator always, the equipartition
+/// estimator when the ensemble's B is known, and the inverse map's records.
+pub struct ChiInference {
+    pub saddle: ChiEstimate,
+    pub equipartition: Option<ChiEstimate>,
+    pub inverted: Inverted,
+    pub seconds: f64,
+}
+
+impl ChiInference {
+    /// The equipartition estimate if there is one, else the saddle's.
+    pub fn answer(&self) -> &ChiEstimate {
+        self.equipartition.as_ref().unwrap_or(&self.saddle)
+    }
+
+    /// The JSON report of `infer-chi --json` (and of Python's `infer_chi`).
+    pub fn report(&self, solver: &SolverChoice) -> serde_json::Value {
+        let answer = self.answer();
+        let grid = self.inverted.grid;
+        serde_json::json!({
+            "chi": answer.chi, "std_error": answer.std_error, "per_sample": answer.per_sample,
+            "estimator": answer.estimator, "saddle": self.saddle, "equipartition": self.equipartition,
+            "samples": self.inverted.per_sample.len(), "grid": [grid.mx, grid.my], "solver": solver.to_string(),
+            "inverse": self.inverted.per_sample, "seconds": self.seconds,
+        })
+    }
+}
+
+/// chi from clean patterns: the inverse map (to `tol`), then the saddle
+/// estimator and, given `beads_per_cell`, the equipartition estimator of
+/// an ensemble sampled with L-FTS steps of `step_size` (0: the continuum).
+#[allow(clippy::too_many_arguments)]
+pub fn infer_chi(
+    patterns: Patterns,
+    model: &ChainModel,
+    beads_per_cell: Option<f64>,
+    step_size: f64,
+    solver: &SolverChoice,
+    backend: Backend,
+    tol: f64,
+    reporter: &Reporter,
+) -> Result<ChiInference> {
+    let started = std::time::Instant::now();
+    let inverted = invert_patterns(patterns, model, solver, backend, tol, reporter)?;
+    let plan = SpectralPlan::new(inverted.grid);
+    let saddle = estimate_chi(&plan, &inverted.w, &inverted.phi, ChiEstimator::Saddle)?;
+    let equipartition = match beads_per_cell {
+        Some(b) => Some(estimate_chi(
+            &plan,
+            &inverted.w,
+            &inverted.phi,
+            ChiEstimator::Equipartition { beads_per_cell: b, step_size },
+        )?),
+        None => None,
+    };
+    Ok(ChiInference { saddle, equipartition, inverted, seconds: started.elapsed().as_secs_f64() })
+}
+
 /// chi from clean samples: the inverse map, then the equipartition estimator
 /// of an ensemble at `beads_per_cell` sampled with L-FTS steps of
 /// `step_size` (0: the continuum limit).

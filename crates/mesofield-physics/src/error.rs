@@ -57,6 +57,9 @@ pub enum Error {
     Scft(String),
     #[error("L-FTS failed: {0}")]
     Sampling(String),
+    /// The solver's interrupt flag was set (`ExactSolver::with_interrupt`).
+    #[error("interrupted")]
+    Interrupted,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

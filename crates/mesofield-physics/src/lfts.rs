@@ -246,6 +246,7 @@ impl<'a> Lfts<'a> {
         }
         let steps: Vec<usize> = states.iter().map(|s| s.step + 1).collect();
         self.relax_replicas(&steps, pairs).map_err(|e| match e {
+            Error::Interrupted => Error::Interrupted,
             Error::Sampling(text) => Error::Sampling(format!("{text} (a smaller step size may help)")),
             other => Error::Sampling(format!("step {}: {other} (a smaller step size may help)", steps[0])),
         })
@@ -271,6 +272,7 @@ impl<'a> Lfts<'a> {
             .map(|(i, (pair, &step))| {
                 let mut cost = [StepCost::default()];
                 let mut state = self.relax_pressure(&[step], vec![pair], &mut cost).map_err(|e| match e {
+                    Error::Interrupted => Error::Interrupted,
                     Error::Sampling(text) => Error::Sampling(format!("replica {i}, {text}")),
                     other => other,
                 })?;
@@ -293,6 +295,7 @@ impl<'a> Lfts<'a> {
             |i: usize| if r > 1 { format!("replica {i}, step {}", steps[i]) } else { format!("step {}", steps[i]) };
         // A failed batched solve names the first failing field of `members`.
         let failed = |members: &[usize], e: Error| match e {
+            Error::Interrupted => Error::Interrupted,
             Error::Domain { sample, .. } => Error::Sampling(format!("{}: {e}", label(members[sample]))),
             other => Error::Sampling(format!("{}: {other}", label(members[0]))),
         };

@@ -11,6 +11,8 @@
 // random streams, sample statistics.
 pub mod anderson;
 pub mod grid;
+// Stopping a running loop from outside (Ctrl-C from Python).
+pub mod interrupt;
 pub mod krylov;
 pub mod paired_fft;
 pub mod rng;

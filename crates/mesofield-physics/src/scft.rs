@@ -205,7 +205,9 @@ pub fn run_scft(
             }
             Ok(false) => continue,
             // The start itself cannot be solved: the descent starts closer to the melt.
-            Err(_) if config.robust && run.iterations == 0 => return run.fall_back(&guard, start, progress),
+            Err(e) if config.robust && run.iterations == 0 && e != Error::Interrupted => {
+                return run.fall_back(&guard, start, progress);
+            }
             Err(e) => return Err(e),
         }
         let (r_minus, r_plus) = residuals(config.chi, &run.w, &run.phi);
@@ -363,6 +365,9 @@ impl<'a> ScftRun<'a> {
         let Err(err) = self.solver.solve_batch(&self.w, &mut self.phi, &mut self.log_q) else {
             return Ok(true);
         };
+        if err == Error::Interrupted {
+            return Err(err);
+        }
         // A trial step left the model's domain: go half way back, drop
         // the history that proposed it, and relax.
         let Some(prev) = self.accepted_x.as_ref() else {

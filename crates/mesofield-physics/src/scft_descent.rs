@@ -80,6 +80,7 @@ fn start(sampler: &Lfts<'_>, x: &[f64], cost: &mut StepCost) -> Result<(LftsStat
                 cost.exact_solves += c.exact_solves;
                 return Ok((state, shrinks));
             }
+            Err(Error::Interrupted) => return Err(Error::Interrupted),
             Err(_) => {
                 cost.exact_solves += 1;
                 let mean = crate::stats::mean(&w_minus);

@@ -10,7 +10,8 @@
 //! by the same sequential arithmetic whatever the thread count, so results are
 //! bit-identical across thread counts.
 
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use rayon::prelude::*;
 
@@ -71,6 +72,10 @@ pub struct ExactSolver {
     /// Workspaces kept between calls: a workspace is megabytes, and fresh
     /// pages cost more than a small solve.
     pool: Mutex<Vec<SolverWorkspace>>,
+    /// Once set from outside, every later solve fails with
+    /// `Error::Interrupted` (`crate::interrupt`): from `with_interrupt`, or
+    /// the enclosing `interrupt::with_interrupt` when the solver was made.
+    interrupt: Option<Arc<AtomicBool>>,
 }
 
 /// A workspace borrowed from the solver's pool, returned on drop.
@@ -137,6 +142,7 @@ impl ExactSolver {
             full_kernels,
             paired_fft: true,
             pool: Mutex::new(Vec::new()),
+            interrupt: crate::interrupt::ambient(),
         })
     }
 
@@ -146,6 +152,21 @@ impl ExactSolver {
     pub fn with_paired_fft(mut self, paired: bool) -> Self {
         self.paired_fft = paired;
         self
+    }
+
+    /// Makes every solve (and tangent map) after `flag` is set an
+    /// `Error::Interrupted`.
+    pub fn with_interrupt(mut self, flag: Arc<AtomicBool>) -> Self {
+        self.interrupt = Some(flag);
+        self
+    }
+
+    /// `Err(Error::Interrupted)` once the interrupt flag is set.
+    pub fn check_interrupt(&self) -> Result<()> {
+        match &self.interrupt {
+            Some(flag) if flag.load(Ordering::Relaxed) => Err(Error::Interrupted),
+            _ => Ok(()),
+        }
     }
 
     pub fn model(&self) -> &ChainModel {
@@ -417,6 +438,7 @@ impl ExactSolver {
                 log_q.len()
             )));
         }
+        self.check_interrupt()?;
         let outcome = self.solve_batch_each(w, phi, log_q);
         let failed = outcome.iter().filter(|r| r.is_err()).count();
         match outcome.into_iter().enumerate().find_map(|(i, r)| r.err().map(|e| (i, e))) {

@@ -75,6 +75,7 @@ impl Linearization<'_> {
         if w.len() != 2 * m {
             return Err(Error::Shape(format!("linearize: {} field values, the grid needs 2 x {m}", w.len())));
         }
+        solver.check_interrupt()?;
         self.log_q = solver.solve_into(&mut self.ws, w, &mut self.phi).map_err(|cause| Error::Domain {
             sample: 0,
             cause,
@@ -119,6 +120,7 @@ impl Linearization<'_> {
                 dphi.len()
             )));
         }
+        solver.check_interrupt()?;
         if v.iter().any(|x| !x.is_finite()) {
             return Err(Error::Parameter("tangent map: the direction has non-finite values".into()));
         }

@@ -4,14 +4,13 @@
 //! (`rbm train|denoise`).
 
 use std::path::PathBuf;
-use std::time::Instant;
 
 use anyhow::{Result, anyhow, bail};
 use clap::{Args, Subcommand};
 use serde_json::json;
 
 use mesofield_experiments::observed::{
-    DenoiseSpec, chi_from_samples, denoise_patterns, draw_recoveries, invert_patterns,
+    DenoiseSpec, chi_from_samples, denoise_patterns, draw_recoveries, infer_chi as infer_chi_from,
 };
 use mesofield_experiments::patterns::{load_many, load_patterns};
 use mesofield_experiments::solvers::Backend;
@@ -20,7 +19,7 @@ use mesofield_inference::contrast_relative_error;
 use mesofield_inference::noise::add_noise;
 use mesofield_inference::rbm::{RbmConfig, TrainedRbm, train_rbm};
 use mesofield_physics::Grid;
-use mesofield_physics::chi::{ChiEstimator, estimate_chi};
+use mesofield_physics::chi::ChiEstimator;
 use mesofield_physics::io::{TensorData, to_safetensors, write_atomic};
 use mesofield_physics::rng::StreamRng;
 use mesofield_physics::spectral::SpectralPlan;
@@ -109,32 +108,15 @@ pub struct InferChiArgs {
 }
 
 pub fn infer_chi(a: &InferChiArgs) -> Result<()> {
-    let started = Instant::now();
     let patterns = load_many(&a.samples, parse_range(&a.phi_range, "--phi-range")?, true)?;
     let model = patterns.chain_model(a.model.as_deref())?;
     let n = patterns.n;
-    let inv = invert_patterns(patterns, &model, &a.solvers.solver, a.solvers.backend, a.tol, &reporter())?;
-    let plan = SpectralPlan::new(inv.grid);
-    let saddle = estimate_chi(&plan, &inv.w, &inv.phi, ChiEstimator::Saddle)?;
-    let equipartition = match a.beads_per_cell {
-        Some(b) => Some(estimate_chi(
-            &plan,
-            &inv.w,
-            &inv.phi,
-            ChiEstimator::Equipartition { beads_per_cell: b, step_size: a.step_size },
-        )?),
-        None => None,
-    };
-    let answer = equipartition.as_ref().unwrap_or(&saddle);
-    let seconds = started.elapsed().as_secs_f64();
+    let (solver, backend) = (&a.solvers.solver, a.solvers.backend);
+    let found = infer_chi_from(patterns, &model, a.beads_per_cell, a.step_size, solver, backend, a.tol, &reporter())?;
     if a.common.json {
-        print_json(&json!({
-            "chi": answer.chi, "std_error": answer.std_error, "per_sample": answer.per_sample,
-            "estimator": answer.estimator, "saddle": saddle, "equipartition": equipartition,
-            "samples": n, "grid": [inv.grid.mx, inv.grid.my], "solver": a.solvers.solver.to_string(),
-            "inverse": inv.per_sample, "seconds": seconds,
-        }));
+        print_json(&found.report(solver));
     } else {
+        let answer = found.answer();
         println!(
             "chi = {:.6} +- {:.6} ({} estimator, {n} samples, {:.2} s)",
             answer.chi,
@@ -143,10 +125,10 @@ pub fn infer_chi(a: &InferChiArgs) -> Result<()> {
                 ChiEstimator::Saddle => "saddle",
                 ChiEstimator::Equipartition { .. } => "equipartition",
             },
-            seconds
+            found.seconds
         );
-        if equipartition.is_some() {
-            println!("saddle estimator: {:.6} +- {:.6}", saddle.chi, saddle.std_error);
+        if found.equipartition.is_some() {
+            println!("saddle estimator: {:.6} +- {:.6}", found.saddle.chi, found.saddle.std_error);
         }
     }
     Ok(())

@@ -1,0 +1,369 @@
+"""mesofield: polymer field theory and neural operators on numpy arrays.
+
+The model (MODEL.md): AB diblock chains of N beads (N_A of type A) in a 2D
+periodic box, coupled to auxiliary fields w = (w_A, w_B). The exact solver
+computes the densities phi = (phi_A, phi_B) and ln Q from w by chain
+propagators; SCFT finds saddle points, L-FTS samples the field theory, the
+inverse map finds fields for given densities, chi is inferred from clean
+patterns and noisy patterns are recovered by action minimisation. Trained
+Fourier neural operators (``mesofield train``) load with ``Operator.load``.
+
+Conventions:
+
+- arrays are float64 numpy arrays in C order; anything else is refused
+  with a ``ValueError`` that says how to pass it (nothing is converted);
+- fields and densities are ``[n, 2, Mx, My]`` batches or one sample
+  ``[2, Mx, My]``, channel 0 = A, 1 = B; patterns are phi_A alone,
+  ``[n, Mx, My]`` or ``[Mx, My]``;
+- lengths are in box units (the default box is 6.4 x 6.4), fields in kT;
+  exchange and pressure fields are W_- = (w_B - w_A) / 2, W_+ = (w_A + w_B) / 2;
+- bad input raises ``ValueError``, a loop that does not converge
+  ``RuntimeError``, an unreadable file ``OSError``; Ctrl-C stops a long
+  call with ``KeyboardInterrupt`` (the interpreter lock is released while
+  it runs, so other Python threads keep running).
+
+Every function calls the same library code as the matching ``mesofield``
+command, so the same inputs give the CLI's numbers to the last bit.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from . import _native
+from ._native import ChainModel, Operator
+
+__version__ = _native.__version__
+
+__all__ = [
+    "ChainModel",
+    "Operator",
+    "solve",
+    "scft",
+    "ScftResult",
+    "spinodal",
+    "sample",
+    "Trajectory",
+    "invert",
+    "InverseResult",
+    "infer_chi",
+    "denoise",
+    "DenoiseResult",
+    "load_dataset",
+    "exchange_pressure",
+]
+
+Init = Union[str, np.ndarray]
+
+
+def solve(w: np.ndarray, model: Optional[ChainModel] = None) -> Tuple[np.ndarray, Union[np.ndarray, float]]:
+    """Exact solve: fields -> densities and ln Q (MODEL.md's propagators).
+
+    Args:
+        w: fields, float64, ``[n, 2, Mx, My]`` or ``[2, Mx, My]`` (w_A, w_B in kT).
+        model: the chain and box; default the paper's system (100 beads,
+            70 A, box 6.4 x 6.4).
+
+    Returns:
+        ``(phi, log_q)``: phi of w's shape (phi_A, phi_B, mean phi_A = N_A/N),
+        log_q an array ``[n]`` for a batch, a float for one sample.
+
+    Raises:
+        ValueError: a bad array, a grid the model cannot take, or fields
+            outside the model's domain (Q <= 0; the error names the sample).
+    """
+    return _native.solve(w, model)
+
+
+@dataclass
+class ScftResult:
+    """A self-consistent field saddle point.
+
+    Attributes:
+        w: fields ``[2, Mx, My]`` (w_A, w_B) at the saddle point.
+        phi: their densities ``[2, Mx, My]``.
+        dF: free energy per chain relative to the homogeneous melt (kT).
+        log_q: ln Q of w.
+        iterations: SCF iterations taken.
+        residual: max-norm of both SCF residuals at the end.
+        converged: whether residual < tol.
+        report: the CLI's JSON report (exact solves, seconds, restarts, ...).
+    """
+
+    w: np.ndarray = field(repr=False)
+    phi: np.ndarray = field(repr=False)
+    dF: float
+    log_q: float
+    iterations: int
+    residual: float
+    converged: bool
+    chi: float
+    report: Dict[str, Any] = field(repr=False)
+
+
+def scft(
+    chi: float,
+    init: Init = "lamellar:2",
+    grid: Optional[Tuple[int, int]] = None,
+    tol: float = 1e-8,
+    max_iterations: int = 5000,
+    seed: int = 0,
+    model: Optional[ChainModel] = None,
+    check: bool = True,
+) -> ScftResult:
+    """SCFT: the saddle point at ``chi`` (``mesofield scft``).
+
+    Args:
+        chi: Flory-Huggins parameter.
+        init: a built-in start, ``"random[:AMP]"``, ``"lamellar[:N]"``,
+            ``"hex:NX:NY"`` (cylinders), ``"square:NX:NY"`` (dots), or fields
+            ``[2, Mx, My]`` (e.g. a previous result's ``w``).
+        grid: ``(Mx, My)`` of a built-in start; default (32, 32). An array
+            start brings its own.
+        tol: max-norm of both SCF residuals to reach.
+        max_iterations: SCF iterations allowed.
+        seed: seed of a random start.
+        model: the chain and box; default the paper's system.
+        check: raise ``RuntimeError`` if the tolerance is not reached
+            (False returns the last iterate with ``converged=False``).
+    """
+    w, phi, report = _native.scft(chi, init, grid, tol, max_iterations, seed, model, check)
+    r = json.loads(report)
+    return ScftResult(
+        w=w,
+        phi=phi,
+        dF=r["dF"],
+        log_q=r["log_q"],
+        iterations=r["iterations"],
+        residual=r["residual"],
+        converged=r["converged"],
+        chi=chi,
+        report=r,
+    )
+
+
+def spinodal(model: Optional[ChainModel] = None, grid: Optional[Tuple[int, int]] = None) -> Dict[str, float]:
+    """The RPA spinodal of the homogeneous melt (``mesofield spinodal``).
+
+    Returns a dict with ``chi_s``, ``chiN_s`` and ``q_star`` (box units) for
+    continuous wave vectors, and with ``grid=(Mx, My)`` also
+    ``chi_s_grid``, ``chiN_s_grid`` and ``q_grid`` restricted to that grid's
+    wave vectors.
+    """
+    return json.loads(_native.spinodal(model, grid))
+
+
+@dataclass
+class Trajectory:
+    """An L-FTS run.
+
+    Attributes:
+        phi_a: snapshots of phi_A ``[k, Mx, My]``, every ``every`` steps and the last.
+        w: their fields ``[k, 2, Mx, My]`` (w_A, w_B).
+        steps: the step of each snapshot.
+        hamiltonian: H/n relative to the melt per step ``[steps + 1]`` (the start first).
+        psi2: mean over the grid of (phi_A - phi_B)^2 per step.
+        pressure_residual: max |phi_A + phi_B - 1| per step.
+        q, S: S(q) of phi_A, circularly averaged, over the steps of the last half.
+        report: cost and means (steps/s, exact solves, operator calls, fallbacks).
+    """
+
+    phi_a: np.ndarray = field(repr=False)
+    w: np.ndarray = field(repr=False)
+    steps: List[int] = field(repr=False)
+    hamiltonian: np.ndarray = field(repr=False)
+    psi2: np.ndarray = field(repr=False)
+    pressure_residual: np.ndarray = field(repr=False)
+    q: np.ndarray = field(repr=False)
+    S: np.ndarray = field(repr=False)
+    report: Dict[str, Any] = field(repr=False)
+
+    def __repr__(self) -> str:
+        k, mx, my = self.phi_a.shape
+        return (
+            f"Trajectory({len(self.hamiltonian) - 1} steps on {mx}x{my}, {k} snapshots, "
+            f"H (last half) {self.report['H_mean_last_half']:.6g}, S(q) peak {self.peak()})"
+        )
+
+    def peak(self) -> Tuple[float, float]:
+        """(q, S) of the shell with the largest S."""
+        i = int(np.argmax(self.S))
+        return float(self.q[i]), float(self.S[i])
+
+
+def sample(
+    chi: float,
+    beads_per_cell: float = 1000.0,
+    steps: int = 1000,
+    step_size: float = 0.05,
+    seed: int = 0,
+    init: Optional[Init] = None,
+    grid: Optional[Tuple[int, int]] = None,
+    every: int = 100,
+    tol: float = 1e-6,
+    model: Optional[ChainModel] = None,
+    operator: Optional[Operator] = None,
+) -> Trajectory:
+    """Langevin field-theoretic simulation (``mesofield sample``, one replica).
+
+    Args:
+        chi: Flory-Huggins parameter.
+        beads_per_cell: B, the fluctuation strength (larger is weaker).
+        steps: Langevin steps.
+        step_size: lambda (stable below chi; MODEL.md).
+        seed: the noise's seed (and a random start's).
+        init: start as in ``scft``; default ``"random:0.01"``.
+        grid: ``(Mx, My)`` of a built-in start; default (32, 32).
+        every: snapshot interval (0: the last step only).
+        tol: max |phi_A + phi_B - 1| after every step.
+        model: the chain and box; default the paper's system.
+        operator: a density operator inside the W_+ loop (every step still
+            ends on exact solves; fallbacks are counted in the report).
+    """
+    out = _native.sample(chi, beads_per_cell, steps, step_size, seed, init, grid, every, tol, model, operator)
+    report = json.loads(out.pop("report"))
+    return Trajectory(report=report, **out)
+
+
+@dataclass
+class InverseResult:
+    """Fields whose exact densities are the given patterns.
+
+    Attributes:
+        w: fields ``[n, 2, Mx, My]`` (or ``[2, Mx, My]``), the mean of each channel removed.
+        residual: max |phi(w) - target| per pattern.
+        converged: whether each reached ``tol``.
+        mean_shift: what each pattern was shifted by to the chain's mean f.
+        records: per pattern: solves, Newton steps, Jacobian products, ...
+    """
+
+    w: np.ndarray = field(repr=False)
+    residual: List[float]
+    converged: List[bool]
+    mean_shift: List[float]
+    records: List[Dict[str, Any]] = field(repr=False)
+
+
+def invert(
+    phi_a: np.ndarray,
+    model: Optional[ChainModel] = None,
+    tol: float = 1e-10,
+    operator: Optional[Operator] = None,
+) -> InverseResult:
+    """The inverse map: fields w with phi_A(w) = phi_a, phi_B(w) = 1 - phi_a.
+
+    Each pattern is first shifted to the chain's mean N_A/N (no field can
+    move the mean). Quasi-Newton iterations, then Newton-Krylov with the
+    exact Jacobian where they slow down (``mesofield infer-chi``'s first
+    stage). ``operator`` starts the iteration from its prediction (kept
+    only if it lowers the exact residual).
+
+    Raises:
+        ValueError: patterns outside (0, 1) or not finite.
+        RuntimeError: a pattern the chain cannot make (too sharp).
+    """
+    w, report = _native.invert(phi_a, model, tol, operator)
+    # The gauge: a constant in either field moves no density.
+    w = w - w.mean(axis=(-2, -1), keepdims=True)
+    records = json.loads(report)["per_sample"]
+    return InverseResult(
+        w=w,
+        residual=[r["inverse_residual"] for r in records],
+        converged=[r["converged"] for r in records],
+        mean_shift=[r["mean_shift"] for r in records],
+        records=records,
+    )
+
+
+def infer_chi(
+    patterns: np.ndarray,
+    beads_per_cell: Optional[float] = None,
+    step_size: float = 0.0,
+    model: Optional[ChainModel] = None,
+    tol: float = 1e-10,
+    operator: Optional[Operator] = None,
+) -> Dict[str, Any]:
+    """chi from clean patterns (``mesofield infer-chi``): the inverse map, then
+    the exchange-field condition.
+
+    Without ``beads_per_cell`` the saddle estimator (exact for SCFT saddle
+    points); with it, the equipartition estimator of an L-FTS ensemble at B =
+    ``beads_per_cell`` drawn with Langevin steps ``step_size`` (0: the
+    continuum limit). Returns the CLI's JSON report as a dict: ``chi``,
+    ``std_error``, ``per_sample``, ``estimator``, ``saddle``,
+    ``equipartition``, ``inverse`` (per pattern).
+    """
+    return json.loads(_native.infer_chi(patterns, beads_per_cell, step_size, model, tol, operator))
+
+
+@dataclass
+class DenoiseResult:
+    """Recovered patterns.
+
+    Attributes:
+        phi_a: recovered phi_A (exact densities of ``w``), the noisy input's shape.
+        w: their fields ``[n, 2, Mx, My]`` (or ``[2, Mx, My]``).
+        chi: the chi used (given or inferred).
+        report: per pattern: iterations, action, data misfit, sigma, errors
+            against ``truth`` if given; ``chi_inferred`` if inferred.
+    """
+
+    phi_a: np.ndarray = field(repr=False)
+    w: np.ndarray = field(repr=False)
+    chi: float
+    report: Dict[str, Any] = field(repr=False)
+
+
+def denoise(
+    noisy: np.ndarray,
+    chi: Optional[float] = None,
+    samples: Optional[np.ndarray] = None,
+    beads_per_cell: float = 100.0,
+    step_size: float = 0.0,
+    sigma: Optional[float] = None,
+    data_weight: float = 1.0,
+    max_iterations: int = 500,
+    truth: Optional[np.ndarray] = None,
+    model: Optional[ChainModel] = None,
+    operator: Optional[Operator] = None,
+) -> DenoiseResult:
+    """Recover noisy patterns by action minimisation (``mesofield denoise``).
+
+    Args:
+        noisy: observed phi_A ``[n, Mx, My]`` or ``[Mx, My]`` (finite; may
+            leave (0, 1)).
+        chi: the interaction, if known; else give ``samples``.
+        samples: clean patterns (phi_A) to infer chi from by the
+            equipartition estimator at ``beads_per_cell``.
+        beads_per_cell: B, the weight of the action against the data.
+        step_size: the L-FTS step the samples were drawn with (0: continuum).
+        sigma: the noise's standard deviation; default estimated per pattern.
+        data_weight: 1 for the posterior, 0 for plain SCF relaxation.
+        truth: the clean originals, to report contrast-relative errors.
+        operator: the operator in the W_+ loops and the data term's gradient.
+    """
+    phi_a, w, report = _native.denoise(
+        noisy, chi, samples, beads_per_cell, step_size, sigma, data_weight, max_iterations, truth, model, operator
+    )
+    r = json.loads(report)
+    return DenoiseResult(phi_a=phi_a, w=w, chi=r["chi"], report=r)
+
+
+def load_dataset(path: str) -> Dict[str, Any]:
+    """Every tensor of a safetensors file mesofield wrote (a ``generate``
+    dataset, ``solve``/``scft`` output, a run's snapshot) as float64 arrays,
+    with its metadata under ``"metadata"`` (a dict, or None)."""
+    arrays, meta = _native.load_dataset(str(path))
+    out: Dict[str, Any] = dict(arrays)
+    out["metadata"] = json.loads(meta) if meta is not None else None
+    return out
+
+
+def exchange_pressure(w: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """(W_-, W_+) = ((w_B - w_A) / 2, (w_A + w_B) / 2) of fields ``[..., 2, Mx, My]``."""
+    w = np.asarray(w)
+    return 0.5 * (w[..., 1, :, :] - w[..., 0, :, :]), 0.5 * (w[..., 0, :, :] + w[..., 1, :, :])

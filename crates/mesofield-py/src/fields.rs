@@ -1,0 +1,283 @@
+//! Field theory: `solve`, `scft`, `spinodal`, `sample` (the CLI's `solve`,
+//! `scft`, `spinodal` and `sample`, without the files).
+
+use std::time::Instant;
+
+use numpy::PyArrayDyn;
+use pyo3::prelude::*;
+use serde_json::json;
+
+use mesofield_experiments::SolverChoice;
+use mesofield_physics::fields::InitialField;
+use mesofield_physics::lfts::{Lfts, LftsConfig, LftsState};
+use mesofield_physics::observables::{RunningStructureFactor, order_parameter, structure_factor};
+use mesofield_physics::rng::StreamRng;
+use mesofield_physics::scft::{ScftConfig, run_scft};
+use mesofield_physics::spectral::SpectralPlan;
+use mesofield_physics::{ChainModel, Error, ExactSolver, FieldSolver, Grid, Solvers, spinodal_on_grid};
+
+use crate::arrays::{field_shape, read_f64, to_numpy};
+use crate::model::{PyChainModel, model_or_default};
+use crate::operator::PyOperator;
+use crate::run::{Failure, Outcome, interruptible};
+
+/// Fields per exact-solver call in `solve`, as in the CLI (a Ctrl-C is
+/// looked at between chunks).
+const SOLVE_CHUNK: usize = 64;
+
+#[pyfunction]
+#[pyo3(signature = (w, model=None))]
+pub fn solve<'py>(
+    py: Python<'py>,
+    w: &Bound<'py, PyAny>,
+    model: Option<&Bound<'py, PyChainModel>>,
+) -> PyResult<(Bound<'py, PyArrayDyn<f64>>, Bound<'py, PyAny>)> {
+    let input = read_f64(w, "w")?;
+    let (n, mx, my, batched) = field_shape(&input.shape, "w")?;
+    let model = model_or_default(model);
+    let grid = Grid::for_model(&model, mx, my).map_err(Failure::from)?;
+    let solver = ExactSolver::new(&model, grid).map_err(Failure::from)?;
+    let stride = 2 * grid.points();
+    let mut phi = vec![0.0; input.data.len()];
+    let mut log_q = vec![0.0; n];
+    // Chunks on this thread, the lock released for each, signals looked at
+    // in between: no worker thread, so a batch of one costs one solve.
+    for (c, (w_chunk, (phi_chunk, lq_chunk))) in input
+        .data
+        .chunks(SOLVE_CHUNK * stride)
+        .zip(phi.chunks_mut(SOLVE_CHUNK * stride).zip(log_q.chunks_mut(SOLVE_CHUNK)))
+        .enumerate()
+    {
+        py.detach(|| solver.solve_batch(w_chunk, phi_chunk, lq_chunk)).map_err(|e| match e {
+            // The user's fields are outside the model's domain: bad input,
+            // named by its sample in the whole batch.
+            Error::Domain { sample, cause, more } => {
+                Failure::Input(format!("w: {}", Error::Domain { sample: sample + c * SOLVE_CHUNK, cause, more }))
+            }
+            other => Failure::from(other),
+        })?;
+        py.check_signals()?;
+    }
+    let phi = to_numpy(py, &input.shape, phi);
+    let log_q = if batched { to_numpy(py, &[n], log_q).into_any() } else { log_q[0].into_pyobject(py)?.into_any() };
+    Ok((phi, log_q))
+}
+
+/// Starting fields: a built-in name on `grid`, or an array `[2, Mx, My]`.
+fn start_fields(
+    init: &Bound<'_, PyAny>,
+    grid: Option<(usize, usize)>,
+    model: &ChainModel,
+    chi: f64,
+    seed: u64,
+) -> PyResult<(Grid, Vec<f64>)> {
+    if let Ok(name) = init.extract::<String>() {
+        let Some(field) = InitialField::parse(&name) else {
+            return Err(Failure::Input(format!(
+                "init {name:?} is not a built-in start (random[:AMP], lamellar[:N], hex:NX:NY, square:NX:NY); \
+                 pass fields as an array [2, Mx, My] instead"
+            ))
+            .into());
+        };
+        let field = field.map_err(Failure::from)?;
+        let (mx, my) = grid.unwrap_or((32, 32));
+        let grid = Grid::for_model(model, mx, my).map_err(Failure::from)?;
+        let w = field.fields(model, &grid, chi, &mut StreamRng::new(seed, 0));
+        return Ok((grid, w));
+    }
+    let input = read_f64(init, "init")?;
+    let (n, mx, my, batched) = field_shape(&input.shape, "init")?;
+    if batched && n != 1 {
+        return Err(Failure::Input(format!("init holds {n} samples; give one, [2, Mx, My]")).into());
+    }
+    if let Some(g) = grid
+        && g != (mx, my)
+    {
+        return Err(
+            Failure::Input(format!("grid {g:?} differs from the init array's {mx}x{my}; leave grid out")).into()
+        );
+    }
+    let grid = Grid::for_model(model, mx, my).map_err(Failure::from)?;
+    Ok((grid, input.data))
+}
+
+/// SCFT at one chi; returns (w, phi, report JSON). Refuses an unconverged
+/// run with the CLI's message when `check` is set.
+#[pyfunction]
+#[pyo3(signature = (chi, init, grid=None, tol=1e-8, max_iterations=5000, seed=0, model=None, check=true))]
+#[allow(clippy::too_many_arguments)]
+pub fn scft<'py>(
+    py: Python<'py>,
+    chi: f64,
+    init: &Bound<'py, PyAny>,
+    grid: Option<(usize, usize)>,
+    tol: f64,
+    max_iterations: usize,
+    seed: u64,
+    model: Option<&Bound<'py, PyChainModel>>,
+    check: bool,
+) -> PyResult<(Bound<'py, PyArrayDyn<f64>>, Bound<'py, PyArrayDyn<f64>>, String)> {
+    let model = model_or_default(model);
+    let (grid, w0) = start_fields(init, grid, &model, chi, seed)?;
+    let config = ScftConfig { chi, tolerance: tol, max_iterations, ..Default::default() };
+    let outcome = interruptible(py, || -> Outcome<_> {
+        let solver = ExactSolver::new(&model, grid)?;
+        Ok(run_scft(&solver, &config, &w0, &mut |_, _| {})?)
+    })?;
+    if check && !outcome.converged {
+        return Err(Failure::Run(format!(
+            "SCFT did not reach tolerance {tol} in {max_iterations} iterations (residual {:.2e})",
+            outcome.residual
+        ))
+        .into());
+    }
+    let report = json!({
+        "chi": chi, "dF": outcome.d_f, "iterations": outcome.iterations, "residual": outcome.residual,
+        "exact_solves": outcome.solves, "seconds": outcome.seconds, "converged": outcome.converged,
+        "log_q": outcome.log_q, "grid": [grid.mx, grid.my], "descent_iterations": outcome.descent_iterations,
+        "restarts": outcome.restarts,
+    });
+    let shape = [2, grid.mx, grid.my];
+    Ok((to_numpy(py, &shape, outcome.w), to_numpy(py, &shape, outcome.phi), report.to_string()))
+}
+
+/// The RPA spinodal (continuous q, and on `grid` if given), as JSON.
+#[pyfunction]
+#[pyo3(signature = (model=None, grid=None))]
+pub fn spinodal(model: Option<&Bound<'_, PyChainModel>>, grid: Option<(usize, usize)>) -> PyResult<String> {
+    let model = model_or_default(model);
+    let s = mesofield_physics::spinodal(&model);
+    let mut report = json!({"chi_s": s.chi_s, "chiN_s": s.chi_n_s, "q_star": s.q_star});
+    if let Some((mx, my)) = grid {
+        let grid = Grid::for_model(&model, mx, my).map_err(Failure::from)?;
+        let sg = spinodal_on_grid(&model, &grid);
+        report["chi_s_grid"] = json!(sg.chi_s);
+        report["chiN_s_grid"] = json!(sg.chi_n_s);
+        report["q_grid"] = json!(sg.q_star);
+    }
+    Ok(report.to_string())
+}
+
+/// What `sample` returns: snapshots, the per-step trace and S(q).
+pub struct Trajectory {
+    snapshot_steps: Vec<usize>,
+    snapshot_phi_a: Vec<f64>,
+    snapshot_w: Vec<f64>,
+    trace: [Vec<f64>; 3],
+    sq: RunningStructureFactor,
+    report: serde_json::Value,
+}
+
+/// L-FTS as the CLI's `sample` runs it (one replica): returns
+/// (snapshot phi_A [k, Mx, My], snapshot w [k, 2, Mx, My], snapshot steps,
+/// H, (phi_A - phi_B)^2 and pressure residual per step [steps + 1],
+/// S(q) over the last half: q and S, report JSON).
+#[pyfunction]
+#[pyo3(signature = (chi, beads_per_cell=1000.0, steps=1000, step_size=0.05, seed=0, init=None, grid=None, every=100, tol=1e-6, model=None, operator=None))]
+#[allow(clippy::too_many_arguments, clippy::type_complexity)]
+pub fn sample<'py>(
+    py: Python<'py>,
+    chi: f64,
+    beads_per_cell: f64,
+    steps: usize,
+    step_size: f64,
+    seed: u64,
+    init: Option<&Bound<'py, PyAny>>,
+    grid: Option<(usize, usize)>,
+    every: usize,
+    tol: f64,
+    model: Option<&Bound<'py, PyChainModel>>,
+    operator: Option<&Bound<'py, PyOperator>>,
+) -> PyResult<Bound<'py, pyo3::types::PyDict>> {
+    let model = model_or_default(model);
+    let default_init = pyo3::types::PyString::new(py, "random:0.01").into_any();
+    let (grid, w0) = start_fields(init.unwrap_or(&default_init), grid, &model, chi, seed)?;
+    let config = LftsConfig { pressure_tolerance: tol, ..LftsConfig::new(chi, beads_per_cell, step_size, seed) };
+    config.validate().map_err(Failure::from)?;
+    let op = operator.map(|o| o.get().for_grid(&model, &grid)).transpose()?;
+    let solver_name = match operator {
+        Some(o) => SolverChoice::Operator(o.get().dir.clone()).to_string(),
+        None => "exact".to_string(),
+    };
+    let t = interruptible(py, || -> Outcome<Trajectory> {
+        let exact = ExactSolver::new(&model, grid)?;
+        let solvers = Solvers::new(&exact, op.as_deref().map(|o| o as &dyn FieldSolver))?;
+        run_lfts(&Lfts::new(config.clone(), solvers)?, &grid, w0, steps, every, seed, &solver_name)
+    })?;
+    let (mx, my) = (grid.mx, grid.my);
+    let k = t.snapshot_steps.len();
+    let out = pyo3::types::PyDict::new(py);
+    out.set_item("phi_a", to_numpy(py, &[k, mx, my], t.snapshot_phi_a))?;
+    out.set_item("w", to_numpy(py, &[k, 2, mx, my], t.snapshot_w))?;
+    out.set_item("steps", t.snapshot_steps)?;
+    let [h, psi2, pressure] = t.trace;
+    let len = h.len();
+    out.set_item("hamiltonian", to_numpy(py, &[len], h))?;
+    out.set_item("psi2", to_numpy(py, &[len], psi2))?;
+    out.set_item("pressure_residual", to_numpy(py, &[len], pressure))?;
+    let sq_mean = t.sq.mean();
+    out.set_item("q", to_numpy(py, &[t.sq.q.len()], t.sq.q.clone()))?;
+    out.set_item("S", to_numpy(py, &[sq_mean.len()], sq_mean))?;
+    out.set_item("report", t.report.to_string())?;
+    Ok(out)
+}
+
+fn run_lfts(
+    sampler: &Lfts<'_>,
+    grid: &Grid,
+    w0: Vec<f64>,
+    steps: usize,
+    every: usize,
+    seed: u64,
+    solver_name: &str,
+) -> Outcome<Trajectory> {
+    let m = grid.points();
+    let plan = SpectralPlan::new(*grid);
+    let started = Instant::now();
+    let mut trace: [Vec<f64>; 3] = Default::default();
+    let (mut exact_solves, mut operator_calls, mut fallbacks) = (0, 0, 0);
+    let mut charge = |c: &mesofield_physics::lfts::StepCost| {
+        exact_solves += c.exact_solves;
+        operator_calls += c.operator_calls;
+        fallbacks += c.rejected_operator_steps;
+    };
+    let record = |s: &LftsState, trace: &mut [Vec<f64>; 3]| {
+        trace[0].push(s.hamiltonian);
+        trace[1].push(order_parameter(&s.phi));
+        trace[2].push(s.pressure_residual);
+    };
+    let (mut state, cost) = sampler.start_replicas(&w0, 0)?.pop().expect("one replica");
+    charge(&cost);
+    record(&state, &mut trace);
+    let mut sq = RunningStructureFactor::default();
+    let (mut snapshot_steps, mut snapshot_phi_a, mut snapshot_w) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..steps {
+        let (next, cost) = sampler.step_replicas(std::slice::from_ref(&state), &[seed])?.pop().expect("one replica");
+        state = next;
+        charge(&cost);
+        record(&state, &mut trace);
+        if state.step > steps / 2 {
+            sq.add(&structure_factor(&plan, &state.phi[..m]));
+        }
+        if (every > 0 && state.step % every == 0) || state.step == steps {
+            snapshot_steps.push(state.step);
+            snapshot_phi_a.extend_from_slice(&state.phi[..m]);
+            let mut w = vec![0.0; 2 * m];
+            mesofield_physics::fields::from_exchange_pressure(&state.w_minus, &state.w_plus, &mut w);
+            snapshot_w.extend(w);
+        }
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    // Means over the last half, as the CLI's summary.
+    let half = |v: &[f64]| -> f64 {
+        let tail = &v[v.len() / 2..];
+        tail.iter().sum::<f64>() / tail.len().max(1) as f64
+    };
+    let report = json!({
+        "steps": steps, "seconds": seconds, "steps_per_second": steps as f64 / seconds, "solver": solver_name,
+        "exact_solves": exact_solves, "operator_calls": operator_calls, "fallbacks": fallbacks,
+        "H_mean_last_half": half(&trace[0]), "psi2_mean_last_half": half(&trace[1]),
+        "final_pressure_residual": state.pressure_residual, "sq_steps": sq.steps,
+    });
+    Ok(Trajectory { snapshot_steps, snapshot_phi_a, snapshot_w, trace, sq, report })
+}

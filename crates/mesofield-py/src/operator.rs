@@ -1,0 +1,161 @@
+//! Trained operators (`Operator.load`, `.predict`) and the files mesofield
+//! writes (`load_dataset`).
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use numpy::PyArrayDyn;
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+use mesofield_experiments::Backend;
+use mesofield_fno::{Checkpoint, FnoOperator, OperatorKind};
+use mesofield_physics::io::FieldFile;
+use mesofield_physics::{ChainModel, Grid};
+
+use crate::arrays::{field_shape, read_f64, to_numpy};
+use crate::model::PyChainModel;
+use crate::run::{Failure, Outcome, interruptible};
+
+/// A checkpoint folder, loaded once; the operator for a grid is built on
+/// first use and kept for the next call on that grid.
+#[pyclass(name = "Operator", module = "mesofield", frozen)]
+pub struct PyOperator {
+    pub dir: PathBuf,
+    backend: Backend,
+    kind: OperatorKind,
+    model: ChainModel,
+    predicts_log_q: bool,
+    cache: Mutex<Option<Arc<FnoOperator>>>,
+}
+
+impl PyOperator {
+    /// The operator for fields on `grid` of `model`, refusing another
+    /// chain model or box, another kind, or a grid too coarse for its modes.
+    pub fn for_grid(&self, model: &ChainModel, grid: &Grid) -> PyResult<Arc<FnoOperator>> {
+        if &self.model != model {
+            return Err(Failure::Input(format!(
+                "operator {}: trained for another chain model or box than this call's",
+                self.dir.display()
+            ))
+            .into());
+        }
+        let mut cache = self.cache.lock().map_err(|_| Failure::Run("operator cache poisoned".into()))?;
+        if let Some(op) = cache.as_ref()
+            && op.grid == *grid
+        {
+            return Ok(op.clone());
+        }
+        let device = self.backend.device().map_err(|e| Failure::Input(format!("{e:#}")))?;
+        let op = FnoOperator::load(&self.dir, grid.mx, grid.my, &device).map_err(|e| Failure::Input(e.to_string()))?;
+        let op = Arc::new(op);
+        *cache = Some(op.clone());
+        Ok(op)
+    }
+}
+
+#[pymethods]
+impl PyOperator {
+    /// Loads a checkpoint folder (as written by `mesofield train`).
+    #[staticmethod]
+    #[pyo3(signature = (path, device="cpu"))]
+    fn load(path: PathBuf, device: &str) -> PyResult<Self> {
+        let backend: Backend = device.parse().map_err(|e: anyhow::Error| Failure::Input(e.to_string()))?;
+        let dev = backend.device().map_err(|e| Failure::Input(format!("{e:#}")))?;
+        let ckpt = Checkpoint::load(&path, &dev)
+            .map_err(|e| if path.exists() { Failure::Input(e.to_string()) } else { Failure::Io(e.to_string()) })?;
+        Ok(PyOperator {
+            dir: path,
+            backend,
+            kind: ckpt.kind,
+            model: ckpt.normalization.model.clone(),
+            predicts_log_q: ckpt.model.log_q_head.is_some(),
+            cache: Mutex::new(None),
+        })
+    }
+
+    /// "density", "pressure" or "inverse": the map the operator stands in for.
+    #[getter]
+    fn kind(&self) -> &'static str {
+        self.kind.name()
+    }
+    #[getter]
+    fn inputs(&self) -> Vec<&'static str> {
+        self.kind.inputs().to_vec()
+    }
+    #[getter]
+    fn outputs(&self) -> Vec<&'static str> {
+        self.kind.outputs().to_vec()
+    }
+    #[getter]
+    fn gauge(&self) -> &'static str {
+        self.kind.gauge()
+    }
+    /// The chain model and box it was trained for.
+    #[getter]
+    fn model(&self) -> PyChainModel {
+        PyChainModel { inner: self.model.clone() }
+    }
+    #[getter]
+    fn path(&self) -> PathBuf {
+        self.dir.clone()
+    }
+    #[getter]
+    fn device(&self) -> String {
+        self.backend.to_string()
+    }
+
+    /// Predicted (phi, log_q) for fields `w` as in `solve` (float64 out,
+    /// float32 inside the network). log_q is NaN for an operator without
+    /// a ln Q head.
+    fn predict<'py>(
+        &self,
+        py: Python<'py>,
+        w: &Bound<'py, PyAny>,
+    ) -> PyResult<(Bound<'py, PyArrayDyn<f64>>, Bound<'py, PyAny>)> {
+        if self.kind != OperatorKind::Density {
+            return Err(Failure::Input(format!(
+                "operator {}: predict needs a {}, this is a {}",
+                self.dir.display(),
+                OperatorKind::Density.describe(),
+                self.kind.describe()
+            ))
+            .into());
+        }
+        let input = read_f64(w, "w")?;
+        let (n, mx, my, batched) = field_shape(&input.shape, "w")?;
+        let grid = Grid::for_model(&self.model, mx, my).map_err(Failure::from)?;
+        let op = self.for_grid(&self.model, &grid)?;
+        let (phi, log_q) = interruptible(py, || -> Outcome<_> { Ok(op.predict(&input.data)) })?;
+        let phi = to_numpy(py, &input.shape, phi);
+        let log_q = if batched { to_numpy(py, &[n], log_q).into_any() } else { log_q[0].into_pyobject(py)?.into_any() };
+        Ok((phi, log_q))
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "Operator({:?}, kind={:?}, device={:?}{})",
+            self.dir.display().to_string(),
+            self.kind.name(),
+            self.backend.to_string(),
+            if self.predicts_log_q { "" } else { ", no ln Q head" }
+        )
+    }
+}
+
+/// Every tensor of a safetensors file mesofield wrote (dataset, solve or
+/// SCFT output, run snapshot) as float64 arrays, and its metadata JSON.
+#[pyfunction]
+pub fn load_dataset<'py>(py: Python<'py>, path: PathBuf) -> PyResult<(Bound<'py, PyDict>, Option<String>)> {
+    let file = FieldFile::open(&path).map_err(|e| match e {
+        mesofield_physics::Error::Io(m) => Failure::Io(m),
+        other => Failure::from(other),
+    })?;
+    let arrays = PyDict::new(py);
+    for name in file.names() {
+        let (shape, data) = file.f64_tensor(&name).map_err(Failure::from)?;
+        arrays.set_item(&name, to_numpy(py, &shape, data))?;
+    }
+    let meta = file.metadata().map_err(Failure::from)?.map(|m| m.to_string());
+    Ok((arrays, meta))
+}

@@ -1,0 +1,91 @@
+"""The Python package gives the CLI's numbers to the last bit on the same
+inputs: both call the same library code."""
+
+import numpy as np
+import pytest
+from safetensors.numpy import load_file, save_file
+
+import mesofield as mf
+
+from conftest import smooth_fields
+
+
+def test_solve_equals_the_cli_bit_for_bit(cli, tmp_path):
+    w = smooth_fields(5, 32, 32, 0.3, seed=1)
+    save_file({"w": w}, str(tmp_path / "w.safetensors"))
+    cli("solve", "--input", tmp_path / "w.safetensors", "--output", tmp_path / "out.safetensors")
+    ref = load_file(str(tmp_path / "out.safetensors"))
+    phi, log_q = mf.solve(w)
+    assert np.array_equal(phi, ref["phi"])
+    assert np.array_equal(log_q, ref["log_q"])
+    # One sample alone is the same sample of the batch.
+    phi2, log_q2 = mf.solve(np.ascontiguousarray(w[2]))
+    assert np.array_equal(phi2, ref["phi"][2])
+    assert log_q2 == ref["log_q"][2]
+
+
+@pytest.mark.parametrize("chi,init,seed", [(0.5, "lamellar:2", 0), (0.25, "random:0.1", 3), (0.3, "hex:1:1", 0)])
+def test_scft_equals_the_cli(cli, tmp_path, chi, init, seed):
+    ref = cli("scft", "--chi", chi, "--init", init, "--seed", seed, "--tol", 1e-10,
+              "--output", tmp_path / "s.safetensors", "--json", json_out=True)
+    r = mf.scft(chi, init, seed=seed, tol=1e-10)
+    assert r.converged and r.residual < 1e-10
+    assert r.dF == ref["dF"]
+    assert r.iterations == ref["iterations"]
+    assert r.log_q == ref["log_q"]
+    saved = load_file(str(tmp_path / "s.safetensors"))
+    assert np.array_equal(r.w, saved["w"][0])
+    assert np.array_equal(r.phi, saved["phi"][0])
+
+
+def test_scft_from_an_array_continues_a_saddle_point():
+    first = mf.scft(0.4, "lamellar:2", tol=1e-10)
+    again = mf.scft(0.4, first.w, tol=1e-10)
+    assert again.iterations <= 2
+    assert abs(again.dF - first.dF) < 1e-9
+
+
+def test_spinodal_equals_the_cli(cli):
+    ref = cli("spinodal", "--grid", "32x32", "--json", json_out=True)
+    assert mf.spinodal(grid=(32, 32)) == ref
+    # The continuous spinodal of the paper's system: chi_s N = 14.62 at f = 0.7.
+    assert abs(mf.spinodal()["chiN_s"] - ref["chiN_s"]) == 0.0
+
+
+def test_infer_chi_equals_the_cli(cli, tmp_path):
+    patterns = np.stack([mf.scft(0.5, "lamellar:2", tol=1e-10).phi[0], mf.scft(0.5, "hex:1:1", tol=1e-10).phi[0]])
+    np.save(tmp_path / "p.npy", patterns)
+    ref = cli("infer-chi", "--samples", tmp_path / "p.npy", "--json", json_out=True)
+    got = mf.infer_chi(patterns)
+    for key in ["chi", "std_error", "per_sample", "estimator", "saddle"]:
+        assert got[key] == ref[key], key
+    assert abs(got["chi"] - 0.5) < 1e-6
+    # With the equipartition estimator.
+    ref = cli("infer-chi", "--samples", tmp_path / "p.npy", "--beads-per-cell", 100, "--json", json_out=True)
+    got = mf.infer_chi(patterns, beads_per_cell=100.0)
+    assert got["chi"] == ref["chi"] and got["equipartition"] == ref["equipartition"]
+
+
+def test_operator_predict_equals_the_cli(cli, operator_dir, tmp_path):
+    best, valid = operator_dir
+    cli("predict", "--checkpoint", best, "--input", valid, "--output", tmp_path / "pred.safetensors")
+    ref = load_file(str(tmp_path / "pred.safetensors"))
+    op = mf.Operator.load(str(best))
+    assert op.kind == "density"
+    assert op.inputs == ["w_A", "w_B"] and op.outputs == ["phi_A", "phi_B", "ln Q"]
+    w = mf.load_dataset(str(valid))["w"]
+    phi, log_q = op.predict(w)
+    assert np.array_equal(phi, ref["phi"])
+    if "log_q" in ref:
+        assert np.array_equal(log_q, ref["log_q"])
+
+
+def test_load_dataset_reads_what_generate_wrote(operator_dir):
+    _, valid = operator_dir
+    data = mf.load_dataset(str(valid))
+    ref = load_file(str(valid))
+    assert set(data) == set(ref) | {"metadata"}
+    for name, array in ref.items():
+        assert data[name].dtype == np.float64
+        assert np.array_equal(data[name], array.astype(np.float64), equal_nan=True), name
+    assert data["metadata"]["model"]["beads"] == 100
