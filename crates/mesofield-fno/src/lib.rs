@@ -7,6 +7,8 @@ pub mod checkpoint;
 pub mod data;
 pub mod dft;
 pub mod evaluation;
+// A density operator's weights for PyTorch (python/mesofield_torch.py).
+pub mod export;
 pub mod model;
 pub mod operator;
 pub mod training;

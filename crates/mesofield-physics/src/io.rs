@@ -33,9 +33,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     })
 }
 
-/// A tensor to write: float64, int64 or uint8 data with its shape.
+/// A tensor to write: float64, float32, int64 or uint8 data with its shape.
 pub enum TensorData<'a> {
     F64(&'a [f64]),
+    F32(&'a [f32]),
     I64(&'a [i64]),
     U8(&'a [u8]),
 }
@@ -47,6 +48,7 @@ pub fn to_safetensors(tensors: &[(&str, Vec<usize>, TensorData<'_>)], metadata: 
         .map(|(name, shape, data)| {
             let (dtype, raw) = match data {
                 TensorData::F64(v) => (Dtype::F64, v.iter().flat_map(|x| x.to_le_bytes()).collect()),
+                TensorData::F32(v) => (Dtype::F32, v.iter().flat_map(|x| x.to_le_bytes()).collect()),
                 TensorData::I64(v) => (Dtype::I64, v.iter().flat_map(|x| x.to_le_bytes()).collect()),
                 TensorData::U8(v) => (Dtype::U8, v.to_vec()),
             };

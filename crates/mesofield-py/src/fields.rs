@@ -1,6 +1,7 @@
 //! Field theory: `solve`, `scft`, `spinodal`, `sample` (the CLI's `solve`,
 //! `scft`, `spinodal` and `sample`, without the files).
 
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use numpy::PyArrayDyn;
@@ -36,7 +37,7 @@ pub fn solve<'py>(
     let (n, mx, my, batched) = field_shape(&input.shape, "w")?;
     let model = model_or_default(model);
     let grid = Grid::for_model(&model, mx, my).map_err(Failure::from)?;
-    let solver = ExactSolver::new(&model, grid).map_err(Failure::from)?;
+    let solver = cached_solver(&model, grid)?;
     let stride = 2 * grid.points();
     let mut phi = vec![0.0; input.data.len()];
     let mut log_q = vec![0.0; n];
@@ -62,6 +63,30 @@ pub fn solve<'py>(
     let log_q = if batched { to_numpy(py, &[n], log_q).into_any() } else { log_q[0].into_pyobject(py)?.into_any() };
     Ok((phi, log_q))
 }
+
+/// Exact solvers of recent (model, grid) pairs, for `solve`: building one
+/// (FFT plans, kernels) and its first workspace costs more than a small
+/// solve, which a notebook calls in a loop. Loops build their own (with the
+/// call's interrupt flag).
+fn cached_solver(model: &ChainModel, grid: Grid) -> PyResult<Arc<ExactSolver>> {
+    static CACHE: Mutex<Vec<(ChainModel, Grid, Arc<ExactSolver>)>> = Mutex::new(Vec::new());
+    let mut cache = CACHE.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(i) = cache.iter().position(|(m, g, _)| m == model && *g == grid) {
+        let entry = cache.remove(i);
+        let solver = entry.2.clone();
+        cache.push(entry);
+        return Ok(solver);
+    }
+    let solver = Arc::new(ExactSolver::new(model, grid).map_err(Failure::from)?);
+    if cache.len() >= SOLVER_CACHE {
+        cache.remove(0);
+    }
+    cache.push((model.clone(), grid, solver.clone()));
+    Ok(solver)
+}
+
+/// (model, grid) pairs whose solvers `solve` keeps.
+const SOLVER_CACHE: usize = 4;
 
 /// Starting fields: a built-in name on `grid`, or an array `[2, Mx, My]`.
 fn start_fields(

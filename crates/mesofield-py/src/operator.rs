@@ -132,6 +132,16 @@ impl PyOperator {
         Ok((phi, log_q))
     }
 
+    /// Writes the weights, config and normalisation for PyTorch as one
+    /// safetensors file (PyTorch's layout; `python/mesofield_torch.py`
+    /// loads it into a torch module with the same predictions).
+    fn export(&self, path: PathBuf) -> PyResult<()> {
+        let device = self.backend.device().map_err(|e| Failure::Input(format!("{e:#}")))?;
+        let ckpt = Checkpoint::load(&self.dir, &device).map_err(|e| Failure::Io(e.to_string()))?;
+        mesofield_fno::export::export_torch(&ckpt, &path).map_err(|e| Failure::Io(e.to_string()))?;
+        Ok(())
+    }
+
     fn __repr__(&self) -> String {
         format!(
             "Operator({:?}, kind={:?}, device={:?}{})",
