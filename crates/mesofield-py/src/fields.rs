@@ -64,6 +64,35 @@ pub fn solve<'py>(
     Ok((phi, log_q))
 }
 
+/// Best of `repeats` timings (seconds) of solving `w` in batches of `batch`
+/// by the Rust loop alone (the solver `solve` uses, on this thread): the
+/// in-process reference of bench/python_overhead.py.
+#[pyfunction]
+#[pyo3(signature = (w, batch, repeats=5))]
+pub fn rust_solve_seconds(py: Python<'_>, w: &Bound<'_, PyAny>, batch: usize, repeats: usize) -> PyResult<f64> {
+    let input = read_f64(w, "w")?;
+    let (n, mx, my, _) = field_shape(&input.shape, "w")?;
+    let grid = Grid::for_model(&ChainModel::default(), mx, my).map_err(Failure::from)?;
+    let solver = cached_solver(&ChainModel::default(), grid)?;
+    let stride = 2 * grid.points();
+    let batch = batch.max(1);
+    let (mut phi, mut log_q) = (vec![0.0; input.data.len()], vec![0.0; n]);
+    let best = py.detach(|| -> Outcome<f64> {
+        let mut best = f64::INFINITY;
+        for _ in 0..repeats.max(1) {
+            let start = Instant::now();
+            for (wc, (pc, lc)) in
+                input.data.chunks(batch * stride).zip(phi.chunks_mut(batch * stride).zip(log_q.chunks_mut(batch)))
+            {
+                solver.solve_batch(wc, pc, lc)?;
+            }
+            best = best.min(start.elapsed().as_secs_f64());
+        }
+        Ok(best)
+    })?;
+    Ok(best)
+}
+
 /// Exact solvers of recent (model, grid) pairs, for `solve`: building one
 /// (FFT plans, kernels) and its first workspace costs more than a small
 /// solve, which a notebook calls in a loop. Loops build their own (with the

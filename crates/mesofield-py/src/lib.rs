@@ -32,5 +32,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(patterns::infer_chi, m)?)?;
     m.add_function(wrap_pyfunction!(patterns::denoise, m)?)?;
     m.add_function(wrap_pyfunction!(operator::load_dataset, m)?)?;
+    m.add_function(wrap_pyfunction!(fields::rust_solve_seconds, m)?)?;
     Ok(())
 }
