@@ -45,11 +45,9 @@ pub fn initial_fields(
     seed: u64,
 ) -> Result<(ChainModel, Grid, Vec<f64>)> {
     let model = load_model(model_path)?;
-    if let Some(field) = InitialField::parse(init) {
-        let field = field?;
+    if InitialField::parse(init).is_some() {
         let (mx, my) = Grid::parse_size(grid)?;
-        let grid = Grid::for_model(&model, mx, my)?;
-        let w = field.fields(&model, &grid, chi, &mut StreamRng::new(seed, 0));
+        let (grid, w) = builtin_fields(init, &model, [mx, my], chi, seed).expect("a built-in, checked above")?;
         return Ok((model, grid, w));
     }
     let path = Path::new(init);
@@ -66,4 +64,22 @@ pub fn initial_fields(
         bail!("{}: non-finite field value at index {i}", path.display());
     }
     Ok((model, grid, w[..2 * grid.points()].to_vec()))
+}
+
+/// The starting fields of a built-in `init` (random[:AMP], lamellar[:N],
+/// hex:NX:NY, square:NX:NY) on an `mx` x `my` grid, a random one drawn from
+/// `seed`'s stream 0; None if `init` is not a built-in.
+pub fn builtin_fields(
+    init: &str,
+    model: &ChainModel,
+    [mx, my]: [usize; 2],
+    chi: f64,
+    seed: u64,
+) -> Option<mesofield_physics::Result<(Grid, Vec<f64>)>> {
+    let field = InitialField::parse(init)?;
+    Some(field.and_then(|field| {
+        let grid = Grid::for_model(model, mx, my)?;
+        let w = field.fields(model, &grid, chi, &mut StreamRng::new(seed, 0));
+        Ok((grid, w))
+    }))
 }

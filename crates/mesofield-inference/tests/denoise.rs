@@ -212,19 +212,6 @@ fn baselines_recover_a_smooth_pattern_from_white_noise() {
 /// the exact path's recovery.
 #[test]
 fn with_a_wrong_operator_and_gradient_denoising_ends_at_the_exact_recovery() {
-    struct Skewed<'a>(&'a ExactSolver);
-    impl mesofield_physics::FieldSolver for Skewed<'_> {
-        fn model(&self) -> &ChainModel {
-            self.0.model()
-        }
-        fn grid(&self) -> &Grid {
-            self.0.grid()
-        }
-        fn solve_batch(&self, w: &[f64], phi: &mut [f64], log_q: &mut [f64]) -> mesofield_physics::Result<()> {
-            let scaled: Vec<f64> = w.iter().map(|v| 1.05 * v).collect();
-            self.0.solve_batch(&scaled, phi, log_q)
-        }
-    }
     struct Reversed<'a>(&'a LinearResponse);
     impl DataGradient for Reversed<'_> {
         fn name(&self) -> String {
@@ -243,7 +230,7 @@ fn with_a_wrong_operator_and_gradient_denoising_ends_at_the_exact_recovery() {
     let config = DenoiseConfig { tolerance: 1e-8, max_iterations: 3000, ..DenoiseConfig::new(0.3, 100.0, 0.05) };
     let linear = LinearResponse::new(&model, grid);
     let reference = denoise(Solvers::exact(&exact), &linear, &y, &config, &mut |_| {}).unwrap();
-    let skewed = Skewed(&exact);
+    let skewed = mesofield_physics::seam::conformance::ScaledFields { exact: &exact, factor: 1.05 };
     let out =
         denoise(Solvers::new(&exact, Some(&skewed)).unwrap(), &Reversed(&linear), &y, &config, &mut |_| {}).unwrap();
     assert!(reference.converged && out.converged, "{} and {} iterations", reference.iterations, out.iterations);

@@ -96,6 +96,31 @@ impl<'a> Solvers<'a> {
 pub mod conformance {
     use super::FieldSolver;
     use crate::rng::StreamRng;
+    use crate::{ChainModel, ExactSolver, Grid};
+
+    /// A deliberately wrong operator for the loops' trust checks: the exact
+    /// densities (and ln Q) of the fields times `factor` (-1: a response of
+    /// the wrong sign; 1.05: a slightly skewed one).
+    pub struct ScaledFields<'a> {
+        pub exact: &'a ExactSolver,
+        pub factor: f64,
+    }
+
+    impl FieldSolver for ScaledFields<'_> {
+        fn name(&self) -> String {
+            format!("exact solver of the fields x {}", self.factor)
+        }
+        fn model(&self) -> &ChainModel {
+            self.exact.model()
+        }
+        fn grid(&self) -> &Grid {
+            self.exact.grid()
+        }
+        fn solve_batch(&self, w: &[f64], phi: &mut [f64], log_q: &mut [f64]) -> crate::Result<()> {
+            let scaled: Vec<f64> = w.iter().map(|v| self.factor * v).collect();
+            self.exact.solve_batch(&scaled, phi, log_q)
+        }
+    }
 
     /// Smooth fields of amplitude `amplitude` (a few low modes per channel).
     fn smooth_fields(solver: &dyn FieldSolver, n: usize, amplitude: f64, seed: u64) -> Vec<f64> {

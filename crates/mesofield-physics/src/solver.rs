@@ -425,6 +425,37 @@ impl ExactSolver {
         outcome
     }
 
+    /// `solve_batch` over `chunk` samples at a time, calling `after(done)`
+    /// with the samples solved so far after each chunk (progress, a look
+    /// for Ctrl-C; its error stops the run). A failing sample is named by
+    /// its index in the whole of `w`.
+    pub fn solve_chunks(
+        &self,
+        w: &[f64],
+        phi: &mut [f64],
+        log_q: &mut [f64],
+        chunk: usize,
+        after: &mut dyn FnMut(usize) -> Result<()>,
+    ) -> Result<()> {
+        let stride = 2 * self.grid.points();
+        let chunk = chunk.max(1);
+        if w.len() != log_q.len() * stride || phi.len() != w.len() {
+            return self.solve_batch(w, phi, log_q);
+        }
+        let mut done = 0;
+        for (w_chunk, (phi_chunk, lq_chunk)) in
+            w.chunks(chunk * stride).zip(phi.chunks_mut(chunk * stride).zip(log_q.chunks_mut(chunk)))
+        {
+            self.solve_batch(w_chunk, phi_chunk, lq_chunk).map_err(|e| match e {
+                Error::Domain { sample, cause, more } => Error::Domain { sample: sample + done, cause, more },
+                other => other,
+            })?;
+            done += lq_chunk.len();
+            after(done)?;
+        }
+        Ok(())
+    }
+
     /// Like `solve_batch_each`, but the first failing sample is an error.
     pub fn solve_batch(&self, w: &[f64], phi: &mut [f64], log_q: &mut [f64]) -> Result<()> {
         let stride = 2 * self.grid.points();

@@ -6,6 +6,7 @@ use mesofield_physics::assisted_scft::{AssistConfig, Counting, run_assisted_scft
 use mesofield_physics::fields::InitialField;
 use mesofield_physics::rng::StreamRng;
 use mesofield_physics::scft::{ScftConfig, residuals, run_scft};
+use mesofield_physics::seam::conformance::ScaledFields;
 use mesofield_physics::{ChainModel, Error, ExactSolver, FieldSolver, Grid};
 
 /// An approximate solver: the exact solver of a slightly different chain
@@ -38,31 +39,6 @@ impl FieldSolver for Approximate {
             }
         }
         Ok(())
-    }
-}
-
-/// A deliberately wrong solver: the exact densities of the negated fields,
-/// a response of the wrong sign.
-struct Reversed {
-    inner: ExactSolver,
-}
-
-impl FieldSolver for Reversed {
-    fn name(&self) -> String {
-        "reversed".into()
-    }
-    fn model(&self) -> &ChainModel {
-        self.inner.model()
-    }
-    fn grid(&self) -> &Grid {
-        self.inner.grid()
-    }
-    fn provides_log_q(&self) -> bool {
-        true
-    }
-    fn solve_batch(&self, w: &[f64], phi: &mut [f64], log_q: &mut [f64]) -> Result<(), Error> {
-        let negated: Vec<f64> = w.iter().map(|v| -v).collect();
-        self.inner.solve_batch(&negated, phi, log_q)
     }
 }
 
@@ -191,8 +167,8 @@ fn outer_steps_reach_the_tolerance_through_float32_rounding_with_a_third_of_the_
 #[test]
 fn a_wrong_operator_is_caught_by_the_trust_check_and_the_answer_stays_exact() {
     let chi = 0.3;
-    let (_, grid, exact, w0) = setup(chi);
-    let operator = Reversed { inner: ExactSolver::new(&ChainModel::default(), grid).unwrap() };
+    let (_, _, exact, w0) = setup(chi);
+    let operator = ScaledFields { exact: &exact, factor: -1.0 };
     let scft = ScftConfig { chi, tolerance: 1e-9, ..Default::default() };
     let counted = Counting::new(&exact);
     let run = run_assisted_scft(&operator, &counted, &AssistConfig::new(scft.clone()), &w0, &mut |_, _, _| {}).unwrap();

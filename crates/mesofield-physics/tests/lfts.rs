@@ -104,20 +104,7 @@ fn replicas_stepped_together_are_the_separate_runs() {
         .collect();
     // A perturbed exact solver stands in for an operator: wrong enough that
     // the trust check and the exact polish both matter.
-    struct Skewed<'a>(&'a ExactSolver);
-    impl mesofield_physics::FieldSolver for Skewed<'_> {
-        fn model(&self) -> &ChainModel {
-            self.0.model()
-        }
-        fn grid(&self) -> &Grid {
-            self.0.grid()
-        }
-        fn solve_batch(&self, w: &[f64], phi: &mut [f64], log_q: &mut [f64]) -> mesofield_physics::Result<()> {
-            let scaled: Vec<f64> = w.iter().map(|v| 1.03 * v).collect();
-            self.0.solve_batch(&scaled, phi, log_q)
-        }
-    }
-    let skewed = Skewed(&exact);
+    let skewed = mesofield_physics::seam::conformance::ScaledFields { exact: &exact, factor: 1.03 };
     for solvers in [Solvers::exact(&exact), Solvers::new(&exact, Some(&skewed)).unwrap()] {
         let together = Lfts::new(LftsConfig::new(chi, b, lambda, 0), solvers).unwrap();
         let mut states: Vec<_> =

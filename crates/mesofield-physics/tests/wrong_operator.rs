@@ -6,23 +6,8 @@ use mesofield_physics::fields::InitialField;
 use mesofield_physics::inverse::{InverseConfig, Inverter};
 use mesofield_physics::lfts::{Lfts, LftsConfig};
 use mesofield_physics::rng::StreamRng;
-use mesofield_physics::{ChainModel, ExactSolver, FieldSolver, Grid, Solvers};
-
-/// The exact densities of the negated fields: a response of the wrong sign.
-struct Reversed<'a>(&'a ExactSolver);
-
-impl FieldSolver for Reversed<'_> {
-    fn model(&self) -> &ChainModel {
-        self.0.model()
-    }
-    fn grid(&self) -> &Grid {
-        self.0.grid()
-    }
-    fn solve_batch(&self, w: &[f64], phi: &mut [f64], log_q: &mut [f64]) -> mesofield_physics::Result<()> {
-        let negated: Vec<f64> = w.iter().map(|v| -v).collect();
-        self.0.solve_batch(&negated, phi, log_q)
-    }
-}
+use mesofield_physics::seam::conformance::ScaledFields;
+use mesofield_physics::{ChainModel, ExactSolver, Grid, Solvers};
 
 fn setup() -> (ChainModel, Grid, ExactSolver) {
     let model = ChainModel::default();
@@ -45,7 +30,7 @@ fn the_inverse_map_with_a_reversed_operator_falls_back_and_inverts() {
     let mut target = vec![0.0; w_true.len()];
     exact.solve_batch(&w_true, &mut target, &mut [0.0]).unwrap();
     let config = InverseConfig::default();
-    let reversed = Reversed(&exact);
+    let reversed = ScaledFields { exact: &exact, factor: -1.0 };
     let inverter = Inverter::new(Solvers::new(&exact, Some(&reversed)).unwrap(), config.clone()).unwrap();
     let (out, rough) = inverter.invert(&target, None).unwrap();
     assert!(rough.is_some(), "the operator ran");
@@ -67,7 +52,7 @@ fn lfts_with_a_reversed_operator_ends_each_step_incompressible_and_counts_fallba
     let (model, grid, exact) = setup();
     let m = grid.points();
     let chi = 0.5;
-    let reversed = Reversed(&exact);
+    let reversed = ScaledFields { exact: &exact, factor: -1.0 };
     let mut config = LftsConfig::new(chi, 100.0, 0.05, 4);
     config.pressure_tolerance = 1e-9;
     let lfts = Lfts::new(config.clone(), Solvers::new(&exact, Some(&reversed)).unwrap()).unwrap();

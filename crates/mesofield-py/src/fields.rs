@@ -9,10 +9,10 @@ use pyo3::prelude::*;
 use serde_json::json;
 
 use mesofield_experiments::SolverChoice;
-use mesofield_physics::fields::InitialField;
+use mesofield_experiments::bench::best_seconds;
+use mesofield_experiments::inputs::builtin_fields;
 use mesofield_physics::lfts::{Lfts, LftsConfig, LftsState};
 use mesofield_physics::observables::{RunningStructureFactor, order_parameter, structure_factor};
-use mesofield_physics::rng::StreamRng;
 use mesofield_physics::scft::{ScftConfig, run_scft};
 use mesofield_physics::spectral::SpectralPlan;
 use mesofield_physics::{ChainModel, Error, ExactSolver, FieldSolver, Grid, Solvers, spinodal_on_grid};
@@ -38,27 +38,27 @@ pub fn solve<'py>(
     let model = model_or_default(model);
     let grid = Grid::for_model(&model, mx, my).map_err(Failure::from)?;
     let solver = cached_solver(&model, grid)?;
-    let stride = 2 * grid.points();
     let mut phi = vec![0.0; input.data.len()];
     let mut log_q = vec![0.0; n];
-    // Chunks on this thread, the lock released for each, signals looked at
-    // in between: no worker thread, so a batch of one costs one solve.
-    for (c, (w_chunk, (phi_chunk, lq_chunk))) in input
-        .data
-        .chunks(SOLVE_CHUNK * stride)
-        .zip(phi.chunks_mut(SOLVE_CHUNK * stride).zip(log_q.chunks_mut(SOLVE_CHUNK)))
-        .enumerate()
-    {
-        py.detach(|| solver.solve_batch(w_chunk, phi_chunk, lq_chunk)).map_err(|e| match e {
-            // The user's fields are outside the model's domain: bad input,
-            // named by its sample in the whole batch.
-            Error::Domain { sample, cause, more } => {
-                Failure::Input(format!("w: {}", Error::Domain { sample: sample + c * SOLVE_CHUNK, cause, more }))
-            }
-            other => Failure::from(other),
-        })?;
-        py.check_signals()?;
+    // Chunks on this thread with the lock released, signals looked at in
+    // between: no worker thread, so a batch of one costs one solve.
+    let mut signal: Option<PyErr> = None;
+    let mut look = |_: usize| match Python::attach(|py| py.check_signals()) {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            signal = Some(e);
+            Err(Error::Interrupted)
+        }
+    };
+    let solved = py.detach(|| solver.solve_chunks(&input.data, &mut phi, &mut log_q, SOLVE_CHUNK, &mut look));
+    if let Some(e) = signal {
+        return Err(e);
     }
+    solved.map_err(|e| match e {
+        // The user's fields are outside the model's domain: bad input.
+        e @ Error::Domain { .. } => Failure::Input(format!("w: {e}")),
+        other => Failure::from(other),
+    })?;
     let phi = to_numpy(py, &input.shape, phi);
     let log_q = if batched { to_numpy(py, &[n], log_q).into_any() } else { log_q[0].into_pyobject(py)?.into_any() };
     Ok((phi, log_q))
@@ -74,23 +74,9 @@ pub fn rust_solve_seconds(py: Python<'_>, w: &Bound<'_, PyAny>, batch: usize, re
     let (n, mx, my, _) = field_shape(&input.shape, "w")?;
     let grid = Grid::for_model(&ChainModel::default(), mx, my).map_err(Failure::from)?;
     let solver = cached_solver(&ChainModel::default(), grid)?;
-    let stride = 2 * grid.points();
-    let batch = batch.max(1);
     let (mut phi, mut log_q) = (vec![0.0; input.data.len()], vec![0.0; n]);
-    let best = py.detach(|| -> Outcome<f64> {
-        let mut best = f64::INFINITY;
-        for _ in 0..repeats.max(1) {
-            let start = Instant::now();
-            for (wc, (pc, lc)) in
-                input.data.chunks(batch * stride).zip(phi.chunks_mut(batch * stride).zip(log_q.chunks_mut(batch)))
-            {
-                solver.solve_batch(wc, pc, lc)?;
-            }
-            best = best.min(start.elapsed().as_secs_f64());
-        }
-        Ok(best)
-    })?;
-    Ok(best)
+    let best = py.detach(|| best_seconds(&solver, &input.data, &mut phi, &mut log_q, batch, repeats));
+    Ok(best.map_err(Failure::from)?)
 }
 
 /// Exact solvers of recent (model, grid) pairs, for `solve`: building one
@@ -126,18 +112,15 @@ fn start_fields(
     seed: u64,
 ) -> PyResult<(Grid, Vec<f64>)> {
     if let Ok(name) = init.extract::<String>() {
-        let Some(field) = InitialField::parse(&name) else {
+        let (mx, my) = grid.unwrap_or((32, 32));
+        let Some(built) = builtin_fields(&name, model, [mx, my], chi, seed) else {
             return Err(Failure::Input(format!(
                 "init {name:?} is not a built-in start (random[:AMP], lamellar[:N], hex:NX:NY, square:NX:NY); \
                  pass fields as an array [2, Mx, My] instead"
             ))
             .into());
         };
-        let field = field.map_err(Failure::from)?;
-        let (mx, my) = grid.unwrap_or((32, 32));
-        let grid = Grid::for_model(model, mx, my).map_err(Failure::from)?;
-        let w = field.fields(model, &grid, chi, &mut StreamRng::new(seed, 0));
-        return Ok((grid, w));
+        return Ok(built.map_err(Failure::from)?);
     }
     let input = read_f64(init, "init")?;
     let (n, mx, my, batched) = field_shape(&input.shape, "init")?;

@@ -150,26 +150,19 @@ pub fn solve(a: &SolveArgs) -> Result<()> {
     let (n, mx, my, w) = file.fields("w")?;
     let grid = Grid::for_model(&model, mx, my)?;
     let solver = ExactSolver::new(&model, grid)?;
-    let stride = 2 * grid.points();
     let mut phi = vec![0.0; w.len()];
     let mut log_q = vec![0.0; n];
     let stage = reporter().stage(n as u64, "solve");
     let start = Instant::now();
-    let chunk = 64;
-    for (c, (w_chunk, (phi_chunk, lq_chunk))) in
-        w.chunks(chunk * stride).zip(phi.chunks_mut(chunk * stride).zip(log_q.chunks_mut(chunk))).enumerate()
-    {
-        // The error names the sample in the whole file, not in its chunk.
-        solver.solve_batch(w_chunk, phi_chunk, lq_chunk).map_err(|e| match e {
-            mesofield_physics::Error::Domain { sample, cause, more } => anyhow!(
-                "{}: {}",
-                a.input.display(),
-                mesofield_physics::Error::Domain { sample: sample + c * chunk, cause, more }
-            ),
-            other => other.into(),
-        })?;
-        stage.inc(lq_chunk.len() as u64);
-    }
+    let mut progress = |done: usize| {
+        stage.set_position(done as u64);
+        Ok(())
+    };
+    solver.solve_chunks(&w, &mut phi, &mut log_q, 64, &mut progress).map_err(|e| match e {
+        // The sample is named in the whole file.
+        e @ mesofield_physics::Error::Domain { .. } => anyhow!("{}: {e}", a.input.display()),
+        other => other.into(),
+    })?;
     stage.finish();
     let seconds = start.elapsed().as_secs_f64();
     write_solve_output(&a.output, [n, mx, my], &w, &phi, Some(&log_q), &model, "exact")?;
