@@ -7,6 +7,7 @@
 
 pub mod baselines;
 pub mod denoise;
+pub mod gbrbm;
 pub mod gradient;
 pub mod noise;
 pub mod rbm;

@@ -299,28 +299,47 @@ impl TrainedRbm {
 
     /// Writes `dir/rbm.bpk` and `dir/rbm.json`.
     pub fn save(&self, dir: &Path) -> Result<(), String> {
-        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-        self.rbm
-            .clone()
-            .save_file(dir.join("rbm.bpk"))
-            .map_err(|e| format!("{}: cannot save the RBM ({e:?})", dir.display()))?;
-        let text = serde_json::to_string_pretty(&self.meta).expect("serialises");
-        mesofield_physics::io::write_atomic(&dir.join("rbm.json"), text.as_bytes()).map_err(|e| e.to_string())
+        save_folder(dir, "rbm", self.rbm.clone(), &self.meta)
     }
 
     pub fn load(dir: &Path, device: &Device) -> Result<Self, String> {
-        let text = std::fs::read_to_string(dir.join("rbm.json"))
-            .map_err(|e| format!("{}: not an RBM checkpoint (rbm.json: {e})", dir.display()))?;
-        let meta: RbmMeta =
-            serde_json::from_str(&text).map_err(|e| format!("{}: rbm.json is not valid ({e})", dir.display()))?;
-        if meta.format != RBM_FORMAT {
-            return Err(format!("{}: format {:?} is not {RBM_FORMAT:?}", dir.display(), meta.format));
-        }
-        let m = meta.mx * meta.my;
+        let meta: RbmMeta = read_meta(dir, "rbm", |m: &RbmMeta| &m.format, RBM_FORMAT)?;
         let mut rng = StreamRng::new(0, 0);
-        let rbm = Rbm::new(m, meta.config.hidden, &mut rng, device)
-            .try_load_file(dir.join("rbm.bpk"))
-            .map_err(|e| format!("{}: RBM weights unreadable or of another size ({e:?})", dir.display()))?;
+        let rbm = load_weights(dir, "rbm", Rbm::new(meta.mx * meta.my, meta.config.hidden, &mut rng, device))?;
         Ok(TrainedRbm { rbm, meta, device: device.clone() })
     }
+}
+
+/// Writes `dir/NAME.bpk` (the weights) and `dir/NAME.json` (what rebuilds them).
+pub(crate) fn save_folder<M: Module, T: Serialize>(dir: &Path, name: &str, module: M, meta: &T) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    module
+        .save_file(dir.join(format!("{name}.bpk")))
+        .map_err(|e| format!("{}: cannot save the RBM ({e:?})", dir.display()))?;
+    let text = serde_json::to_string_pretty(meta).expect("serialises");
+    mesofield_physics::io::write_atomic(&dir.join(format!("{name}.json")), text.as_bytes()).map_err(|e| e.to_string())
+}
+
+/// `dir/NAME.json`, refused unless `format(meta)` is `expected`.
+pub(crate) fn read_meta<T: for<'de> Deserialize<'de>>(
+    dir: &Path,
+    name: &str,
+    format: impl Fn(&T) -> &String,
+    expected: &str,
+) -> Result<T, String> {
+    let text = std::fs::read_to_string(dir.join(format!("{name}.json")))
+        .map_err(|e| format!("{}: not an RBM checkpoint ({name}.json: {e})", dir.display()))?;
+    let meta: T =
+        serde_json::from_str(&text).map_err(|e| format!("{}: {name}.json is not valid ({e})", dir.display()))?;
+    if format(&meta) != expected {
+        return Err(format!("{}: format {:?} is not {expected:?}", dir.display(), format(&meta)));
+    }
+    Ok(meta)
+}
+
+/// `empty` (a model of the stored sizes) with the weights of `dir/NAME.bpk`.
+pub(crate) fn load_weights<M: Module>(dir: &Path, name: &str, empty: M) -> Result<M, String> {
+    empty
+        .try_load_file(dir.join(format!("{name}.bpk")))
+        .map_err(|e| format!("{}: RBM weights unreadable or of another size ({e:?})", dir.display()))
 }
