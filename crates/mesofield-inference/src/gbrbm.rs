@@ -33,7 +33,7 @@ use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 use serde::{Deserialize, Serialize};
 
-use crate::rbm::{load_weights, read_meta, save_folder};
+use crate::rbm::{load_weights, random_tensor, read_meta, save_folder, tensor2, to_f64};
 use mesofield_physics::rng::StreamRng;
 use mesofield_physics::stats;
 
@@ -119,14 +119,6 @@ pub struct GbRbm {
     pub my: usize,
     pub log_sigma_min: f64,
     pub log_sigma_max: f64,
-}
-
-fn tensor2(values: Vec<f32>, shape: [usize; 2], device: &Device) -> Tensor<2> {
-    Tensor::from_data(TensorData::new(values, shape), device)
-}
-
-fn to_f64(t: Tensor<2>) -> Vec<f64> {
-    t.into_data().try_to_vec::<f32>().expect("float32").into_iter().map(f64::from).collect()
 }
 
 /// Periodic padding of `x` ([n, C, Mx, My]) by `p` rows and columns: after
@@ -308,12 +300,6 @@ pub fn transformed(p: &[f64], mx: usize, my: usize, sx: usize, sy: usize, s: usi
     out
 }
 
-fn random_tensor(rng: &mut StreamRng, shape: [usize; 2], normal: bool, device: &Device) -> Tensor<2> {
-    let values: Vec<f32> =
-        (0..shape[0] * shape[1]).map(|_| if normal { rng.normal() as f32 } else { rng.uniform() as f32 }).collect();
-    tensor2(values, shape, device)
-}
-
 /// One Gibbs sweep v -> h -> v.
 fn gibbs(rbm: &GbRbm, v: Tensor<2>, rng: &mut StreamRng, device: &Device) -> Tensor<2> {
     let [n, m] = v.dims();
@@ -378,16 +364,16 @@ pub fn train_gbrbm(
                 let sx = (rng.uniform() * mx as f64) as usize % mx;
                 let sy = (rng.uniform() * my as f64) as usize % my;
                 let s = (rng.uniform() * symmetries as f64) as usize % symmetries;
-                let s = if symmetries == 4 { s & 3 } else { s };
                 data.extend(transformed(p, mx, my, sx, sy, s));
             } else {
                 data.extend_from_slice(p);
             }
         }
+        let data: Vec<f32> = data.into_iter().map(|v| v as f32).collect();
         let frozen = rbm.valid();
         let start = match (config.negatives, persistent.take()) {
             (Negatives::Persistent, Some(chains)) => chains,
-            (Negatives::Persistent, None) => tensor2(data.iter().map(|&v| v as f32).collect(), [b, m], device),
+            (Negatives::Persistent, None) => tensor2(data.clone(), [b, m], device),
             (Negatives::Noise, _) => random_tensor(&mut rng, [b, m], true, device),
         };
         let mut chains = start;
@@ -398,7 +384,7 @@ pub fn train_gbrbm(
             persistent = Some(chains.clone());
         }
         let negatives = Tensor::<2>::from_data(chains.into_data(), &ad);
-        let positives = tensor2(data.iter().map(|&v| v as f32).collect(), [b, m], &ad);
+        let positives = tensor2(data, [b, m], &ad);
         let mut loss = rbm.free_energy(positives.clone()).mean() - rbm.free_energy(negatives).mean();
         if config.sparsity > 0.0 {
             let p = rbm.hidden_given(positives);

@@ -90,11 +90,11 @@ pub struct TrainedRbm {
     pub device: Device,
 }
 
-fn tensor2(values: Vec<f32>, shape: [usize; 2], device: &Device) -> Tensor<2> {
+pub(crate) fn tensor2(values: Vec<f32>, shape: [usize; 2], device: &Device) -> Tensor<2> {
     Tensor::from_data(TensorData::new(values, shape), device)
 }
 
-fn to_f64(t: Tensor<2>) -> Vec<f64> {
+pub(crate) fn to_f64(t: Tensor<2>) -> Vec<f64> {
     t.into_data().try_to_vec::<f32>().expect("float32").into_iter().map(f64::from).collect()
 }
 
@@ -142,7 +142,7 @@ impl Rbm {
     }
 }
 
-fn random_tensor(rng: &mut StreamRng, shape: [usize; 2], normal: bool, device: &Device) -> Tensor<2> {
+pub(crate) fn random_tensor(rng: &mut StreamRng, shape: [usize; 2], normal: bool, device: &Device) -> Tensor<2> {
     let values: Vec<f32> =
         (0..shape[0] * shape[1]).map(|_| if normal { rng.normal() as f32 } else { rng.uniform() as f32 }).collect();
     tensor2(values, shape, device)
@@ -151,14 +151,10 @@ fn random_tensor(rng: &mut StreamRng, shape: [usize; 2], normal: bool, device: &
 /// A periodic translation of every pattern by its own random shift.
 fn translated(patterns: &[f64], n: usize, mx: usize, my: usize, rng: &mut StreamRng) -> Vec<f64> {
     let m = mx * my;
-    let mut out = vec![0.0; patterns.len()];
-    for s in 0..n {
+    let mut out = Vec::with_capacity(patterns.len());
+    for p in patterns[..n * m].chunks(m) {
         let (sx, sy) = ((rng.uniform() * mx as f64) as usize % mx, (rng.uniform() * my as f64) as usize % my);
-        for ix in 0..mx {
-            for iy in 0..my {
-                out[s * m + ((ix + sx) % mx) * my + (iy + sy) % my] = patterns[s * m + ix * my + iy];
-            }
-        }
+        out.extend(crate::gbrbm::transformed(p, mx, my, sx, sy, 0));
     }
     out
 }
