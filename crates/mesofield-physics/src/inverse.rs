@@ -31,6 +31,9 @@ use crate::seam::{FieldSolver, Solvers};
 use crate::solver::ExactSolver;
 use crate::spectral::{C64, SpectralPlan};
 
+#[doc(hidden)]
+pub use crate::inverse_newton::newton_from;
+
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct InverseConfig {
     /// Stop when max |phi(w) - phi*| over both channels is below this.

@@ -432,3 +432,20 @@ const CONTINUATION_NEWTON_STEPS: usize = 8;
 /// 6 s on the default 32x32 system): what a pattern no chain can make costs
 /// before its error.
 const CONTINUATION_BUDGET: usize = 12_000;
+
+/// One Newton run from `w` alone, without the other starts: returns the
+/// fields, max |phi(w) - phi*|, whether it converged, and steps, solves and
+/// Jacobian products. For probing the basin of a known solution
+/// (`examples/inv_basin`); `invert` is the method to use.
+#[doc(hidden)]
+pub fn newton_from(
+    exact: &ExactSolver,
+    target: &[f64],
+    w: Vec<f64>,
+    tolerance: f64,
+    max_steps: usize,
+) -> Result<(Vec<f64>, f64, bool, [usize; 3])> {
+    let response = InverseResponse::new(exact);
+    let run = Newton::new(exact, &response).solve(target, w, tolerance, max_steps)?;
+    Ok((run.w, run.residual, run.converged, [run.steps, run.solves, run.products]))
+}
