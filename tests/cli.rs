@@ -603,14 +603,46 @@ fn noise_and_infer_chi_on_patterns() {
         saddle.to_str().unwrap(),
         "--out",
         rbm_dir.to_str().unwrap(),
+        "--kind",
+        "dense",
         "--hidden",
         "16",
         "--updates",
         "50",
-        "--lr",
-        "5e-4",
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
+    // The convolutional model too, and a filter larger than the grid refused.
+    let conv_dir = dir.join("rbm-conv");
+    let conv = |size: &str| {
+        run(&[
+            "rbm",
+            "train",
+            "--samples",
+            saddle.to_str().unwrap(),
+            "--out",
+            conv_dir.to_str().unwrap(),
+            "--filters",
+            "2",
+            "--filter-size",
+            size,
+            "--updates",
+            "5",
+        ])
+    };
+    assert!(conv("4").status.success(), "{}", stderr(&conv("4")));
+    assert!(conv_dir.join("gbrbm.json").exists());
+    assert_clean_failure(&conv("999"), "do not fit");
+    let bad_sigma = run(&[
+        "rbm",
+        "train",
+        "--samples",
+        saddle.to_str().unwrap(),
+        "--out",
+        conv_dir.to_str().unwrap(),
+        "--sigma",
+        "-1",
+    ]);
+    assert_clean_failure(&bad_sigma, "--sigma");
     let rbm_denoise = |extra: &[&str], out_path: &Path| {
         let mut args = vec![
             "rbm",

@@ -148,10 +148,17 @@ fn fig4_infers_chi_and_ranks_the_methods() {
         max_iterations = 30
         operator = "checkpoints/none"
         rbm_sizes = [2, 50]
+        rbm_kinds = ["dense", "convolutional"]
+        rbm_augment = [true]
         rbm_hidden = 8
+        rbm_filters = 2
+        rbm_filter_size = 6
         rbm_updates = 20
-        rbm_learning_rate = 5e-4
-        rbm_translate = false
+        rbm_learning_rate = 2e-3
+        rbm_gibbs_steps = 2
+        rbm_posterior_chains = 2
+        rbm_posterior_sweeps = 10
+        rbm_validation_patterns = 2
         extrapolate = []
     "#;
     let spec: Fig4Spec = parse_spec(&format!("[default]\n{text}\n[quick]\n{text}"), false).unwrap();
@@ -172,15 +179,31 @@ fn fig4_infers_chi_and_ranks_the_methods() {
             "oracle Gaussian blur",
             "Wiener filter",
             "noisy input",
-            "RBM-2",
-            "RBM-2 (posterior)"
+            "RBM-2, dense, augmented (mean-field)",
+            "RBM-2, dense, augmented (posterior)",
+            "RBM-2, convolutional, augmented (mean-field)",
+            "RBM-2, convolutional, augmented (posterior)",
         ]
     );
     let error = |name: &str| report.methods.iter().find(|m| m.method == name).unwrap().levels[0].mean;
     // The noisy input's contrast-relative error is the noise level itself (sigma = 0.5 std of the pattern).
     assert!((error("noisy input") - 0.5).abs() < 0.05, "{}", error("noisy input"));
     assert!(error("physics, exact solver") < error("noisy input"));
-    assert!(error("RBM-2 (posterior)").is_finite());
+    assert!(error("RBM-2, convolutional, augmented (posterior)").is_finite());
+    // The protocol: each RBM denoiser scored on the validation patterns
+    // (chi_pairs = 1: two runs) and on its own two training patterns, one
+    // chosen for Fig. 2, the samples' S(q) peak measured.
+    let protocol = &report.rbm_protocol;
+    assert_eq!(protocol.assessments.len(), 4);
+    assert_eq!((protocol.validation_patterns, protocol.training_patterns), (2, 2));
+    let chosen = protocol.chosen_methods();
+    assert_eq!(chosen.len(), 1);
+    let best = protocol.assessments.iter().map(|a| a.validation[0]).fold(f64::INFINITY, f64::min);
+    let chosen_row = protocol.assessments.iter().find(|a| a.method == chosen[0]).unwrap();
+    assert_eq!(chosen_row.validation[0], best);
+    for a in &protocol.assessments {
+        assert!(a.training_patterns[0].is_finite() && a.sample_peak.q > 0.0, "{a:?}");
+    }
     assert_eq!(report.runs.len(), 1);
     assert!(report.extrapolation.is_empty());
     exists(

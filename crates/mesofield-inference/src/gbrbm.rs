@@ -33,7 +33,6 @@ use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 use serde::{Deserialize, Serialize};
 
-use crate::rbm::{load_weights, random_tensor, read_meta, save_folder, tensor2, to_f64};
 use mesofield_physics::rng::StreamRng;
 use mesofield_physics::stats;
 
@@ -491,4 +490,52 @@ impl TrainedGbRbm {
         let rbm = load_weights(dir, "gbrbm", GbRbm::new(&meta.config, meta.mx, meta.my, &mut rng, device))?;
         Ok(TrainedGbRbm { rbm, meta, device: device.clone() })
     }
+}
+
+fn tensor2(values: Vec<f32>, shape: [usize; 2], device: &Device) -> Tensor<2> {
+    Tensor::from_data(TensorData::new(values, shape), device)
+}
+
+fn to_f64(t: Tensor<2>) -> Vec<f64> {
+    t.into_data().try_to_vec::<f32>().expect("float32").into_iter().map(f64::from).collect()
+}
+
+fn random_tensor(rng: &mut StreamRng, shape: [usize; 2], normal: bool, device: &Device) -> Tensor<2> {
+    let values: Vec<f32> =
+        (0..shape[0] * shape[1]).map(|_| if normal { rng.normal() as f32 } else { rng.uniform() as f32 }).collect();
+    tensor2(values, shape, device)
+}
+
+/// Writes `dir/NAME.bpk` (the weights) and `dir/NAME.json` (what rebuilds them).
+fn save_folder<M: Module, T: Serialize>(dir: &Path, name: &str, module: M, meta: &T) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    module
+        .save_file(dir.join(format!("{name}.bpk")))
+        .map_err(|e| format!("{}: cannot save the RBM ({e:?})", dir.display()))?;
+    let text = serde_json::to_string_pretty(meta).expect("serialises");
+    mesofield_physics::io::write_atomic(&dir.join(format!("{name}.json")), text.as_bytes()).map_err(|e| e.to_string())
+}
+
+/// `dir/NAME.json`, refused unless `format(meta)` is `expected`.
+fn read_meta<T: for<'de> Deserialize<'de>>(
+    dir: &Path,
+    name: &str,
+    format: impl Fn(&T) -> &String,
+    expected: &str,
+) -> Result<T, String> {
+    let text = std::fs::read_to_string(dir.join(format!("{name}.json")))
+        .map_err(|e| format!("{}: not an RBM checkpoint ({name}.json: {e})", dir.display()))?;
+    let meta: T =
+        serde_json::from_str(&text).map_err(|e| format!("{}: {name}.json is not valid ({e})", dir.display()))?;
+    if format(&meta) != expected {
+        return Err(format!("{}: format {:?} is not {expected:?}", dir.display(), format(&meta)));
+    }
+    Ok(meta)
+}
+
+/// `empty` (a model of the stored sizes) with the weights of `dir/NAME.bpk`.
+fn load_weights<M: Module>(dir: &Path, name: &str, empty: M) -> Result<M, String> {
+    empty
+        .try_load_file(dir.join(format!("{name}.bpk")))
+        .map_err(|e| format!("{}: RBM weights unreadable or of another size ({e:?})", dir.display()))
 }

@@ -10,7 +10,6 @@ pub mod denoise;
 pub mod gbrbm;
 pub mod gradient;
 pub mod noise;
-pub mod rbm;
 
 /// ||x - truth|| / ||truth - mean(truth)||: the error that a density near its
 /// mean cannot flatter.

@@ -1,6 +1,6 @@
 //! The GB-RBMs with learned variance: the periodic convolution against a
-//! direct sum and its adjoint, the free energy and the posterior mean
-//! against exact enumeration on a tiny convolutional model, the box's
+//! direct sum and its adjoint, the free energy, p(h | v) and the posterior
+//! mean against exact enumeration on tiny convolutional and dense models, the box's
 //! symmetries, training that learns a family, a round trip and bad input.
 
 use burn::module::Param;
@@ -25,9 +25,19 @@ fn conv_rbm(mx: usize, my: usize, filters: &[f64], k: usize, f: usize, c: &[f64]
         weight: None,
         filters: Some(Param::from_tensor(tensor(filters, [k, 1, f, f], &device))),
         hidden_bias: Param::from_tensor(tensor(c, [k], &device)),
-        visible_bias: Param::from_tensor(tensor(&[b], [1], &device)),
-        // ln sigma = ln 0.01 + (ln 100) sigmoid(theta).
-        sigma_logit: Param::from_tensor(tensor(&[logit((sigma / 0.01).ln() / 100f64.ln())], [1], &device)),
+        ..biases_and_sigma(mx, my, b, sigma, &device)
+    }
+}
+
+/// A model with the visible bias b and sigma set (ln sigma = ln 0.01 +
+/// (ln 100) sigmoid(theta)), no weights and an empty hidden bias.
+fn biases_and_sigma(mx: usize, my: usize, b: f64, sigma: f64, device: &Device) -> GbRbm {
+    GbRbm {
+        weight: None,
+        filters: None,
+        hidden_bias: Param::from_tensor(Tensor::zeros([0], device)),
+        visible_bias: Param::from_tensor(tensor(&[b], [1], device)),
+        sigma_logit: Param::from_tensor(tensor(&[logit((sigma / 0.01).ln() / 100f64.ln())], [1], device)),
         mx,
         my,
         log_sigma_min: (0.01f64).ln(),
@@ -77,19 +87,78 @@ fn the_periodic_convolution_is_a_circular_cross_correlation_and_down_is_its_adjo
     assert!((lhs - rhs).abs() < 1e-4 * lhs.abs().max(1.0), "{lhs} vs {rhs}");
 }
 
-/// All 2^H hidden states of a tiny model: -ln sum_h exp(-E(v, h)) and the
-/// exact posterior mean of v given y.
-#[test]
-fn free_energy_and_posterior_mean_match_exact_enumeration() {
+/// All 2^H hidden states of a tiny model with weight matrix `wm`
+/// ([visible][hidden]) and hidden biases `c`: -ln sum_h exp(-E(v, h)) and
+/// the exact posterior mean of v given y, against the model's.
+fn check_against_enumeration(rbm: GbRbm, wm: &[f64], c: &[f64], b: f64, sigma: f64, config: GbRbmConfig) {
     let device = Device::flex();
+    assert!((rbm.sigma() - sigma).abs() < 1e-5, "sigma {} set as {sigma}", rbm.sigma());
+    let (mx, my) = (rbm.mx, rbm.my);
+    let m = mx * my;
+    let hidden = c.len();
+    assert_eq!(rbm.hidden_units(), hidden);
+    let v = [0.5, -1.0, 0.3, 1.2];
+    let s2 = sigma * sigma;
+    let energy = |v: &[f64], h: &[f64]| {
+        let quad: f64 = v.iter().map(|x| (x - b).powi(2)).sum::<f64>() / (2.0 * s2);
+        let ch: f64 = h.iter().zip(c).map(|(x, c)| c * x).sum();
+        let vwh: f64 = (0..m).map(|i| v[i] * (0..hidden).map(|j| wm[i * hidden + j] * h[j]).sum::<f64>()).sum();
+        quad - ch - vwh / s2
+    };
+    let states: Vec<Vec<f64>> =
+        (0..1 << hidden).map(|bits: usize| (0..hidden).map(|j| ((bits >> j) & 1) as f64).collect()).collect();
+    let exact_f = -states.iter().map(|h| (-energy(&v, h)).exp()).sum::<f64>().ln();
+    let got_f = to_vec(rbm.free_energy(tensor(&v, [1, m], &device)))[0];
+    assert!((got_f - exact_f).abs() < 1e-4, "F {got_f} vs exact {exact_f}");
+    // p(h_j = 1 | v) against the ratio of the two energies' weights.
+    let p_h = to_vec(rbm.hidden_given(tensor(&v, [1, m], &device)));
+    for j in 0..hidden {
+        let (mut on, mut all) = (0.0, 0.0);
+        for h in &states {
+            let weight = (-energy(&v, h)).exp();
+            all += weight;
+            if h[j] == 1.0 {
+                on += weight;
+            }
+        }
+        assert!((p_h[j] - on / all).abs() < 1e-5, "p(h_{j} | v) {} vs exact {}", p_h[j], on / all);
+    }
+
+    // p(h | y) ~ exp(c.h + |mu_h|^2 / (2 sigma^2)) N(y; mu_h, (sigma^2 + s^2) I),
+    // E[v | h, y] = (mu_h / sigma^2 + y / s^2) / (1 / sigma^2 + 1 / s^2).
+    let (y, noise) = ([1.1, -0.7, 0.0, 0.9], 0.5);
+    let n2 = noise * noise;
+    let (mut z, mut exact) = (0.0, [0.0; 4]);
+    for h in &states {
+        let mu: Vec<f64> = (0..m).map(|i| b + (0..hidden).map(|j| wm[i * hidden + j] * h[j]).sum::<f64>()).collect();
+        let log_w = h.iter().zip(c).map(|(x, c)| c * x).sum::<f64>()
+            + mu.iter().map(|x| x * x).sum::<f64>() / (2.0 * s2)
+            - (0..m).map(|i| (y[i] - mu[i]).powi(2)).sum::<f64>() / (2.0 * (s2 + n2));
+        let weight = log_w.exp();
+        z += weight;
+        for i in 0..m {
+            exact[i] += weight * (mu[i] / s2 + y[i] / n2) / (1.0 / s2 + 1.0 / n2);
+        }
+    }
+    exact.iter_mut().for_each(|x| *x /= z);
+    let meta =
+        GbRbmMeta { format: GBRBM_FORMAT.into(), mx, my, mean: 0.0, std: 1.0, samples: 1, config, sigma_phi: sigma };
+    let trained = TrainedGbRbm { rbm, meta, device };
+    let estimate = trained.posterior_mean(&y, noise, 4000, 60, 3);
+    for i in 0..m {
+        assert!((estimate[i] - exact[i]).abs() < 0.02, "v_{i}: {} vs exact {}", estimate[i], exact[i]);
+    }
+    assert!((0..m).any(|i| (exact[i] - y[i]).abs() > 0.1), "the posterior mean must differ from the observation");
+}
+
+#[test]
+fn the_convolutional_model_matches_exact_enumeration() {
     let (mx, my, k, f) = (2, 2, 1, 2);
     let w = [0.9, -0.6, 0.4, 0.7];
     let (c, b, sigma) = ([-0.3], 0.2, 0.6);
     let rbm = conv_rbm(mx, my, &w, k, f, &c, b, sigma);
-    assert!((rbm.sigma() - sigma).abs() < 1e-5, "sigma {} set as {sigma}", rbm.sigma());
     let m = mx * my;
     let hidden = k * m;
-    let v = [0.5, -1.0, 0.3, 1.2];
     // W as a matrix [visible][hidden]: hidden unit (x, y) sees v(x + u, y + t).
     let mut wm = vec![0.0; m * hidden];
     for x in 0..mx {
@@ -101,51 +170,24 @@ fn free_energy_and_posterior_mean_match_exact_enumeration() {
             }
         }
     }
-    let s2 = sigma * sigma;
-    let energy = |v: &[f64], h: &[f64]| {
-        let quad: f64 = v.iter().map(|x| (x - b).powi(2)).sum::<f64>() / (2.0 * s2);
-        let ch: f64 = h.iter().map(|x| c[0] * x).sum();
-        let vwh: f64 = (0..m).map(|i| v[i] * (0..hidden).map(|j| wm[i * hidden + j] * h[j]).sum::<f64>()).sum();
-        quad - ch - vwh / s2
-    };
-    let states: Vec<Vec<f64>> =
-        (0..1 << hidden).map(|bits: usize| (0..hidden).map(|j| ((bits >> j) & 1) as f64).collect()).collect();
-    let exact_f = -states.iter().map(|h| (-energy(&v, h)).exp()).sum::<f64>().ln();
-    let got_f = to_vec(rbm.free_energy(tensor(&v, [1, m], &device)))[0];
-    assert!((got_f - exact_f).abs() < 1e-4, "F {got_f} vs exact {exact_f}");
+    // One bias per filter, shared by its hidden map.
+    check_against_enumeration(rbm, &wm, &[c[0]; 4], b, sigma, GbRbmConfig::new().with_filters(k).with_filter_size(f));
+}
 
-    // p(h | y) ~ exp(c.h + |mu_h|^2 / (2 sigma^2)) N(y; mu_h, (sigma^2 + s^2) I),
-    // E[v | h, y] = (mu_h / sigma^2 + y / s^2) / (1 / sigma^2 + 1 / s^2).
-    let (y, noise) = ([1.1, -0.7, 0.0, 0.9], 0.5);
-    let n2 = noise * noise;
-    let (mut z, mut exact) = (0.0, [0.0; 4]);
-    for h in &states {
-        let mu: Vec<f64> = (0..m).map(|i| b + (0..hidden).map(|j| wm[i * hidden + j] * h[j]).sum::<f64>()).collect();
-        let log_w = h.iter().map(|x| c[0] * x).sum::<f64>() + mu.iter().map(|x| x * x).sum::<f64>() / (2.0 * s2)
-            - (0..m).map(|i| (y[i] - mu[i]).powi(2)).sum::<f64>() / (2.0 * (s2 + n2));
-        let weight = log_w.exp();
-        z += weight;
-        for i in 0..m {
-            exact[i] += weight * (mu[i] / s2 + y[i] / n2) / (1.0 / s2 + 1.0 / n2);
-        }
-    }
-    exact.iter_mut().for_each(|x| *x /= z);
-    let meta = GbRbmMeta {
-        format: GBRBM_FORMAT.into(),
-        mx,
-        my,
-        mean: 0.0,
-        std: 1.0,
-        samples: 1,
-        config: GbRbmConfig::new().with_filters(k).with_filter_size(f),
-        sigma_phi: sigma,
+#[test]
+fn the_dense_model_matches_exact_enumeration() {
+    let device = Device::flex();
+    let (mx, my, hidden) = (2, 2, 3);
+    let wm = [0.8, -0.5, 0.1, 0.3, 0.6, -0.7, -0.4, 0.2, 0.9, 0.5, -0.3, 0.4];
+    let (c, b, sigma): ([f64; 3], f64, f64) = ([-0.2, 0.3, 0.1], -0.1, 0.7);
+    let rbm = GbRbm {
+        weight: Some(Param::from_tensor(tensor(&wm, [mx * my, hidden], &device))),
+        filters: None,
+        hidden_bias: Param::from_tensor(tensor(&c, [hidden], &device)),
+        ..biases_and_sigma(mx, my, b, sigma, &device)
     };
-    let trained = TrainedGbRbm { rbm, meta, device };
-    let estimate = trained.posterior_mean(&y, noise, 4000, 60, 3);
-    for i in 0..m {
-        assert!((estimate[i] - exact[i]).abs() < 0.02, "v_{i}: {} vs exact {}", estimate[i], exact[i]);
-    }
-    assert!((0..m).any(|i| (exact[i] - y[i]).abs() > 0.1), "the posterior mean must differ from the observation");
+    let config = GbRbmConfig::new().with_connectivity(Connectivity::Dense).with_hidden(hidden);
+    check_against_enumeration(rbm, &wm, &c, b, sigma, config);
 }
 
 #[test]

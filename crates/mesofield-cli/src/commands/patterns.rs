@@ -16,8 +16,8 @@ use mesofield_experiments::patterns::{load_many, load_patterns};
 use mesofield_experiments::solvers::Backend;
 use mesofield_inference::baselines::estimate_noise_sigma;
 use mesofield_inference::contrast_relative_error;
+use mesofield_inference::gbrbm::{Connectivity, GbRbmConfig, Negatives, TrainedGbRbm, train_gbrbm};
 use mesofield_inference::noise::add_noise;
-use mesofield_inference::rbm::{RbmConfig, TrainedRbm, train_rbm};
 use mesofield_physics::Grid;
 use mesofield_physics::chi::ChiEstimator;
 use mesofield_physics::io::{TensorData, to_safetensors, write_atomic};
@@ -250,9 +250,9 @@ pub fn denoise(a: &DenoiseArgs) -> Result<()> {
 
 #[derive(Subcommand)]
 pub enum RbmCommand {
-    /// Train a Gaussian-Bernoulli RBM on clean patterns (persistent contrastive divergence).
+    /// Train a Gaussian-Bernoulli RBM (periodic convolutional or dense) on clean patterns.
     Train(RbmTrainArgs),
-    /// Reconstruct noisy patterns through a trained RBM's hidden layer.
+    /// Denoise patterns with a trained RBM: mean-field reconstruction, or posterior inference.
     Denoise(RbmDenoiseArgs),
 }
 
@@ -261,26 +261,64 @@ pub struct RbmTrainArgs {
     /// Clean patterns (.safetensors, .npy or grayscale .png); several files are pooled.
     #[arg(long, num_args = 1.., required = true)]
     pub samples: Vec<PathBuf>,
-    /// Checkpoint folder: rbm.bpk (weights) and rbm.json (sizes, standardisation, config).
+    /// Checkpoint folder: gbrbm.bpk (weights) and gbrbm.json (sizes, standardisation, config).
     #[arg(long)]
     pub out: PathBuf,
+    /// `conv`: filters shared over the periodic box (translation-equivariant,
+    /// the stronger baseline for homogeneous patterns); `dense`: fully connected.
+    #[arg(long, value_enum, default_value_t = RbmKind::Conv)]
+    pub kind: RbmKind,
+    /// Hidden units of the dense model.
     #[arg(long, default_value_t = 256)]
     pub hidden: usize,
-    #[arg(long, default_value_t = 3000)]
+    /// Filters of the convolutional model, and their size (about one pattern period).
+    #[arg(long, default_value_t = 16)]
+    pub filters: usize,
+    #[arg(long, default_value_t = 12)]
+    pub filter_size: usize,
+    /// Adam updates, each on `--batch` patterns.
+    #[arg(long, default_value_t = 600)]
     pub updates: usize,
+    #[arg(long, default_value_t = 16)]
+    pub batch: usize,
     #[arg(long, default_value_t = 2e-3)]
     pub lr: f64,
-    #[arg(long, default_value_t = 1)]
+    /// Gibbs sweeps per update of the model term's chains.
+    #[arg(long, default_value_t = 5)]
     pub gibbs_steps: usize,
-    /// Show each update every pattern under a random periodic translation.
+    /// Where those chains start: `persistent` (PCD) or `noise` (CD from noise).
+    #[arg(long, value_enum, default_value_t = RbmNegatives::Persistent)]
+    pub negatives: RbmNegatives,
+    /// Train on the patterns as given, without a random periodic shift and
+    /// symmetry of the box per pattern.
     #[arg(long)]
-    pub translate: bool,
+    pub no_augment: bool,
+    /// The visible sigma in units of the patterns' spread, or `learn` (within [0.05, 1]).
+    #[arg(long, default_value = "1", allow_negative_numbers = true)]
+    pub sigma: String,
+    /// Weight of the hidden-activity sparsity penalty (0: none), and its target.
+    #[arg(long, default_value_t = 0.0)]
+    pub sparsity: f64,
+    #[arg(long, default_value_t = 0.05)]
+    pub sparsity_target: f64,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     #[arg(long, default_value = "0,1")]
     pub phi_range: String,
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum RbmKind {
+    Conv,
+    Dense,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum RbmNegatives {
+    Persistent,
+    Noise,
 }
 
 #[derive(Args)]
@@ -323,25 +361,46 @@ pub fn rbm(command: &RbmCommand) -> Result<()> {
 
 fn rbm_train(a: &RbmTrainArgs) -> Result<()> {
     let patterns = load_many(&a.samples, parse_range(&a.phi_range, "--phi-range")?, true)?;
-    let config = RbmConfig::new()
+    let mut config = GbRbmConfig::new()
+        .with_connectivity(match a.kind {
+            RbmKind::Conv => Connectivity::Convolutional,
+            RbmKind::Dense => Connectivity::Dense,
+        })
         .with_hidden(a.hidden)
+        .with_filters(a.filters)
+        .with_filter_size(a.filter_size)
         .with_updates(a.updates)
+        .with_batch(a.batch)
         .with_learning_rate(a.lr)
         .with_gibbs_steps(a.gibbs_steps)
-        .with_translate(a.translate)
+        .with_negatives(match a.negatives {
+            RbmNegatives::Persistent => Negatives::Persistent,
+            RbmNegatives::Noise => Negatives::Noise,
+        })
+        .with_augment(!a.no_augment)
+        .with_sparsity(a.sparsity)
+        .with_sparsity_target(a.sparsity_target)
         .with_seed(a.seed);
+    match a.sigma.as_str() {
+        "learn" => config = config.with_sigma_min(0.05).with_sigma_max(1.0),
+        v => match v.parse::<f64>() {
+            Ok(x) if x.is_finite() && x > 0.0 => config = config.with_sigma_min(x).with_sigma_max(x),
+            _ => bail!("--sigma takes a positive number (units of the patterns' spread) or `learn`, got {v:?}"),
+        },
+    }
     let device = Backend::Cpu.device()?;
     let stage = reporter().stage(a.updates as u64, "RBM updates");
     let started = std::time::Instant::now();
     let rbm =
-        train_rbm(&patterns.phi_a, patterns.mx, patterns.my, &config, &device, &mut |u| stage.set_position(u as u64))
+        train_gbrbm(&patterns.phi_a, patterns.mx, patterns.my, &config, &device, &mut |u| stage.set_position(u as u64))
             .map_err(|e| anyhow!(e))?;
     stage.finish();
     rbm.save(&a.out).map_err(|e| anyhow!(e))?;
     let seconds = started.elapsed().as_secs_f64();
     if a.json {
         print_json(
-            &json!({"out": a.out, "samples": patterns.n, "grid": [patterns.mx, patterns.my], "seconds": seconds}),
+            &json!({"out": a.out, "samples": patterns.n, "grid": [patterns.mx, patterns.my], "seconds": seconds,
+                    "sigma_phi": rbm.meta.sigma_phi}),
         );
     } else {
         println!(
@@ -358,7 +417,7 @@ fn rbm_train(a: &RbmTrainArgs) -> Result<()> {
 
 fn rbm_denoise(a: &RbmDenoiseArgs) -> Result<()> {
     let device = Backend::Cpu.device()?;
-    let rbm = TrainedRbm::load(&a.checkpoint, &device).map_err(|e| anyhow!(e))?;
+    let rbm = TrainedGbRbm::load(&a.checkpoint, &device).map_err(|e| anyhow!(e))?;
     let range = parse_range(&a.phi_range, "--phi-range")?;
     let noisy = load_patterns(&a.input, range, false)?;
     noisy.expect_grid(rbm.meta.mx, rbm.meta.my, &format!("--input {}", a.input.display()))?;

@@ -1,8 +1,8 @@
 //! Extrapolation with no new data: L-FTS at chi_hat x target / chi (the
 //! observed system's interaction scaled, so the inference error carries
 //! over) against L-FTS run directly at each target, compared by the S(q)
-//! peak; the largest plain RBM's own Gibbs samples for contrast (an RBM has
-//! no interaction to change).
+//! peak; the Gibbs samples of the RBM that Fig. 2 shows (its largest
+//! training set) for contrast (an RBM has no interaction to change).
 
 use anyhow::{Context, Result};
 use mesofield_physics::Solvers;
@@ -17,7 +17,7 @@ use mesofield_physics::spectral::SpectralPlan;
 
 use super::Fig4Spec;
 use super::pool::Pool;
-use super::rbms::NamedRbm;
+use super::rbms::{NamedRbm, sample_peak};
 use crate::progress::{Reporter, Stage};
 
 /// The S(q) peak of a run and its whole S(q).
@@ -88,18 +88,6 @@ fn lfts_sq(
     Ok(mean_of(&acc)?)
 }
 
-/// The largest plain RBM's S(q) peak over its Gibbs samples.
-fn rbm_peak(spec: &Fig4Spec, rbms: &[NamedRbm], plan: &SpectralPlan) -> Result<Option<RbmPeak>> {
-    let Some(r) = rbms.iter().rfind(|r| !r.translate) else { return Ok(None) };
-    let m = plan.grid().points();
-    let mut rng = StreamRng::new(spec.seed, 99);
-    let start: Vec<f64> = (0..8 * m).map(|_| 0.7 + 0.1 * rng.normal()).collect();
-    let samples = r.rbm.sample(&start, 500, spec.seed);
-    let all: Vec<StructureFactor> = samples.chunks(m).map(|s| structure_factor(plan, s)).collect();
-    let peak = mean_of(&all)?.peak();
-    Ok(Some(RbmPeak { model: r.label.clone(), q: peak.q, s: peak.s }))
-}
-
 #[allow(clippy::too_many_arguments)]
 pub fn extrapolate(
     spec: &Fig4Spec,
@@ -107,7 +95,7 @@ pub fn extrapolate(
     tests: &[usize],
     pool: &Pool,
     exact: &ExactSolver,
-    rbms: &[NamedRbm],
+    rbm: Option<&NamedRbm>,
     plan: &SpectralPlan,
     reporter: &Reporter,
 ) -> Result<Vec<ExtrapolationRow>> {
@@ -122,7 +110,13 @@ pub fn extrapolate(
         physics: None,
         rbm: None,
     }];
-    let rbm = rbm_peak(spec, rbms, plan)?;
+    let rbm = match rbm {
+        Some(r) => {
+            let peak = sample_peak(spec, r, plan)?;
+            Some(RbmPeak { model: r.label.clone(), q: peak.q, s: peak.s })
+        }
+        None => None,
+    };
     for &target in &spec.extrapolate {
         let step_size = spec.step_size * (spec.chi / target).min(1.0);
         let stage = reporter.stage(2 * spec.steps as u64, &format!("L-FTS at chi {target}"));

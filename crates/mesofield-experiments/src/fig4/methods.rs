@@ -11,20 +11,18 @@ use serde::Serialize;
 use serde_json::json;
 
 use mesofield_fno::FnoOperator;
-use mesofield_inference::baselines::{estimate_noise_sigma, oracle_blur, wiener};
+use mesofield_inference::baselines::{oracle_blur, wiener};
 use mesofield_inference::contrast_relative_error;
 use mesofield_inference::denoise::{DenoiseConfig, DenoiseOutcome, denoise};
 use mesofield_inference::gradient::{DataGradient, LinearResponse, OperatorGradient};
-use mesofield_inference::noise::add_noise;
 use mesofield_physics::io::{TensorData, to_safetensors, write_atomic};
-use mesofield_physics::rng::StreamRng;
 use mesofield_physics::spectral::SpectralPlan;
 use mesofield_physics::stats::mean_std;
 use mesofield_physics::{ChainModel, ExactSolver, FieldSolver, Grid, Solvers};
 
 use super::Fig4Spec;
 use super::pool::Pool;
-use super::rbms::NamedRbm;
+use super::rbms::{Denoiser, NamedRbm, noisy};
 use crate::plot;
 use crate::progress::Reporter;
 
@@ -65,7 +63,7 @@ pub struct Picture {
     pub clean: Vec<f64>,
     pub exact: Vec<f64>,
     pub operator: Option<Vec<f64>>,
-    /// The plain RBMs' recoveries, by label.
+    /// Every RBM method's recovery, by method name.
     pub rbm: Vec<(String, Vec<f64>)>,
 }
 
@@ -103,17 +101,8 @@ fn method_names(operator: bool, rbms: &[NamedRbm]) -> Vec<String> {
         v.push("physics, operator");
     }
     v.extend(["SCF relaxation (no data)", "oracle Gaussian blur", "Wiener filter", "noisy input"]);
-    v.into_iter()
-        .map(String::from)
-        .chain(rbms.iter().map(|r| r.label.clone()))
-        .chain(rbms.iter().map(|r| format!("{} (posterior)", r.label)))
-        .collect()
+    v.into_iter().map(String::from).chain(rbms.iter().flat_map(|r| Denoiser::ALL.map(|d| d.method(&r.label)))).collect()
 }
-
-/// Gibbs chains per pattern and sweeps of the RBMs' posterior denoising
-/// (the mean over the second half of the sweeps).
-const POSTERIOR_CHAINS: usize = 8;
-const POSTERIOR_SWEEPS: usize = 200;
 
 fn timed(f: impl FnOnce() -> Vec<f64>) -> (Vec<f64>, f64) {
     let start = Instant::now();
@@ -143,9 +132,7 @@ pub fn compare(
     for (li, &level) in spec.noise_levels.iter().enumerate() {
         for (t, &i) in tests.iter().enumerate() {
             let clean = pool.phi_a(i);
-            let (y, _) =
-                add_noise(clean, level, 0.0, &mut StreamRng::new(spec.seed + 1000 * (li as u64 + 1), t as u64));
-            let sigma = estimate_noise_sigma(plan, &y);
+            let (y, sigma) = noisy(spec, plan, clean, li, t as u64);
             let config = DenoiseConfig {
                 max_iterations: spec.max_iterations,
                 ..DenoiseConfig::new(chi, spec.beads_per_cell, sigma)
@@ -167,32 +154,29 @@ pub fn compare(
             results.push(timed(|| oracle_blur(plan, &y, clean).1));
             results.push(timed(|| wiener(plan, &y, sigma)));
             results.push((y.clone(), 0.0));
-            for r in rbms {
-                results.push(timed(|| r.rbm.reconstruct(&y)));
-            }
             // Posterior inference with the estimated noise level.
+            let rbm_first = results.len();
             for r in rbms {
-                let seed = spec.seed + 7000 + 1000 * li as u64 + t as u64;
-                results.push(timed(|| r.rbm.posterior_mean(&y, sigma, POSTERIOR_CHAINS, POSTERIOR_SWEEPS, seed)));
+                for denoiser in Denoiser::ALL {
+                    let seed = spec.seed + 7000 + 1000 * li as u64 + t as u64;
+                    results.push(r.denoise(spec, denoiser, &y, sigma, seed));
+                }
             }
             for (k, (x, s)) in results.iter().enumerate() {
                 errors[k][li].push(contrast_relative_error(x, clean));
                 seconds[k][li].push(*s);
             }
             if li == picture_level && t == 0 {
-                // The mean-field reconstructions, as the paper's panels.
-                let rbm_first = results.len() - 2 * rbms.len();
                 picture = Some(Picture {
                     level,
                     noisy: y.clone(),
                     clean: clean.to_vec(),
                     exact: results[0].0.clone(),
                     operator: solvers.operator.map(|_| results[1].0.clone()),
-                    rbm: rbms
+                    rbm: methods[rbm_first..]
                         .iter()
-                        .enumerate()
-                        .filter(|(_, r)| !r.translate)
-                        .map(|(k, r)| (r.label.clone(), results[rbm_first + k].0.clone()))
+                        .cloned()
+                        .zip(results[rbm_first..].iter().map(|r| r.0.clone()))
                         .collect(),
                 });
             }
@@ -227,8 +211,9 @@ pub fn table(spec: &Fig4Spec, c: &Comparison, tests: usize, chi: f64, grid: Grid
 }
 
 /// `fig4.png` (noisy, original, recovered by each physics path), `fig2.png`
-/// (original, noisy, the RBM recoveries) and `recovered.safetensors`.
-pub fn draw(p: &Picture, model: &ChainModel, chi: f64, grid: Grid, out_dir: &Path) -> Result<()> {
+/// (original, noisy, the recoveries of `fig2`'s RBM methods, largest
+/// training set first, as the paper's panels) and `recovered.safetensors`.
+pub fn draw(p: &Picture, fig2: &[String], model: &ChainModel, chi: f64, grid: Grid, out_dir: &Path) -> Result<()> {
     let panel =
         |v: &[f64], title: &str| plot::titled(plot::field_image(v, grid.mx, grid.my, Some((0.0, 1.0)), 256).0, title);
     let mut row = vec![panel(&p.noisy, "NOISY"), panel(&p.clean, "ORIGINAL"), panel(&p.exact, "RECOVERED EXACT")];
@@ -237,8 +222,12 @@ pub fn draw(p: &Picture, model: &ChainModel, chi: f64, grid: Grid, out_dir: &Pat
     }
     plot::save_png(plot::tile(vec![row]), &out_dir.join("fig4.png"))?;
     let mut row = vec![panel(&p.clean, "ORIGINAL"), panel(&p.noisy, "NOISY")];
-    for (label, rec) in p.rbm.iter().rev() {
-        row.push(panel(rec, &label.to_uppercase()));
+    for method in fig2 {
+        if let Some((_, rec)) = p.rbm.iter().find(|(m, _)| m == method) {
+            // "RBM-80, convolutional, augmented (posterior)" -> "RBM-80".
+            let title = method.split(',').next().unwrap_or(method);
+            row.push(panel(rec, &title.to_uppercase()));
+        }
     }
     plot::save_png(plot::tile(vec![row]), &out_dir.join("fig2.png"))?;
     let meta = json!({"format": "mesofield-denoised", "model": model, "chi": chi, "noise": p.level});

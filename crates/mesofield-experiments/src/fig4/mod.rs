@@ -3,9 +3,11 @@
 //! (and over several independent pairs), every test pattern made noisy at
 //! each noise level and recovered by each method (action minimisation with
 //! the exact solver and with the operator, plain SCF relaxation, the oracle
-//! blur, a Wiener filter, RBMs trained on 10 and 80 patterns), and the
-//! extrapolation to other chi with no new data. Stages: `pool`, `chi_pairs`,
-//! `rbms`, `methods` (the comparison and its pictures), `extrapolation`.
+//! blur, a Wiener filter, dense and convolutional RBMs trained on 10 and 80
+//! patterns, with and without augmentation), the RBMs' validation and
+//! memorisation protocol, and the extrapolation to other chi with no new
+//! data. Stages: `pool`, `chi_pairs`, `rbms` (training and the protocol),
+//! `methods` (the comparison and its pictures), `extrapolation`.
 
 mod chi_pairs;
 mod extrapolation;
@@ -18,6 +20,7 @@ use std::path::PathBuf;
 use anyhow::{Result, bail};
 use serde::{Deserialize, Serialize};
 
+use mesofield_inference::gbrbm::Connectivity;
 use mesofield_inference::gradient::LinearResponse;
 use mesofield_physics::chi::ChiEstimate;
 use mesofield_physics::io::write_atomic;
@@ -27,6 +30,7 @@ use mesofield_physics::{ChainModel, ExactSolver, Grid};
 
 pub use extrapolation::{ExtrapolationRow, PhysicsPeak, RbmPeak, SqPeak};
 pub use methods::{LevelErrors, MethodRow, RunRecord};
+pub use rbms::{Denoiser, RbmAssessment, RbmProtocol};
 
 use crate::progress::Reporter;
 use crate::solvers::{Backend, operator_with_gradient};
@@ -56,11 +60,26 @@ pub struct Fig4Spec {
     pub operator: String,
     /// Training-set sizes of the RBM baselines (sizes beyond the pool are skipped).
     pub rbm_sizes: Vec<usize>,
+    /// `dense` (fully connected, `rbm_hidden` units) and/or `convolutional`
+    /// (`rbm_filters` periodic filters of `rbm_filter_size`^2 points).
+    pub rbm_kinds: Vec<Connectivity>,
+    /// Each kind trained without (false) and/or with (true) every periodic
+    /// shift and symmetry of the box.
+    pub rbm_augment: Vec<bool>,
     pub rbm_hidden: usize,
+    pub rbm_filters: usize,
+    pub rbm_filter_size: usize,
+    /// Adam updates of 16 patterns, PCD with `rbm_gibbs_steps` sweeps each.
     pub rbm_updates: usize,
     pub rbm_learning_rate: f64,
-    /// Also train each RBM with random periodic translations of its samples.
-    pub rbm_translate: bool,
+    pub rbm_gibbs_steps: usize,
+    /// Posterior denoising: Gibbs chains per pattern and sweeps (the mean
+    /// over the second half).
+    pub rbm_posterior_chains: usize,
+    pub rbm_posterior_sweeps: usize,
+    /// Validation patterns of the RBM protocol (the chi-pair runs' last
+    /// snapshots, at most 2 chi_pairs).
+    pub rbm_validation_patterns: usize,
     /// Other interaction strengths to sample at with no new data.
     pub extrapolate: Vec<f64>,
 }
@@ -79,6 +98,7 @@ pub struct Fig4Report {
     pub grid: [usize; 2],
     pub operator: Option<String>,
     pub methods: Vec<MethodRow>,
+    pub rbm_protocol: RbmProtocol,
     pub runs: Vec<RunRecord>,
     pub extrapolation: Vec<ExtrapolationRow>,
     #[serde(skip)]
@@ -127,6 +147,11 @@ pub fn fig4(
     };
     let rbms = rbms::train_rbms(spec, &pool, grid, &workspace.checkpoints(name), reporter)?;
     let tests: Vec<usize> = (0..spec.test_runs).map(|r| pool.last_of(r)).collect::<Result<_>>()?;
+    let validation: Vec<usize> = (spec.test_runs..spec.test_runs + 2 * spec.chi_pairs)
+        .take(spec.rbm_validation_patterns)
+        .map(|r| pool.last_of(r))
+        .collect::<Result<_>>()?;
+    let protocol = rbms::assess(spec, &pool, &rbms, &validation, &tests, &plan, reporter)?;
     let linear = LinearResponse::new(&model, grid);
     let solvers = methods::Physics { exact: &exact, linear: &linear, operator: operator.as_ref() };
     let comparison = methods::compare(spec, &pool, &tests, chi, &solvers, &rbms, &plan, reporter)?;
@@ -134,18 +159,38 @@ pub fn fig4(
     let mut table = methods::table(spec, &comparison, tests.len(), chi, grid);
     table.push_str(&format!(
         "\nchi from two independent samples, over {} pairs: {chi_mean:.4} +- {chi_spread:.4} (true {}; values {:?}).\n\
-         RBM: Gaussian-Bernoulli, {} hidden units, {} PCD-1 updates at learning rate {}, trained on the first patterns of the pool runs.\n",
+         RBMs: Gaussian-Bernoulli with the visible sigma fixed at the training patterns' spread; dense with {} hidden units, \
+         convolutional with {} periodic filters of {}x{}; {} Adam updates of 16 patterns at learning rate {}, PCD-{}; \
+         augmented: each pattern at a random periodic shift and symmetry of the box; trained on the first patterns of the pool runs \
+         (last snapshots of distinct runs first). Posterior: {} chains, {} sweeps. The oracle blur is tuned on each clean pattern (an upper bound); \
+         the Wiener filter and the RBMs' posterior use the noise level estimated from each noisy pattern; Fig. 2 shows {}.\n",
         spec.chi_pairs,
         spec.chi,
         chi_values.iter().map(|c| (c * 1e4).round() / 1e4).collect::<Vec<_>>(),
         spec.rbm_hidden,
+        spec.rbm_filters,
+        spec.rbm_filter_size,
+        spec.rbm_filter_size,
         spec.rbm_updates,
         spec.rbm_learning_rate,
+        spec.rbm_gibbs_steps,
+        spec.rbm_posterior_chains,
+        spec.rbm_posterior_sweeps,
+        match protocol.chosen_methods().as_slice() {
+            [] => "no RBM".to_string(),
+            methods => format!("{} (chosen on the validation patterns)", methods.join(" and ")),
+        },
     ));
+    let rows = comparison.rows(spec);
+    let unseen = |method: &str, li: usize| rows.iter().find(|r| r.method == method).map(|r| r.levels[li].mean);
+    table.push_str(&rbms::table(spec, &protocol, &unseen));
+    let fig2 = protocol.chosen_methods();
     if let Some(picture) = &comparison.picture {
-        methods::draw(picture, &model, chi, grid, &out_dir)?;
+        methods::draw(picture, &fig2, &model, chi, grid, &out_dir)?;
     }
-    let extrapolation = extrapolation::extrapolate(spec, chi, &tests, &pool, &exact, &rbms, &plan, reporter)?;
+    // The chosen variant at the largest training set.
+    let shown = fig2.first().and_then(|m| rbms.iter().find(|r| Denoiser::ALL.iter().any(|d| d.method(&r.label) == *m)));
+    let extrapolation = extrapolation::extrapolate(spec, chi, &tests, &pool, &exact, shown, &plan, reporter)?;
     table.push_str(&extrapolation::table(spec, &extrapolation));
 
     let report = Fig4Report {
@@ -159,7 +204,8 @@ pub fn fig4(
         beads_per_cell: spec.beads_per_cell,
         grid: [grid.mx, grid.my],
         operator: operator.as_ref().map(|_| spec.operator.clone()),
-        methods: comparison.rows(spec),
+        methods: rows,
+        rbm_protocol: protocol,
         runs: comparison.runs,
         extrapolation,
         table,
