@@ -155,7 +155,8 @@ fn fig4_infers_chi_and_ranks_the_methods() {
         rbm_filter_size = 6
         rbm_updates = 20
         rbm_learning_rate = 2e-3
-        rbm_gibbs_steps = 2
+        rbm_negatives = { dense = "noise", convolutional = "persistent" }
+        rbm_gibbs_steps = { dense = 3, convolutional = 2 }
         rbm_posterior_chains = 2
         rbm_posterior_sweeps = 10
         rbm_validation_patterns = 2

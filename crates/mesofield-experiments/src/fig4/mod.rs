@@ -20,7 +20,7 @@ use std::path::PathBuf;
 use anyhow::{Result, bail};
 use serde::{Deserialize, Serialize};
 
-use mesofield_inference::gbrbm::Connectivity;
+use mesofield_inference::gbrbm::{Connectivity, Negatives};
 use mesofield_inference::gradient::LinearResponse;
 use mesofield_physics::chi::ChiEstimate;
 use mesofield_physics::io::write_atomic;
@@ -69,10 +69,13 @@ pub struct Fig4Spec {
     pub rbm_hidden: usize,
     pub rbm_filters: usize,
     pub rbm_filter_size: usize,
-    /// Adam updates of 16 patterns, PCD with `rbm_gibbs_steps` sweeps each.
+    /// Adam updates of 16 patterns.
     pub rbm_updates: usize,
     pub rbm_learning_rate: f64,
-    pub rbm_gibbs_steps: usize,
+    /// Per kind: where the model term's chains start each update
+    /// (`persistent`: PCD; `noise`: CD from noise) and their Gibbs sweeps.
+    pub rbm_negatives: PerKind<Negatives>,
+    pub rbm_gibbs_steps: PerKind<usize>,
     /// Posterior denoising: Gibbs chains per pattern and sweeps (the mean
     /// over the second half).
     pub rbm_posterior_chains: usize,
@@ -82,6 +85,31 @@ pub struct Fig4Spec {
     pub rbm_validation_patterns: usize,
     /// Other interaction strengths to sample at with no new data.
     pub extrapolate: Vec<f64>,
+}
+
+/// One setting for each kind of RBM.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PerKind<T> {
+    pub dense: T,
+    pub convolutional: T,
+}
+
+impl<T: Copy> PerKind<T> {
+    pub fn of(&self, kind: Connectivity) -> T {
+        match kind {
+            Connectivity::Dense => self.dense,
+            Connectivity::Convolutional => self.convolutional,
+        }
+    }
+}
+
+fn chains(spec: &Fig4Spec, kind: Connectivity) -> String {
+    let k = spec.rbm_gibbs_steps.of(kind);
+    match spec.rbm_negatives.of(kind) {
+        Negatives::Persistent => format!("PCD-{k}"),
+        Negatives::Noise => format!("CD-{k} from noise"),
+    }
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -159,8 +187,8 @@ pub fn fig4(
     let mut table = methods::table(spec, &comparison, tests.len(), chi, grid);
     table.push_str(&format!(
         "\nchi from two independent samples, over {} pairs: {chi_mean:.4} +- {chi_spread:.4} (true {}; values {:?}).\n\
-         RBMs: Gaussian-Bernoulli with the visible sigma fixed at the training patterns' spread; dense with {} hidden units, \
-         convolutional with {} periodic filters of {}x{}; {} Adam updates of 16 patterns at learning rate {}, PCD-{}; \
+         RBMs: Gaussian-Bernoulli with the visible sigma fixed at the training patterns' spread; dense with {} hidden units ({}), \
+         convolutional with {} periodic filters of {}x{} ({}); {} Adam updates of 16 patterns at learning rate {}; \
          augmented: each pattern at a random periodic shift and symmetry of the box; trained on the first patterns of the pool runs \
          (last snapshots of distinct runs first). Posterior: {} chains, {} sweeps. The oracle blur is tuned on each clean pattern (an upper bound); \
          the Wiener filter and the RBMs' posterior use the noise level estimated from each noisy pattern; Fig. 2 shows {}.\n",
@@ -168,12 +196,13 @@ pub fn fig4(
         spec.chi,
         chi_values.iter().map(|c| (c * 1e4).round() / 1e4).collect::<Vec<_>>(),
         spec.rbm_hidden,
+        chains(spec, Connectivity::Dense),
         spec.rbm_filters,
         spec.rbm_filter_size,
         spec.rbm_filter_size,
+        chains(spec, Connectivity::Convolutional),
         spec.rbm_updates,
         spec.rbm_learning_rate,
-        spec.rbm_gibbs_steps,
         spec.rbm_posterior_chains,
         spec.rbm_posterior_sweeps,
         match protocol.chosen_methods().as_slice() {
