@@ -35,9 +35,12 @@ fn main() {
     let (mx, my) = (data.mx, data.my);
     let m = mx * my;
     let phi_a = |i: usize| data.phi[i * 2 * m..i * 2 * m + m].to_vec();
-    // Runs 0-7 are the test runs, 8-17 the chi pairs, 18-37 the pool (fig4's order).
+    // Runs 0-7 are the test runs, 8-17 the chi pairs, 18-37 the pool (fig4's
+    // order). With SPLIT=validation the patterns scored are the chi-pair
+    // runs' last snapshots (fig4's validation patterns) instead of the tests.
     let last = |r: i64| (0..data.len()).filter(|&i| data.run[i] == r).max_by_key(|&i| data.step[i]).unwrap();
-    let tests: Vec<usize> = (0..8).map(last).collect();
+    let first = if std::env::var("SPLIT").is_ok_and(|s| s == "validation") { 8 } else { 0 };
+    let tests: Vec<usize> = (first..first + 8).map(last).collect();
     let mut pool: Vec<usize> = (0..data.len()).filter(|&i| data.run[i] >= 18).collect();
     pool.sort_by_key(|&i| (std::cmp::Reverse(data.step[i]), data.run[i]));
     let train: Vec<f64> = pool[..size].iter().flat_map(|&i| phi_a(i)).collect();
