@@ -17,7 +17,7 @@ use mesofield_fno::evaluation::{EvalReport, evaluate};
 use mesofield_fno::training::{Progress, Stop, TrainConfig};
 use mesofield_fno::{Checkpoint, FnoConfig, FnoOperator, train};
 use mesofield_physics::ChainModel;
-use mesofield_physics::dataset::{Dataset, GeneratorConfig, GrfFamily, ScftFamily};
+use mesofield_physics::dataset::{Dataset, GeneratorConfig, GrfFamily, LftsFamily, ScftFamily};
 use mesofield_physics::io::write_atomic;
 
 use crate::datasets::load_or_generate;
@@ -44,11 +44,97 @@ pub struct SetSpec {
     pub perturbed_copies: usize,
     pub perturbation: Option<[f64; 2]>,
     pub perturbation_length: Option<[f64; 2]>,
+    /// Fields visited by L-FTS runs (absent: none).
+    pub lfts: Option<LftsSpec>,
     pub seed: u64,
 }
 
 fn default_snapshots() -> usize {
     8
+}
+
+/// L-FTS runs from random starts: chi uniform and B log-uniform per run.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LftsSpec {
+    pub runs: usize,
+    #[serde(default = "default_snapshots")]
+    pub snapshots: usize,
+    pub chi: [f64; 2],
+    /// LO, HI (equal for one B).
+    pub beads_per_cell: [f64; 2],
+    #[serde(default = "default_lfts_steps")]
+    pub steps: usize,
+    #[serde(default = "default_lfts_step_size")]
+    pub step_size: f64,
+}
+
+fn default_lfts_steps() -> usize {
+    400
+}
+
+fn default_lfts_step_size() -> f64 {
+    0.05
+}
+
+impl LftsSpec {
+    fn family(&self) -> LftsFamily {
+        let [lo, hi] = self.beads_per_cell;
+        LftsFamily {
+            runs: self.runs,
+            snapshots_per_run: self.snapshots,
+            chi: self.chi,
+            steps: self.steps,
+            beads_per_cell: lo,
+            beads_per_cell_max: (hi != lo).then_some(hi),
+            step_size: self.step_size,
+        }
+    }
+}
+
+/// Evaluation sets from independent L-FTS runs, one per B: the fields the
+/// sampler's inner loop gives the operator.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LftsEvalSpec {
+    pub runs: usize,
+    #[serde(default = "default_snapshots")]
+    pub snapshots: usize,
+    pub chi: [f64; 2],
+    pub beads_per_cell: Vec<f64>,
+    #[serde(default = "default_lfts_steps")]
+    pub steps: usize,
+    #[serde(default = "default_lfts_step_size")]
+    pub step_size: f64,
+    pub seed: u64,
+}
+
+impl LftsEvalSpec {
+    /// One generator per B, each with its own seed (seed + index).
+    fn generators(&self, grid: [usize; 2]) -> Vec<(f64, GeneratorConfig)> {
+        self.beads_per_cell
+            .iter()
+            .enumerate()
+            .map(|(i, &b)| {
+                let lfts = LftsSpec {
+                    runs: self.runs,
+                    snapshots: self.snapshots,
+                    chi: self.chi,
+                    beads_per_cell: [b, b],
+                    steps: self.steps,
+                    step_size: self.step_size,
+                };
+                let config = GeneratorConfig {
+                    grid,
+                    seed: self.seed + i as u64,
+                    grf: GrfFamily::default(),
+                    scft: ScftFamily::default(),
+                    lfts: lfts.family(),
+                };
+                (b, config)
+            })
+            .collect()
+    }
 }
 
 impl SetSpec {
@@ -72,7 +158,7 @@ impl SetSpec {
                 perturbation_length: self.perturbation_length.unwrap_or(scft.perturbation_length),
                 ..scft
             },
-            lfts: Default::default(),
+            lfts: self.lfts.as_ref().map(LftsSpec::family).unwrap_or_default(),
         }
     }
 }
@@ -88,6 +174,8 @@ pub struct Fig3Spec {
     pub test: SetSpec,
     pub ood: SetSpec,
     pub zero_shot: SetSpec,
+    /// Evaluation sets from L-FTS runs, by B (absent: none).
+    pub lfts_eval: Option<LftsEvalSpec>,
     pub epochs: usize,
     pub batch: usize,
     pub learning_rate: f64,
@@ -140,8 +228,10 @@ pub struct Fig3Report {
     pub best_epoch: usize,
     pub best_valid: f64,
     pub checkpoint: PathBuf,
-    /// By set label (`EVAL_SETS`).
+    /// By set label (`EVAL_SETS`, then the L-FTS sets by B).
     pub sets: BTreeMap<String, EvalReport>,
+    /// The labels of `sets` in the table's order.
+    pub set_order: Vec<String>,
     #[serde(skip)]
     pub table: String,
     #[serde(skip)]
@@ -151,21 +241,34 @@ pub struct Fig3Report {
 struct Sets {
     train: Dataset,
     valid: Dataset,
-    eval: [Dataset; 3],
+    /// Label, file prefix, data: `EVAL_SETS`, then the L-FTS sets by B.
+    eval: Vec<(String, String, Dataset)>,
 }
 
 fn datasets(spec: &Fig3Spec, dir: &Path, model: &ChainModel, reporter: &Reporter) -> Result<Sets> {
     let get = |file: &str, set: &SetSpec, grid: [usize; 2], what: &str| {
         load_or_generate(&dir.join(file), model, &set.generator(grid), what, reporter)
     };
+    let mut eval = Vec::new();
+    for ((label, prefix), (set, grid)) in EVAL_SETS.iter().zip([
+        (&spec.test, spec.grid),
+        (&spec.ood, spec.grid),
+        (&spec.zero_shot, spec.zero_shot_grid),
+    ]) {
+        let what = prefix.trim_end_matches('_');
+        eval.push((label.to_string(), prefix.to_string(), get(&format!("{what}.safetensors"), set, grid, what)?));
+    }
+    if let Some(lfts) = &spec.lfts_eval {
+        for (b, generator) in lfts.generators(spec.grid) {
+            let what = format!("lfts_b{b}");
+            let data = load_or_generate(&dir.join(format!("{what}.safetensors")), model, &generator, &what, reporter)?;
+            eval.push((format!("L-FTS runs, B = {b}"), format!("{what}_"), data));
+        }
+    }
     Ok(Sets {
         train: get("train.safetensors", &spec.train, spec.grid, "train")?,
         valid: get("valid.safetensors", &spec.valid, spec.grid, "valid")?,
-        eval: [
-            get("test.safetensors", &spec.test, spec.grid, "test")?,
-            get("ood.safetensors", &spec.ood, spec.grid, "ood")?,
-            get("zero_shot.safetensors", &spec.zero_shot, spec.zero_shot_grid, "zero_shot")?,
-        ],
+        eval,
     })
 }
 
@@ -214,7 +317,7 @@ pub fn fig3(
         "| set | samples | grid | contrast-rel. A median | p95 | worst | contrast-rel. B median | p95 | rel. L2 median | operator fields/s | exact fields/s |\n\
          | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n",
     );
-    for ((label, prefix), set) in EVAL_SETS.iter().zip(&sets.eval) {
+    for (label, prefix, set) in &sets.eval {
         let op = FnoOperator::load(&best, set.mx, set.my, &device)?;
         let r = evaluate(&op, set);
         eval_pictures(set, &r, &out_dir, prefix)?;
@@ -245,6 +348,7 @@ pub fn fig3(
         best_valid: state.best_valid,
         checkpoint: best,
         sets: reports,
+        set_order: sets.eval.iter().map(|(label, _, _)| label.clone()).collect(),
         table,
         out_dir: out_dir.clone(),
     };

@@ -87,11 +87,12 @@ fn fig3_trains_evaluates_and_reports_every_set() {
     let text = r#"
         grid = [16, 16]
         zero_shot_grid = [24, 24]
-        train = { grf = 24, scft_runs = 1, snapshots = 2, chi = [0.2, 0.3], seed = 1 }
+        train = { grf = 24, scft_runs = 1, snapshots = 2, chi = [0.2, 0.3], seed = 1, lfts = { runs = 1, snapshots = 2, chi = [0.3, 0.5], beads_per_cell = [50.0, 1000.0], steps = 20 } }
         valid = { grf = 8, seed = 2 }
         test = { grf = 10, seed = 3 }
         ood = { grf = 6, amplitude = [0.03, 0.06], seed = 4 }
         zero_shot = { grf = 4, seed = 5 }
+        lfts_eval = { runs = 1, snapshots = 3, chi = [0.4, 0.4], beads_per_cell = [50.0, 500.0], steps = 20, seed = 6 }
         epochs = 1
         batch = 8
         learning_rate = 3e-3
@@ -106,10 +107,12 @@ fn fig3_trains_evaluates_and_reports_every_set() {
     assert_eq!(report.epochs, 1);
     assert_eq!(report.best_epoch, 1);
     assert!(report.best_valid.is_finite() && report.best_valid > 0.0);
-    assert_eq!(report.sets.len(), 3);
-    let expected = [(10, [16, 16]), (6, [16, 16]), (4, [24, 24])];
-    for ((label, _), (samples, grid)) in EVAL_SETS.iter().zip(expected) {
-        let r = &report.sets[*label];
+    assert_eq!(report.sets.len(), 5);
+    let labels = EVAL_SETS.iter().map(|(label, _)| label.to_string()).chain(["L-FTS runs, B = 50".into(), "L-FTS runs, B = 500".into()]);
+    assert_eq!(report.set_order, labels.clone().collect::<Vec<_>>());
+    let expected = [(10, [16, 16]), (6, [16, 16]), (4, [24, 24]), (3, [16, 16]), (3, [16, 16])];
+    for (label, (samples, grid)) in labels.zip(expected) {
+        let r = &report.sets[&label];
         assert_eq!((r.samples, r.grid), (samples, grid), "{label}");
         assert!(r.contrast_relative_a.median.is_finite() && r.contrast_relative_a.median > 0.0);
         assert!(r.contrast_relative_a.median <= r.contrast_relative_a.p95);
@@ -119,7 +122,7 @@ fn fig3_trains_evaluates_and_reports_every_set() {
     }
     exists(
         &ws.experiments("fig3-tiny"),
-        &["report.json", "table.md", "fig3.png", "loss.png", "test_worst.png", "ood_histogram.png"],
+        &["report.json", "table.md", "fig3.png", "loss.png", "test_worst.png", "ood_histogram.png", "lfts_b50_worst.png"],
     );
     exists(&ws.checkpoints("fig3-tiny"), &["best/config.json", "last/config.json", "metrics.jsonl"]);
     // A finished run is not trained again: the same report.

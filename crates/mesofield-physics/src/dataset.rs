@@ -119,6 +119,11 @@ pub struct LftsFamily {
     pub chi: [f64; 2],
     pub steps: usize,
     pub beads_per_cell: f64,
+    /// Upper end of B per run, log-uniform from `beads_per_cell` (the loops
+    /// meet fluctuations from B = 10 to 1000); absent: every run at
+    /// `beads_per_cell`, with the random stream of files written before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub beads_per_cell_max: Option<f64>,
     pub step_size: f64,
 }
 
@@ -130,6 +135,7 @@ impl Default for LftsFamily {
             chi: [0.1, 0.8],
             steps: 400,
             beads_per_cell: 100.0,
+            beads_per_cell_max: None,
             step_size: 0.02,
         }
     }
@@ -180,6 +186,14 @@ impl GeneratorConfig {
                 return bad(format!(
                     "lfts beads_per_cell and step_size must be > 0, got {} and {}",
                     l.beads_per_cell, l.step_size
+                ));
+            }
+            if let Some(hi) = l.beads_per_cell_max
+                && !(hi.is_finite() && hi >= l.beads_per_cell)
+            {
+                return bad(format!(
+                    "lfts beads_per_cell_max must be finite and >= beads_per_cell ({}), got {hi}",
+                    l.beads_per_cell
                 ));
             }
         }
@@ -629,8 +643,12 @@ fn lfts_unit(
     for attempt in 0..MAX_ATTEMPTS {
         let chi = rng.uniform_in(family.chi[0], family.chi[1]);
         let run_seed = rng.next_u64();
+        let beads_per_cell = match family.beads_per_cell_max {
+            Some(hi) => rng.log_uniform_in(family.beads_per_cell, hi),
+            None => family.beads_per_cell,
+        };
         let w0 = InitialField::Random { amplitude: 0.01 }.fields(solver.model(), solver.grid(), chi, &mut rng);
-        let lfts_config = LftsConfig::new(chi, family.beads_per_cell, family.step_size, run_seed);
+        let lfts_config = LftsConfig::new(chi, beads_per_cell, family.step_size, run_seed);
         let run = || -> Result<Vec<Sample>> {
             let sampler = Lfts::new(lfts_config.clone(), crate::Solvers::exact(solver))?;
             let (mut state, _) = sampler.start(&w0, 0)?;

@@ -65,8 +65,9 @@ pub struct GenerateArgs {
     pub lfts_chi: String,
     #[arg(long, default_value_t = 400)]
     pub lfts_steps: usize,
-    #[arg(long, default_value_t = 100.0)]
-    pub lfts_beads_per_cell: f64,
+    /// B of the L-FTS runs: one value, or LO,HI for B log-uniform per run.
+    #[arg(long, default_value = "100")]
+    pub lfts_beads_per_cell: String,
     #[arg(long, default_value_t = 0.02)]
     pub lfts_step_size: f64,
     /// Make shard i of n (0-based), e.g. 3/10.
@@ -164,6 +165,7 @@ fn print_file_info(path: &Path, info: &FileInfo) {
 pub fn generate(a: &GenerateArgs) -> Result<()> {
     let model = load_model(a.model.as_deref())?;
     let (mx, my) = Grid::parse_size(&a.grid)?;
+    let b_range = parse_range(&a.lfts_beads_per_cell, "--lfts-beads-per-cell")?;
     let config = GeneratorConfig {
         grid: [mx, my],
         seed: a.seed,
@@ -187,7 +189,8 @@ pub fn generate(a: &GenerateArgs) -> Result<()> {
             snapshots_per_run: a.snapshots,
             chi: parse_range(&a.lfts_chi, "--lfts-chi")?,
             steps: a.lfts_steps,
-            beads_per_cell: a.lfts_beads_per_cell,
+            beads_per_cell: b_range[0],
+            beads_per_cell_max: (b_range[1] != b_range[0]).then_some(b_range[1]),
             step_size: a.lfts_step_size,
         },
     };

@@ -69,7 +69,7 @@ pub fn reproduce(a: &ReproduceArgs) -> Result<()> {
         Figure::Fig3 => {
             let spec = load_spec(&config, a.quick)?;
             let r = fig3::fig3(&spec, &name, &workspace, backend, ctrl_c_stop(), &reporter)?;
-            for (label, _) in fig3::EVAL_SETS {
+            for label in &r.set_order {
                 let set: &EvalReport = &r.sets[label];
                 println!("{label}:");
                 print_report(set);

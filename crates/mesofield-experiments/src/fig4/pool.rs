@@ -32,6 +32,7 @@ impl Pool {
                 chi: [spec.chi, spec.chi],
                 steps: spec.steps,
                 beads_per_cell: spec.beads_per_cell,
+                beads_per_cell_max: None,
                 step_size: spec.step_size,
             },
         };
