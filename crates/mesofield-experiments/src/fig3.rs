@@ -250,11 +250,9 @@ fn datasets(spec: &Fig3Spec, dir: &Path, model: &ChainModel, reporter: &Reporter
         load_or_generate(&dir.join(file), model, &set.generator(grid), what, reporter)
     };
     let mut eval = Vec::new();
-    for ((label, prefix), (set, grid)) in EVAL_SETS.iter().zip([
-        (&spec.test, spec.grid),
-        (&spec.ood, spec.grid),
-        (&spec.zero_shot, spec.zero_shot_grid),
-    ]) {
+    for ((label, prefix), (set, grid)) in
+        EVAL_SETS.iter().zip([(&spec.test, spec.grid), (&spec.ood, spec.grid), (&spec.zero_shot, spec.zero_shot_grid)])
+    {
         let what = prefix.trim_end_matches('_');
         eval.push((label.to_string(), prefix.to_string(), get(&format!("{what}.safetensors"), set, grid, what)?));
     }

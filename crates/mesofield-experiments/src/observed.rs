@@ -50,8 +50,18 @@ pub struct Inverted {
     pub per_sample: Vec<InverseRecord>,
 }
 
+/// How far a pattern may stay from its fields' densities (max-norm) and
+/// still be used. L-FTS patterns grown from random fields at chi = 1.0,
+/// which the chain makes (their runs' fields reproduce them to 1e-10), stop
+/// at 4e-9 to 1e-4 in 7 of 16 cases (example `inv_random`), and chi from
+/// their best fields equals chi from the runs' own to 2e-4 relative; stripes
+/// with interfaces of 0-2 grid cells, which no moderate field makes, stop
+/// at 1.3e-3 to 0.2 (example `inv_gate`). The gate sits between the two.
+pub const PARTIAL_INVERSION: f64 = 3e-4;
+
 /// Inverts every pattern (shifted to the chain's mean), refusing any the
-/// chain cannot make.
+/// chain cannot make (further than `PARTIAL_INVERSION` from every
+/// field's densities the inverse map finds).
 pub fn invert_patterns(
     mut patterns: Patterns,
     model: &ChainModel,
@@ -74,7 +84,7 @@ pub fn invert_patterns(
     for s in 0..patterns.n {
         let target = &phi[s * 2 * m..(s + 1) * 2 * m];
         let (out, rough) = inverter.invert(target, None).with_context(|| format!("sample {s}: inverse map"))?;
-        if !out.converged && out.residual > 1e-6 {
+        if !out.converged && out.residual > PARTIAL_INVERSION {
             bail!(
                 "sample {s}: the inverse map stopped at max |phi(w) - pattern| = {:.3e} after {} iterations, \
                  {} Newton steps and {} exact-solve equivalents: the chain may not be able to make this pattern \
@@ -84,6 +94,12 @@ pub fn invert_patterns(
                 out.newton_steps,
                 out.solve_equivalents()
             );
+        }
+        if !out.converged {
+            reporter.note(&format!(
+                "sample {s}: the inverse map reached max |phi(w) - pattern| = {:.1e}, not {tol:.0e}; its best fields are used",
+                out.residual
+            ));
         }
         per_sample.push(InverseRecord {
             mean_shift: shifts[s],

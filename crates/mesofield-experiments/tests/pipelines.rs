@@ -108,7 +108,10 @@ fn fig3_trains_evaluates_and_reports_every_set() {
     assert_eq!(report.best_epoch, 1);
     assert!(report.best_valid.is_finite() && report.best_valid > 0.0);
     assert_eq!(report.sets.len(), 5);
-    let labels = EVAL_SETS.iter().map(|(label, _)| label.to_string()).chain(["L-FTS runs, B = 50".into(), "L-FTS runs, B = 500".into()]);
+    let labels = EVAL_SETS
+        .iter()
+        .map(|(label, _)| label.to_string())
+        .chain(["L-FTS runs, B = 50".into(), "L-FTS runs, B = 500".into()]);
     assert_eq!(report.set_order, labels.clone().collect::<Vec<_>>());
     let expected = [(10, [16, 16]), (6, [16, 16]), (4, [24, 24]), (3, [16, 16]), (3, [16, 16])];
     for (label, (samples, grid)) in labels.zip(expected) {
@@ -122,7 +125,15 @@ fn fig3_trains_evaluates_and_reports_every_set() {
     }
     exists(
         &ws.experiments("fig3-tiny"),
-        &["report.json", "table.md", "fig3.png", "loss.png", "test_worst.png", "ood_histogram.png", "lfts_b50_worst.png"],
+        &[
+            "report.json",
+            "table.md",
+            "fig3.png",
+            "loss.png",
+            "test_worst.png",
+            "ood_histogram.png",
+            "lfts_b50_worst.png",
+        ],
     );
     exists(&ws.checkpoints("fig3-tiny"), &["best/config.json", "last/config.json", "metrics.jsonl"]);
     // A finished run is not trained again: the same report.
