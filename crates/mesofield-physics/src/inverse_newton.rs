@@ -43,8 +43,10 @@
 //! with the plain residual phi - phi* 11 of 16 such
 //! snapshots (seeds 1-8, example `inv_random`) stopped at 6e-7 to 4e-4,
 //! every start ending in a minimum of |r| where the fields grow along it.
-//! The logarithmic residual and the extended budget of `Newton` leave 6 of
-//! 16 failing (at 4e-9 to 1e-4). Which residual a pattern needs varies from
+//! The logarithmic residual and the extended budget of `Newton` leave 6-7
+//! of 16 failing (at 4e-9 to 1e-4); chi from their best fields equals chi
+//! from the runs' own to 2e-4, so `infer-chi` uses them
+//! (`mesofield_experiments::observed::PARTIAL_INVERSION`). Which residual a pattern needs varies from
 //! one pattern to the next (floors 0.01 and 0.3 each invert some that 0.1
 //! does not), none tried inverts them all, and a retry with another floor
 //! from the best iterate does not rescue them. Nor does the convex-dual
