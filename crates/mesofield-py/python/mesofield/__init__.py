@@ -260,11 +260,14 @@ def invert(
     move the mean). Quasi-Newton iterations, then Newton-Krylov with the
     exact Jacobian where they slow down (``mesofield infer-chi``'s first
     stage). ``operator`` starts the iteration from its prediction (kept
-    only if it lowers the exact residual).
+    only if it lowers the exact residual). A pattern whose inversion stops
+    short of ``tol`` but within 3e-4 (max-norm) is returned with its best
+    fields; its record says ``converged: False`` and the residual reached.
 
     Raises:
         ValueError: patterns outside (0, 1) or not finite.
-        RuntimeError: a pattern the chain cannot make (too sharp).
+        RuntimeError: a pattern the chain cannot make (too sharp: the
+            inverse map stops further than 3e-4 from it).
     """
     w, report = _native.invert(phi_a, model, tol, operator)
     # The gauge: a constant in either field moves no density.
