@@ -79,16 +79,17 @@ fn default_lfts_step_size() -> f64 {
 
 impl LftsSpec {
     fn family(&self) -> LftsFamily {
-        let [lo, hi] = self.beads_per_cell;
-        LftsFamily {
-            runs: self.runs,
-            snapshots_per_run: self.snapshots,
-            chi: self.chi,
-            steps: self.steps,
-            beads_per_cell: lo,
-            beads_per_cell_max: (hi != lo).then_some(hi),
-            step_size: self.step_size,
-        }
+        LftsFamily::with_beads_per_cell(
+            self.beads_per_cell,
+            LftsFamily {
+                runs: self.runs,
+                snapshots_per_run: self.snapshots,
+                chi: self.chi,
+                steps: self.steps,
+                step_size: self.step_size,
+                ..Default::default()
+            },
+        )
     }
 }
 

@@ -127,6 +127,14 @@ pub struct LftsFamily {
     pub step_size: f64,
 }
 
+impl LftsFamily {
+    /// B per run log-uniform over `[lo, hi]`, or every run at `lo` when the
+    /// two are equal (the random stream of files written before ranges).
+    pub fn with_beads_per_cell([lo, hi]: [f64; 2], family: LftsFamily) -> Self {
+        LftsFamily { beads_per_cell: lo, beads_per_cell_max: (hi != lo).then_some(hi), ..family }
+    }
+}
+
 impl Default for LftsFamily {
     fn default() -> Self {
         LftsFamily {

@@ -184,15 +184,17 @@ pub fn generate(a: &GenerateArgs) -> Result<()> {
             perturbation_length: parse_range(&a.perturbation_length, "--perturbation-length")?,
             ..Default::default()
         },
-        lfts: LftsFamily {
-            runs: a.lfts_runs,
-            snapshots_per_run: a.snapshots,
-            chi: parse_range(&a.lfts_chi, "--lfts-chi")?,
-            steps: a.lfts_steps,
-            beads_per_cell: b_range[0],
-            beads_per_cell_max: (b_range[1] != b_range[0]).then_some(b_range[1]),
-            step_size: a.lfts_step_size,
-        },
+        lfts: LftsFamily::with_beads_per_cell(
+            b_range,
+            LftsFamily {
+                runs: a.lfts_runs,
+                snapshots_per_run: a.snapshots,
+                chi: parse_range(&a.lfts_chi, "--lfts-chi")?,
+                steps: a.lfts_steps,
+                step_size: a.lfts_step_size,
+                ..Default::default()
+            },
+        ),
     };
     config.validate()?;
     let shard = a.shard.as_deref().map(Shard::parse).transpose()?;
