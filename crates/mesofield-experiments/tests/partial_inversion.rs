@@ -1,8 +1,9 @@
-//! `infer-chi` on the patterns that the inverse map does not fully invert:
-//! L-FTS at chi = 1.0 grown from random fields, which the chain makes (the
-//! run's fields reproduce them) but which stop short of 1e-10, are used with
-//! their best fields and give chi within 5%; stripes whose interfaces are a
-//! grid cell wide, which no moderate field makes, are refused.
+//! `infer-chi` at the edge of the inverse map: L-FTS at chi = 1.0 grown
+//! from random fields, which the chain makes (the run's fields reproduce
+//! them) and which once stopped short of 1e-10, are inverted (at worst to
+//! the partial-inversion gate) and give chi within 5%; stripes whose
+//! interfaces are a grid cell wide, which no moderate field makes, are
+//! refused.
 
 use mesofield_experiments::observed::{PARTIAL_INVERSION, infer_chi};
 use mesofield_experiments::patterns::Patterns;
@@ -18,7 +19,8 @@ fn chi_from_patterns_the_inverse_map_does_not_fully_invert() {
     let grid = Grid::for_model(&model, 32, 32).unwrap();
     let solver = ExactSolver::new(&model, grid).unwrap();
     let m = grid.points();
-    // Seed 3 of example `inv_random`: its 400-step pattern stops at 2.9e-5.
+    // Seed 3 of example `inv_random`: its 400-step pattern stopped at 2.9e-5
+    // before depleted points' fields were reset.
     let (chi, seed) = (1.0, 3);
     let mut config = LftsConfig::new(chi, 100.0, 0.05, seed);
     config.pressure_tolerance = 1e-10;

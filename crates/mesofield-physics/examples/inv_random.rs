@@ -4,7 +4,8 @@
 //! in DIR so the inverse map can be rerun alone. Per seed, chi from the two
 //! snapshots by the equipartition estimator, from the fields found and from
 //! the run's own; per pattern, the largest residual over the points the
-//! estimator keeps (both densities >= 3e-3) beside the max-norm.
+//! estimator keeps (both densities >= 3e-3) beside the max-norm, and for a
+//! pattern that stops short, the distance of its fields from the run's.
 //! `cargo run --release -p mesofield-physics --example inv_random -- DIR SEED...`
 
 use std::time::Instant;
@@ -77,6 +78,23 @@ fn main() {
                         o.solve_equivalents(),
                         t.elapsed().as_secs_f64()
                     );
+                    if !o.converged {
+                        // How far the fields found are from the run's own,
+                        // both in the zero-mean gauge, and how spread the
+                        // residual is.
+                        let mut own = read(&path(s, "w"));
+                        for ch in 0..2 {
+                            let mean = own[ch * m..(ch + 1) * m].iter().sum::<f64>() / m as f64;
+                            own[ch * m..(ch + 1) * m].iter_mut().for_each(|x| *x -= mean);
+                        }
+                        let dmax = (0..2 * m).map(|i| (o.w[i] - own[i]).abs()).fold(0.0, f64::max);
+                        let drms = ((0..2 * m).map(|i| (o.w[i] - own[i]).powi(2)).sum::<f64>() / (2 * m) as f64).sqrt();
+                        let spread = (0..2 * m).filter(|&i| (o.phi[i] - target[i]).abs() > 1e-6).count();
+                        println!(
+                            "  fields found - run's own: max {dmax:.3}, rms {drms:.3}; residual above 1e-6 at {spread} of {} values",
+                            2 * m
+                        );
+                    }
                     found_w.extend_from_slice(&o.w);
                 }
                 Err(e) => {

@@ -17,7 +17,7 @@
 //! fields that grow without bound, and the target's slightly negative ones
 //! only by moderate fields on another branch.
 //!
-//! So three starts, each polished by the same Newton iteration; the first
+//! So four starts, each polished by the same Newton iteration; the first
 //! that converges wins, else the best one is returned:
 //! 1. mean-field-shaped fields: W_- = c psi / 2 with W_+ at its partial
 //!    saddle point and c fitted to the pattern. This is the saddle point's
@@ -28,7 +28,13 @@
 //!    quasi-Newton iterate of a lamellar saddle point at chi = 1.5: fields
 //!    whose saddle estimate of chi is 1.79);
 //! 2. the quasi-Newton iteration's best iterate;
-//! 3. continuation in the target from the melt, for what is left.
+//! 3. the best iterate so far with the fields at depleted points (density
+//!    below 1e-3) reset to their neighbourhood's (`reset_depleted`),
+//!    repeated while it helps;
+//! 4. continuation in the target from the melt, for what is left.
+//!
+//! A run that ends within 1e-6 of the target without converging is
+//! continued by Newton with accurately solved steps (`Newton::accurate`).
 //!
 //! Which of the many solutions: for SCFT patterns the first start gives the
 //! saddle point's own fields (chi from them to 1e-8). For L-FTS patterns
@@ -37,20 +43,29 @@
 //! by up to 0.6-0.9 where a density nearly vanishes (chi from them over
 //! every point: 1.44 for chi = 1, hence the density cut of `chi`'s
 //! equipartition estimator). With the logarithmic residual the same
-//! patterns invert onto the run's own branch (W_- within 2e-6). Still
-//! open: the L-FTS patterns at chi = 1.0 grown from random fields
-//! (minority domains of both kinds, 5% of the points with phi_A < 1e-3):
-//! with the plain residual phi - phi* 11 of 16 such
-//! snapshots (seeds 1-8, example `inv_random`) stopped at 6e-7 to 4e-4,
-//! every start ending in a minimum of |r| where the fields grow along it.
-//! The logarithmic residual and the extended budget of `Newton` leave 6-7
-//! of 16 failing (at 4e-9 to 1e-4); chi from their best fields equals chi
-//! from the runs' own to 2e-4, so `infer-chi` uses them
-//! (`mesofield_experiments::observed::PARTIAL_INVERSION`). Which residual a pattern needs varies from
-//! one pattern to the next (floors 0.01 and 0.3 each invert some that 0.1
-//! does not), none tried inverts them all, and a retry with another floor
-//! from the best iterate does not rescue them. Nor does the convex-dual
-//! view that works for a positive kernel: minimising
+//! patterns invert onto the run's own branch (W_- within 2e-6).
+//!
+//! The L-FTS patterns at chi = 1.0 grown from random fields (minority
+//! domains of both kinds, 5% of the points with phi_A < 1e-3) were harder:
+//! with starts 1, 2 and 4 alone, 7 of 16 such snapshots (seeds 1-8, example
+//! `inv_random`) stopped at 4e-9 to 1e-4. Their stalls are of two kinds,
+//! seen on the straight line from the stalled fields to the run's own:
+//! (a) 0.04-0.1 (rms) away, behind a barrier (the residual rises to 1e-3
+//! along the line before it falls to the root), the largest differences (up
+//! to 1.6) in fields at points where that channel's density is below 1e-3:
+//! start 3 crosses it; (b) within 0.001 of the run's fields, where the cheap
+//! steps (300 products, forcing 0.1) converge only linearly and stall at
+//! 4e-9: the accurate iteration converges in 5 steps. With both, all 32
+//! snapshots of seeds 1-16 invert to 1e-10 in 3100-25000 solve equivalents
+//! (3-30 s), on the run's own branch (chi from the fields found equals chi
+//! from the run's to 1e-4). Tried and
+//! not kept: continuation along low-pass filtered targets (exp(-tau q^2),
+//! tau -> 0) inverted none of 10; the quasi-Newton iteration restarted from
+//! a stalled iterate does not move. Which residual floor a pattern needs
+//! varies (0.01 and 0.3 each invert some that 0.1 does not alone).
+//!
+//! The convex-dual view that works for a positive kernel fails here:
+//! minimising
 //! F(w) = M ln Q / N + sum_r w . phi* (gradient phi* - phi(w)) by L-BFGS
 //! preconditioned with S^{-1}, from the melt, drove the fields of two such
 //! patterns to |w| = 710 in 1700 iterations with the residual at 0.08-0.17:
@@ -79,7 +94,7 @@ pub(crate) struct NewtonRun {
     pub products: usize,
 }
 
-/// The three starts in turn (see the module comment), with `w` the
+/// The four starts in turn (see the module comment), with `w` the
 /// quasi-Newton iteration's best iterate.
 pub(crate) fn polish(
     exact: &ExactSolver,
@@ -88,33 +103,141 @@ pub(crate) fn polish(
     w: Vec<f64>,
     tolerance: f64,
 ) -> Result<NewtonRun> {
-    let mut newton = Newton::new(exact, response);
+    let mut polish = Polish::new(exact, response, target, tolerance);
     let (start, start_solves) = saddle_shaped_start(exact, target)?;
-    let mut counts = [0, start_solves, 0];
-    let mut best: Option<NewtonRun> = None;
-    let mut consider = |run: NewtonRun, best: &mut Option<NewtonRun>| {
-        counts[0] += run.steps;
-        counts[1] += run.solves;
-        counts[2] += run.products;
-        if best.as_ref().is_none_or(|b| !b.converged && (run.converged || run.residual < b.residual)) {
-            *best = Some(run);
-        }
-    };
+    polish.counts[1] += start_solves;
     if let Some(start) = start {
-        consider(newton.solve(target, start, tolerance, NEWTON_STEPS)?, &mut best);
+        polish.run_from(start)?;
     }
-    if !best.as_ref().is_some_and(|b| b.converged) {
-        consider(newton.solve(target, w, tolerance, NEWTON_STEPS)?, &mut best);
+    if !polish.converged() {
+        polish.run_from(w)?;
+    }
+    // Restarts with the fields at depleted points reset (see
+    // `reset_depleted`), each from the best iterate: per blur width, while
+    // they lower its residual.
+    for cells in RESET_WIDTHS {
+        for _ in 0..RESET_ROUNDS {
+            let Some(before) = polish.unconverged_residual() else { break };
+            let w = reset_depleted(exact, target, polish.best_w(), cells);
+            polish.run_from(w)?;
+            if polish.unconverged_residual().is_some_and(|r| r >= before) {
+                break;
+            }
+        }
     }
     // From the melt, not from the mean-field-shaped start: measured on an
     // L-FTS pattern at chi = 1.0, the path from that start stalled at 2e-3
     // after 25 s, the path from the melt converged in 4 s.
-    if !best.as_ref().is_some_and(|b| b.converged) {
-        consider(continuation(&mut newton, target, tolerance)?, &mut best);
+    if !polish.converged() {
+        let run = continuation(&mut polish.newton, target, tolerance)?;
+        polish.consider(run)?;
     }
-    let best = best.expect("the quasi-Newton iterate's start runs unless an earlier one converged");
-    let [steps, solves, products] = counts;
-    Ok(NewtonRun { steps, solves, products, ..best })
+    Ok(polish.finish())
+}
+
+/// The starts' bookkeeping: the best run so far and the counts of all.
+/// Every run that ends close to a root without converging is continued by
+/// the accurate Newton iteration (see `Newton::accurate`).
+struct Polish<'a> {
+    newton: Newton<'a>,
+    accurate: Newton<'a>,
+    target: &'a [f64],
+    tolerance: f64,
+    best: Option<NewtonRun>,
+    /// Steps, solves and Jacobian products of every run.
+    counts: [usize; 3],
+}
+
+impl<'a> Polish<'a> {
+    fn new(exact: &'a ExactSolver, response: &'a InverseResponse, target: &'a [f64], tolerance: f64) -> Self {
+        Polish {
+            newton: Newton::new(exact, response),
+            accurate: Newton::accurate(exact, response),
+            target,
+            tolerance,
+            best: None,
+            counts: [0; 3],
+        }
+    }
+
+    fn converged(&self) -> bool {
+        self.best.as_ref().is_some_and(|b| b.converged)
+    }
+
+    fn unconverged_residual(&self) -> Option<f64> {
+        self.best.as_ref().filter(|b| !b.converged).map(|b| b.residual)
+    }
+
+    fn best_w(&self) -> Vec<f64> {
+        self.best.as_ref().map(|b| b.w.clone()).expect("called after a run")
+    }
+
+    fn run_from(&mut self, w: Vec<f64>) -> Result<()> {
+        let run = self.newton.solve(self.target, w, self.tolerance, NEWTON_STEPS)?;
+        self.consider(run)
+    }
+
+    fn consider(&mut self, run: NewtonRun) -> Result<()> {
+        let close = !run.converged && run.residual < ACCURATE_FROM;
+        let w = close.then(|| run.w.clone());
+        self.keep(run);
+        if let Some(w) = w {
+            let run = self.accurate.solve(self.target, w, self.tolerance, NEWTON_STEPS)?;
+            self.keep(run);
+        }
+        Ok(())
+    }
+
+    fn keep(&mut self, run: NewtonRun) {
+        self.counts[0] += run.steps;
+        self.counts[1] += run.solves;
+        self.counts[2] += run.products;
+        if self.best.as_ref().is_none_or(|b| !b.converged && (run.converged || run.residual < b.residual)) {
+            self.best = Some(run);
+        }
+    }
+
+    fn finish(self) -> NewtonRun {
+        let best = self.best.expect("the quasi-Newton iterate's start runs unless an earlier one converged");
+        let [steps, solves, products] = self.counts;
+        NewtonRun { steps, solves, products, ..best }
+    }
+}
+
+/// `w` with the field of each channel, at the points where the target's
+/// density of that channel is below DEPLETED, replaced by the field
+/// blurred over `cells` grid cells (a Gaussian filter of that standard
+/// deviation).
+///
+/// Why: there a field barely moves any density, so Newton's steps (the
+/// largest there, clipped) drive it to values far from its neighbours', and
+/// on the L-FTS patterns grown from random fields at chi = 1.0 the
+/// iteration then stalls 0.04-0.1 (rms) away from the sampled fields, at a
+/// local minimum of the residual behind a barrier (measured on the straight
+/// line to the run's own fields: 4e-6 rising to 2.7e-3 and falling to 7e-11).
+/// Newton from the run's fields with only the depleted points' values taken
+/// from the stalled iterate converges; so does Newton from the stalled
+/// iterate with its depleted points smoothed, which needs no knowledge of
+/// the run (`examples/inv_random`).
+fn reset_depleted(exact: &ExactSolver, target: &[f64], mut w: Vec<f64>, cells: f64) -> Vec<f64> {
+    let grid = *exact.grid();
+    let m = grid.points();
+    let plan = crate::spectral::SpectralPlan::new(grid);
+    let mut scratch = plan.scratch();
+    let width2 = cells * cells * grid.hx() * grid.hy();
+    let kernel: Vec<f64> = plan.q_squared_table().iter().map(|&q2| (-0.5 * q2 * width2).exp()).collect();
+    let mut blurred = vec![0.0; m];
+    for ch in 0..2 {
+        let channel = ch * m..(ch + 1) * m;
+        plan.convolve(&mut scratch, &w[channel.clone()], &kernel, 1.0 / m as f64, &mut blurred);
+        for (j, i) in channel.enumerate() {
+            if target[i] < DEPLETED {
+                w[i] = blurred[j];
+            }
+        }
+    }
+    remove_means(&mut w);
+    w
 }
 
 /// W_- = c psi / 2 (psi = phi_A* - phi_B*) and W_+ at its partial saddle
@@ -282,11 +405,28 @@ struct Newton<'a> {
     lin: Option<Linearization<'a>>,
     gmres: Option<Gmres>,
     scratch: ResponseScratch,
+    /// Jacobian products per linear solve and the loosest forcing term.
+    products: usize,
+    forcing_max: f64,
 }
 
 impl<'a> Newton<'a> {
     fn new(exact: &'a ExactSolver, response: &'a InverseResponse) -> Self {
-        Newton { exact, response, lin: None, gmres: None, scratch: response.scratch() }
+        Newton {
+            exact,
+            response,
+            lin: None,
+            gmres: None,
+            scratch: response.scratch(),
+            products: GMRES_PRODUCTS,
+            forcing_max: FORCING_MAX,
+        }
+    }
+
+    /// Each step solved to a tight forcing term, whatever the residual:
+    /// quadratic convergence where the cheap steps converge only linearly.
+    fn accurate(exact: &'a ExactSolver, response: &'a InverseResponse) -> Self {
+        Newton { products: ACCURATE_PRODUCTS, forcing_max: ACCURATE_FORCING, ..Newton::new(exact, response) }
     }
 
     /// From `w`, at most `max_steps` steps.
@@ -301,13 +441,14 @@ impl<'a> Newton<'a> {
             }
             slot => slot.insert(self.exact.linearize(&w)?),
         };
-        let gmres = self.gmres.get_or_insert_with(|| Gmres::new(n, GMRES_PRODUCTS));
+        let (cap, forcing_max) = (self.products, self.forcing_max);
+        let gmres = self.gmres.get_or_insert_with(|| Gmres::new(n, cap));
         let (response, scratch) = (self.response, &mut self.scratch);
         let (mut solves, mut products, mut steps) = (1, 0, 0);
         let (mut r, mut dw, mut trial, mut scale) = (vec![0.0; n], vec![0.0; n], vec![0.0; n], vec![0.0; n]);
         let (mut slope, mut unslope) = (vec![0.0; n], vec![0.0; n]);
         let mut previous_norm: Option<f64> = None;
-        let mut forcing = FORCING_MAX;
+        let mut forcing = forcing_max;
         // The residual in g(phi) = asinh(phi / c), c = LOG_FLOOR x the
         // channel's mean: logarithmic above c, where a field moves a
         // density by a factor, linear below c and through zero, where
@@ -341,7 +482,7 @@ impl<'a> Newton<'a> {
             if let Some(previous) = previous_norm {
                 let proposed = 0.9 * (norm / previous).powi(2);
                 let safeguard = 0.9 * forcing * forcing;
-                forcing = if safeguard > 0.1 { proposed.max(safeguard) } else { proposed }.min(FORCING_MAX);
+                forcing = if safeguard > 0.1 { proposed.max(safeguard) } else { proposed }.min(forcing_max);
             }
             let rtol = forcing.max(0.1 * tolerance / norm).max(1e-13);
             for i in 0..n {
@@ -363,7 +504,7 @@ impl<'a> Newton<'a> {
                     &r,
                     &mut dw,
                     rtol,
-                    GMRES_PRODUCTS,
+                    cap,
                 )?
             };
             products += info.products;
@@ -409,6 +550,11 @@ const STEADY_PROGRESS: f64 = 0.8;
 const GMRES_PRODUCTS: usize = 300;
 /// The loosest relative accuracy of a Newton step's linear solve.
 const FORCING_MAX: f64 = 0.1;
+/// The accurate Newton iteration's products per step and forcing term, and
+/// the residual below which it is tried.
+const ACCURATE_PRODUCTS: usize = 1500;
+const ACCURATE_FORCING: f64 = 1e-3;
+const ACCURATE_FROM: f64 = 1e-6;
 /// Largest change of a field at one point in one Newton step.
 const CLIP: f64 = 0.5;
 /// Where the residual turns from logarithmic to linear, as a fraction of
@@ -430,6 +576,14 @@ const CONTINUATION_FIRST_STEP: f64 = 0.1;
 const CONTINUATION_SMALLEST_STEP: f64 = 1e-4;
 const CONTINUATION_TOLERANCE: f64 = 1e-7;
 const CONTINUATION_NEWTON_STEPS: usize = 8;
+/// Restarts from the best iterate with the depleted points' fields reset,
+/// and the density below which a point counts as depleted.
+const RESET_ROUNDS: usize = 3;
+/// The blur widths tried in turn, in grid cells: one cell rescued 6 of the
+/// 7 stalled patterns of `inv_random`'s seeds 1-8; seed 12's 400-step
+/// pattern needed two.
+const RESET_WIDTHS: [f64; 2] = [1.0, 2.0];
+const DEPLETED: f64 = 1e-3;
 /// Solves plus Jacobian products after which continuation gives up (about
 /// 6 s on the default 32x32 system): what a pattern no chain can make costs
 /// before its error.
