@@ -2,8 +2,9 @@
 //! default chain): a checkerboard at the grid's Nyquist wave number, stripes
 //! with densities exactly 0 and 1, and the same stripes softened over one
 //! or two grid cells. Beside the residual that patterns which the chain can
-//! make but the inverse map does not fully invert stop at (3e-9 to 1e-4),
-//! this sets how loose `infer-chi`'s acceptance of a partial inversion may be.
+//! make once stopped at (3e-9 to 1e-4, before depleted points' fields were
+//! reset), this sets how loose `infer-chi`'s acceptance of a partial
+//! inversion may be.
 //! `cargo run --release -p mesofield-physics --example inv_gate`
 use mesofield_physics::inverse::{InverseConfig, invert};
 use mesofield_physics::{ChainModel, ExactSolver, Grid};

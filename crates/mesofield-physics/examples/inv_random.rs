@@ -7,6 +7,7 @@
 //! estimator keeps (both densities >= 3e-3) beside the max-norm, and for a
 //! pattern that stops short, the distance of its fields from the run's.
 //! `cargo run --release -p mesofield-physics --example inv_random -- DIR SEED...`
+//! (`CHI=X` in the environment for another chi than 1.0).
 
 use std::time::Instant;
 
@@ -30,7 +31,8 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let dir = args.next().expect("DIR");
     let seeds: Vec<u64> = args.map(|s| s.parse().expect("SEED")).collect();
-    let chi = 1.0;
+    // CHI=... runs another chi (use another DIR: the cache is per seed).
+    let chi: f64 = std::env::var("CHI").map(|c| c.parse().expect("CHI")).unwrap_or(1.0);
     let model = ChainModel::default();
     let grid = Grid::for_model(&model, 32, 32).unwrap();
     let solver = ExactSolver::new(&model, grid).unwrap();
