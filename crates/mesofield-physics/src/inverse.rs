@@ -130,6 +130,12 @@ impl InverseResponse {
         InverseResponse { plan, inv_aa, inv_ab, inv_bb }
     }
 
+    /// The transforms of this grid, for other spectral work of the inverse
+    /// map (`inverse_newton`'s reset of depleted points).
+    pub(crate) fn plan(&self) -> &SpectralPlan {
+        &self.plan
+    }
+
     pub fn scratch(&self) -> ResponseScratch {
         let len = self.plan.spectrum_len();
         ResponseScratch {

@@ -118,7 +118,7 @@ pub(crate) fn polish(
     for cells in RESET_WIDTHS {
         for _ in 0..RESET_ROUNDS {
             let Some(before) = polish.unconverged_residual() else { break };
-            let w = reset_depleted(exact, target, polish.best_w(), cells);
+            let w = reset_depleted(response, target, polish.best_w(), cells);
             polish.run_from(w)?;
             if polish.unconverged_residual().is_some_and(|r| r >= before) {
                 break;
@@ -219,10 +219,10 @@ impl<'a> Polish<'a> {
 /// from the stalled iterate converges; so does Newton from the stalled
 /// iterate with its depleted points smoothed, which needs no knowledge of
 /// the run (`examples/inv_random`).
-fn reset_depleted(exact: &ExactSolver, target: &[f64], mut w: Vec<f64>, cells: f64) -> Vec<f64> {
-    let grid = *exact.grid();
+fn reset_depleted(response: &InverseResponse, target: &[f64], mut w: Vec<f64>, cells: f64) -> Vec<f64> {
+    let plan = response.plan();
+    let grid = *plan.grid();
     let m = grid.points();
-    let plan = crate::spectral::SpectralPlan::new(grid);
     let mut scratch = plan.scratch();
     let width2 = cells * cells * grid.hx() * grid.hy();
     let kernel: Vec<f64> = plan.q_squared_table().iter().map(|&q2| (-0.5 * q2 * width2).exp()).collect();

@@ -7,7 +7,7 @@
 use mesofield_physics::chi::{ChiEstimator, estimate_chi};
 use mesofield_physics::fields::InitialField;
 use mesofield_physics::inverse::{InverseConfig, invert};
-use mesofield_physics::lfts::{Lfts, LftsConfig};
+use mesofield_physics::lfts::{Lfts, LftsConfig, LftsState};
 use mesofield_physics::rng::StreamRng;
 use mesofield_physics::scft::{ScftConfig, run_scft};
 use mesofield_physics::spectral::SpectralPlan;
@@ -28,6 +28,24 @@ fn reproduced(solver: &ExactSolver, w: &[f64], target: &[f64]) -> f64 {
     let mut phi = vec![0.0; w.len()];
     solver.solve_batch(w, &mut phi, &mut [0.0]).unwrap();
     phi.iter().zip(target).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max)
+}
+
+/// An L-FTS chain at `chi` (B = 100, step 0.05, W_+ to 1e-10) with noise
+/// stream `seed`, started from `init` drawn from stream `init_seed`.
+fn lfts_chain<'a>(
+    solver: &'a ExactSolver,
+    chi: f64,
+    seed: u64,
+    init: InitialField,
+    init_seed: u64,
+) -> (Lfts<'a>, LftsState) {
+    let (model, grid) = (solver.model(), solver.grid());
+    let mut config = LftsConfig::new(chi, 100.0, 0.05, seed);
+    config.pressure_tolerance = 1e-10;
+    let lfts = Lfts::new(config, Solvers::exact(solver)).unwrap();
+    let w0 = init.fields(model, grid, chi, &mut StreamRng::new(init_seed, 0));
+    let (state, _) = lfts.start(&w0, 0).unwrap();
+    (lfts, state)
 }
 
 fn default_solver() -> (ChainModel, Grid, ExactSolver) {
@@ -92,14 +110,10 @@ fn w_minus_centred(w: &[f64]) -> Vec<f64> {
 
 #[test]
 fn inverts_lfts_patterns_at_chi_1_and_recovers_chi() {
-    let (model, grid, solver) = default_solver();
+    let (_, grid, solver) = default_solver();
     let m = grid.points();
     let chi = 1.0;
-    let mut config = LftsConfig::new(chi, 100.0, 0.05, 3);
-    config.pressure_tolerance = 1e-10;
-    let lfts = Lfts::new(config, Solvers::exact(&solver)).unwrap();
-    let w0 = InitialField::Lamellar { periods: 2 }.fields(&model, &grid, chi, &mut StreamRng::new(1, 0));
-    let (mut state, _) = lfts.start(&w0, 0).unwrap();
+    let (lfts, mut state) = lfts_chain(&solver, chi, 3, InitialField::Lamellar { periods: 2 }, 1);
     let (mut targets, mut inverted, mut own) = (Vec::new(), Vec::new(), Vec::new());
     for snapshot in 0..2 {
         for _ in 0..200 {
@@ -141,13 +155,9 @@ fn inverts_lfts_patterns_at_chi_1_and_recovers_chi() {
 /// inverts (example `inv_random`, seed 1, snapshot 200).
 #[test]
 fn inverts_an_lfts_pattern_grown_from_random_fields_at_chi_1() {
-    let (model, grid, solver) = default_solver();
+    let (_, grid, solver) = default_solver();
     let chi = 1.0;
-    let mut config = LftsConfig::new(chi, 100.0, 0.05, 1);
-    config.pressure_tolerance = 1e-10;
-    let lfts = Lfts::new(config, Solvers::exact(&solver)).unwrap();
-    let w0 = InitialField::Random { amplitude: 0.1 }.fields(&model, &grid, chi, &mut StreamRng::new(1, 0));
-    let (mut state, _) = lfts.start(&w0, 0).unwrap();
+    let (lfts, mut state) = lfts_chain(&solver, chi, 1, InitialField::Random { amplitude: 0.1 }, 1);
     for _ in 0..200 {
         state = lfts.step(&state).unwrap().0;
     }
@@ -167,14 +177,10 @@ fn inverts_an_lfts_pattern_grown_from_random_fields_at_chi_1() {
 /// an independent solve.
 #[test]
 fn inverts_the_random_start_patterns_that_stalled() {
-    let (model, grid, solver) = default_solver();
+    let (_, _, solver) = default_solver();
     let chi = 1.0;
     for seed in [7, 8] {
-        let mut config = LftsConfig::new(chi, 100.0, 0.05, seed);
-        config.pressure_tolerance = 1e-10;
-        let lfts = Lfts::new(config, Solvers::exact(&solver)).unwrap();
-        let w0 = InitialField::Random { amplitude: 0.1 }.fields(&model, &grid, chi, &mut StreamRng::new(seed, 0));
-        let (mut state, _) = lfts.start(&w0, 0).unwrap();
+        let (lfts, mut state) = lfts_chain(&solver, chi, seed, InitialField::Random { amplitude: 0.1 }, seed);
         for _ in 0..400 {
             state = lfts.step(&state).unwrap().0;
         }
