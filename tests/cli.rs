@@ -423,7 +423,7 @@ fn sample_writes_its_run_folder_and_resumes_the_same_trajectory() {
     }
     assert!(a["final_pressure_residual"].as_f64().unwrap() < 1e-6);
     assert_eq!(a["operator_calls"], 0);
-    assert_eq!(a["fallbacks"], 0);
+    assert_eq!(a["rejected"], 0);
     for file in
         ["summary.json", "sq.json", "last.safetensors", "trace.jsonl", "sq.png", "hamiltonian.png", "snap_000040.png"]
     {

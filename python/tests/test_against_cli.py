@@ -1,6 +1,8 @@
 """The Python package gives the CLI's numbers to the last bit on the same
 inputs: both call the same library code."""
 
+import json
+
 import numpy as np
 import pytest
 from safetensors.numpy import load_file, save_file
@@ -89,3 +91,24 @@ def test_load_dataset_reads_what_generate_wrote(operator_dir):
         assert data[name].dtype == np.float64
         assert np.array_equal(data[name], array.astype(np.float64), equal_nan=True), name
     assert data["metadata"]["model"]["beads"] == 100
+
+
+def test_sample_summary_is_the_cli_s(cli, tmp_path):
+    # One trajectory driver: the same seed gives the CLI's summary value by
+    # value (H and psi^2 means over the last half with their block errors,
+    # the cost) and its S(q), on a chi, B and start no other test uses.
+    args = dict(chi=0.37, beads_per_cell=80.0, steps=60, step_size=0.04, seed=11, every=20, tol=1e-7)
+    ref = cli("sample", "--chi", 0.37, "--beads-per-cell", 80, "--steps", 60, "--step-size", 0.04, "--seed", 11,
+              "--every", 20, "--tol", 1e-7, "--init", "random:0.05", "--out", tmp_path / "run", "--json", json_out=True)
+    t = mf.sample(init="random:0.05", **args)
+    for key in ["H_mean", "H_stderr", "psi2_mean", "psi2_stderr", "statistics_over_steps", "exact_solves",
+                "operator_calls", "rejected", "final_pressure_residual", "steps", "seed", "solver", "grid"]:
+        assert t.report[key] == ref[key], key
+    sq = json.loads((tmp_path / "run" / "sq.json").read_text())
+    assert np.array_equal(t.q, np.array(sq["q"])) and np.array_equal(t.S, np.array(sq["S"]))
+    assert t.report["sq_steps"] == sq["steps"]
+    i = int(np.argmax(sq["S"]))
+    assert t.peak() == (sq["q"][i], sq["S"][i])
+    # The trace: every step's H as the CLI wrote it.
+    lines = (tmp_path / "run" / "trace.jsonl").read_text().splitlines()
+    assert [json.loads(line)["hamiltonian"] for line in lines] == t.hamiltonian.tolist()

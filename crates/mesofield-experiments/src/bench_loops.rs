@@ -3,7 +3,7 @@
 //! at chi = 0.4 and 1.0 (both solvers from the same burnt-in state and
 //! noise), and the inverse map on patterns of the chi = 0.4 run. Per loop:
 //! wall time, rate, exact solves (the inverse map's are solve equivalents:
-//! solves plus Jacobian products), operator calls, fallbacks (operator inner
+//! solves plus Jacobian products), operator calls, rejected (operator inner
 //! loops or starts the trust check threw away) and the ensemble averages with their
 //! block errors, so a faster loop can be seen to sample the same ensemble.
 //! Then Fig. 4's denoising (patterns of the chi = 0.4 run with noise of half
@@ -19,16 +19,18 @@ use serde::Serialize;
 use mesofield_inference::noise::add_noise;
 use mesofield_physics::dynamics::{Dynamics, DynamicsConfig};
 use mesofield_physics::fields::InitialField;
+use mesofield_physics::fts::{Lfts, LftsConfig, LftsState};
 use mesofield_physics::inverse::{InverseConfig, Inverter};
-use mesofield_physics::lfts::{Lfts, LftsConfig, LftsState};
-use mesofield_physics::observables::order_parameter;
 use mesofield_physics::rng::StreamRng;
 use mesofield_physics::stats::block_mean_error;
-use mesofield_physics::{ChainModel, ExactSolver, FieldSolver, Grid, Solvers};
+use mesofield_physics::trajectory::analyzer::{Each, Trace};
+use mesofield_physics::trajectory::{self, Analyzer, LftsChains, Replica};
+use mesofield_physics::{ChainModel, ExactSolver, FieldSolver, Grid, SolveCost, Solvers};
 
 use crate::observed::{DenoiseSpec, denoise_patterns};
 use crate::patterns::Patterns;
 use crate::progress::Reporter;
+use crate::roles;
 use crate::solvers::{Backend, SolverChoice};
 
 /// Blocks of the standard errors of the L-FTS means.
@@ -84,9 +86,9 @@ pub struct LoopRow {
     /// Steps (L-FTS) or patterns (inverse map) per second.
     pub rate: f64,
     pub unit: String,
-    pub exact_solves: usize,
-    pub operator_calls: usize,
-    pub fallbacks: usize,
+    /// `rejected`: operator results that the loop's trust check threw away.
+    #[serde(flatten)]
+    pub cost: SolveCost,
     /// L-FTS: H per chain and mean (phi_A - phi_B)^2 over the timed steps.
     #[serde(rename = "H")]
     pub h: Option<Estimate>,
@@ -108,7 +110,7 @@ pub struct LoopsReport {
 impl LoopsReport {
     pub fn markdown(&self) -> String {
         let mut out = String::from(
-            "| loop | solver | per second | exact solves | operator calls | fallbacks | H | (phi_A - phi_B)^2 | outcome |\n\
+            "| loop | solver | per second | exact solves | operator calls | rejected | H | (phi_A - phi_B)^2 | outcome |\n\
              | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n",
         );
         let show = |e: &Option<Estimate>| e.map_or("".to_string(), |e| format!("{:.5} +- {:.5}", e.mean, e.stderr));
@@ -124,9 +126,9 @@ impl LoopsReport {
                 r.solver,
                 r.rate,
                 r.unit,
-                r.exact_solves,
-                r.operator_calls,
-                r.fallbacks,
+                r.cost.exact_solves,
+                r.cost.operator_calls,
+                r.cost.rejected,
                 show(&r.h),
                 show(&r.psi2)
             ));
@@ -150,27 +152,24 @@ fn timed_lfts(
     reporter: &Reporter,
 ) -> Result<(LoopRow, Vec<Vec<f64>>)> {
     let stage = reporter.stage(spec.steps as u64, &format!("{name}, {solver}"));
-    let (mut h, mut psi2) = (Vec::with_capacity(spec.steps), Vec::with_capacity(spec.steps));
-    let (mut exact_solves, mut operator_calls, mut fallbacks) = (0, 0, 0);
     let every = (spec.steps / patterns.max(1)).max(1);
     let mut taken = Vec::new();
-    let mut state = state.clone();
-    let started = Instant::now();
-    for k in 1..=spec.steps {
-        let (next, cost) = lfts.step(&state)?;
-        state = next;
-        exact_solves += cost.exact_solves;
-        operator_calls += cost.operator_calls;
-        fallbacks += cost.rejected_operator_steps;
-        h.push(state.hamiltonian);
-        psi2.push(order_parameter(&state.phi));
-        if k % every == 0 && taken.len() < patterns {
-            taken.push(state.phi.clone());
+    let mut trace = Trace::default();
+    let mut take = Each(|s: &LftsState, _: &SolveCost| {
+        if (s.step - state.step).is_multiple_of(every) && taken.len() < patterns {
+            taken.push(s.phi.clone());
         }
-        stage.inc(1);
-    }
-    let seconds = started.elapsed().as_secs_f64();
+        Ok(())
+    });
+    let chains = LftsChains { lfts, seeds: vec![lfts.config.seed] };
+    let analyzers: Vec<&mut dyn Analyzer<LftsState, SolveCost>> = vec![&mut trace, &mut take];
+    let mut chain = [Replica { state: state.clone(), cost: SolveCost::default(), analyzers }];
+    let seconds = trajectory::run(&chains, &mut chain, state.step + spec.steps, &mut |_| stage.inc(1))?;
     stage.finish();
+    let total = chain[0].cost;
+    drop(chain);
+    let h: Vec<f64> = trace.records.iter().map(|r| r.hamiltonian).collect();
+    let psi2: Vec<f64> = trace.records.iter().map(|r| r.psi2).collect();
     let estimate = |values: &[f64]| {
         let (mean, stderr) = block_mean_error(values, BLOCKS);
         Estimate { mean, stderr }
@@ -181,9 +180,7 @@ fn timed_lfts(
         seconds,
         rate: spec.steps as f64 / seconds,
         unit: "steps".into(),
-        exact_solves,
-        operator_calls,
-        fallbacks,
+        cost: total,
         h: Some(estimate(&h)),
         psi2: Some(estimate(&psi2)),
         recovery_error: None,
@@ -204,22 +201,19 @@ pub fn bench_loops(
     }
     let model = ChainModel::default();
     let grid = Grid::for_model(&model, 32, 32)?;
-    let exact = ExactSolver::new(&model, grid)?;
-    let operator = solver.load(backend, &model, &grid)?;
-    let operator_name = solver.to_string();
+    let set = roles::resolve(solver, backend, &model, &grid)?;
+    let exact = set.exact_solver();
     let solvers: Vec<(String, Option<&dyn FieldSolver>)> = std::iter::once(("exact".to_string(), None))
-        .chain(operator.as_ref().map(|o| (operator_name.clone(), Some(o as &dyn FieldSolver))))
+        .chain(set.solvers().operator.map(|o| (set.label().to_string(), Some(o))))
         .collect();
     let mut rows = Vec::new();
     let mut ratios = Vec::new();
     let mut patterns = Vec::new();
     for chi in [0.4, 1.0] {
         let name = format!("L-FTS chi {chi}, B {}", spec.beads_per_cell);
-        let config = LftsConfig {
-            pressure_tolerance: spec.tol,
-            ..LftsConfig::new(chi, spec.beads_per_cell, spec.step_size, spec.seed)
-        };
-        let burn = Lfts::new(config.clone(), Solvers::exact(&exact))?;
+        let config =
+            LftsConfig::new(chi, spec.beads_per_cell, spec.step_size, spec.seed).with_pressure_tolerance(spec.tol);
+        let burn = Lfts::new(config.clone(), Solvers::exact(exact))?;
         let w0 = InitialField::Lamellar { periods: 2 }.fields(&model, &grid, chi, &mut StreamRng::new(spec.seed, 0));
         let (mut state, _) = burn.start(&w0, 0)?;
         let stage = reporter.stage(spec.burn_in as u64, &format!("{name}, burn-in"));
@@ -230,7 +224,7 @@ pub fn bench_loops(
         stage.finish();
         let mut rates = Vec::new();
         for (label, op) in &solvers {
-            let lfts = Lfts::new(config.clone(), Solvers::new(&exact, *op)?)?;
+            let lfts = Lfts::new(config.clone(), Solvers::new(exact, *op)?)?;
             let keep = if chi == 0.4 && op.is_none() { spec.patterns } else { 0 };
             let (row, taken) = timed_lfts(&lfts, &name, label, &state, spec, keep, reporter)?;
             rates.push(row.rate);
@@ -246,9 +240,9 @@ pub fn bench_loops(
     let name = format!("inverse map, {} L-FTS patterns at chi 0.4", patterns.len());
     let mut rates = Vec::new();
     for (label, op) in &solvers {
-        let inverter = Inverter::new(Solvers::new(&exact, *op)?, InverseConfig::default())?;
+        let inverter = Inverter::new(Solvers::new(exact, *op)?, InverseConfig::default())?;
         let stage = reporter.stage(patterns.len() as u64, &format!("{name}, {label}"));
-        let (mut exact_solves, mut operator_calls, mut fallbacks) = (0, 0, 0);
+        let mut total = SolveCost::default();
         let started = Instant::now();
         for (k, phi) in patterns.iter().enumerate() {
             let mut target = phi.clone();
@@ -259,9 +253,11 @@ pub fn bench_loops(
             if !out.converged {
                 bail!("{name}, {label}: pattern {k} stopped at {:.2e}", out.residual);
             }
-            exact_solves += out.solve_equivalents();
-            operator_calls += rough.map_or(0, |r| r.solves);
-            fallbacks += out.fallbacks;
+            total += SolveCost {
+                exact_solves: out.solve_equivalents(),
+                operator_calls: rough.map_or(0, |r| r.solves),
+                rejected: out.rejected,
+            };
             stage.inc(1);
         }
         let seconds = started.elapsed().as_secs_f64();
@@ -273,9 +269,7 @@ pub fn bench_loops(
             seconds,
             rate: patterns.len() as f64 / seconds,
             unit: "patterns".into(),
-            exact_solves,
-            operator_calls,
-            fallbacks,
+            cost: total,
             h: None,
             psi2: None,
             recovery_error: None,
@@ -286,10 +280,10 @@ pub fn bench_loops(
         ratios.push((name, rates[1] / rates[0]));
     }
     let choices: Vec<(String, SolverChoice)> = std::iter::once(("exact".to_string(), SolverChoice::Exact))
-        .chain(operator.is_some().then(|| (operator_name.clone(), solver.clone())))
+        .chain(set.solvers().operator.is_some().then(|| (set.label().to_string(), solver.clone())))
         .collect();
     denoise_rows(spec, &model, grid, &patterns, &choices, backend, reporter, &mut rows, &mut ratios)?;
-    dynamics_rows(spec, &exact, &patterns[0], &solvers, reporter, &mut rows, &mut ratios)?;
+    dynamics_rows(spec, exact, &patterns[0], &solvers, reporter, &mut rows, &mut ratios)?;
     Ok(LoopsReport { spec: spec.clone(), rows, ratios })
 }
 
@@ -339,7 +333,6 @@ fn denoise_rows(
         let started = Instant::now();
         let done = denoise_patterns(&noisy, Some(&clean), model, &denoise_spec, choice, backend, reporter)?;
         let seconds = started.elapsed().as_secs_f64();
-        let sum = |f: &dyn Fn(&crate::observed::PatternRecovery) -> usize| done.patterns.iter().map(f).sum::<usize>();
         let errors: Vec<f64> = done.patterns.iter().filter_map(|p| p.error.as_ref().map(|e| e.recovery)).collect();
         let (mean, sd) = mesofield_physics::stats::mean_std(&errors);
         rates.push(n as f64 / seconds);
@@ -349,9 +342,7 @@ fn denoise_rows(
             seconds,
             rate: n as f64 / seconds,
             unit: "patterns".into(),
-            exact_solves: sum(&|p| p.recovery.exact_solves),
-            operator_calls: sum(&|p| p.recovery.operator_calls),
-            fallbacks: sum(&|p| p.recovery.fallbacks),
+            cost: done.patterns.iter().map(|p| p.recovery.cost).sum(),
             h: None,
             psi2: None,
             recovery_error: Some(Estimate { mean, stderr: sd / (errors.len() as f64).sqrt() }),
@@ -385,13 +376,12 @@ fn dynamics_rows(
         let dynamics = Dynamics::new(DynamicsConfig::new(0.25, 2.0), Solvers::new(exact, *op)?)?;
         let stage = reporter.stage(spec.dynamics_steps as u64, &format!("{name}, {label}"));
         let started = Instant::now();
-        let (mut state, mut total) = dynamics.start(&phi[..m], None)?;
+        let (mut state, start_cost) = dynamics.start(&phi[..m], None)?;
+        let mut total = start_cost.solves;
         for _ in 0..spec.dynamics_steps {
             let (next, cost) = dynamics.step(&state)?;
             state = next;
-            total.exact_solves += cost.exact_solves;
-            total.operator_calls += cost.operator_calls;
-            total.fallbacks += cost.fallbacks;
+            total += cost.solves;
             stage.inc(1);
         }
         let seconds = started.elapsed().as_secs_f64();
@@ -403,9 +393,7 @@ fn dynamics_rows(
             seconds,
             rate: spec.dynamics_steps as f64 / seconds,
             unit: "steps".into(),
-            exact_solves: total.exact_solves,
-            operator_calls: total.operator_calls,
-            fallbacks: total.fallbacks,
+            cost: total,
             h: None,
             psi2: None,
             recovery_error: None,

@@ -135,7 +135,7 @@ pub fn dynamics_figure(
             first.sq_peak_height,
             end.sq_peak_q,
             end.sq_peak_height,
-            run.summary.exact_solves,
+            run.summary.cost.exact_solves,
             run.summary.steps_per_second,
         ));
         legs.push(LegReport { run: leg.name.clone(), chi: leg.chi, summary: run.summary, trace: run.trace });

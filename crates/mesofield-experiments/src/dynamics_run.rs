@@ -5,24 +5,25 @@
 //! from, `trace.png` (F against t) and `animation.gif` of the frames.
 
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use mesofield_physics::dynamics::{Dynamics, DynamicsConfig, DynamicsState, Mobility};
+use mesofield_physics::dynamics::{Dynamics, DynamicsConfig, DynamicsCost, DynamicsState, Mobility};
 use mesofield_physics::io::{FieldFile, TensorData};
 use mesofield_physics::observables::structure_factor;
 use mesofield_physics::rng::StreamRng;
 use mesofield_physics::spectral::SpectralPlan;
-use mesofield_physics::{ChainModel, ExactSolver, FieldSolver, Grid, Solvers};
+use mesofield_physics::trajectory::{self, Analyzer, Replica};
+use mesofield_physics::{ChainModel, Grid, SolveCost};
 
 use crate::charts::{COLOURS, LineChart, Series, line_chart_png};
 use crate::patterns::load_patterns;
 use crate::plot;
 use crate::progress::Reporter;
-use crate::run_folder::{Record, RunFolder};
+use crate::roles;
+use crate::run_folder::{Record, RunFolder, TraceWriter};
 use crate::solvers::{Backend, SolverChoice};
 
 /// One dynamics run.
@@ -99,11 +100,13 @@ pub struct DynamicsSummary {
     #[serde(rename = "F")]
     pub free_energy: f64,
     /// Of this invocation (a resumed run counts from its resume point).
-    pub exact_solves: usize,
-    pub operator_calls: usize,
-    pub rejected_steps: usize,
-    /// Operator starts of the inverse map that its trust check threw away.
-    pub fallbacks: usize,
+    /// `rejected`: operator starts of the inverse map that its trust check
+    /// threw away.
+    #[serde(flatten)]
+    pub cost: SolveCost,
+    /// Steps redone with half the step.
+    #[serde(alias = "rejected_steps")]
+    pub halved_steps: usize,
     pub steps_per_second: f64,
     pub seconds: f64,
     pub solver: String,
@@ -203,8 +206,7 @@ pub fn run_dynamics(spec: &DynamicsSpec, dir: &Path, resume: bool, reporter: &Re
     }
     let folder = RunFolder::new(dir);
     let (model, grid, phi_start, resumed) = start_of(spec, &folder, resume)?;
-    let exact = ExactSolver::new(&model, grid)?;
-    let operator = spec.solver.load(spec.backend, &model, &grid)?;
+    let set = roles::resolve(&spec.solver, spec.backend, &model, &grid)?;
     let config = DynamicsConfig {
         mobility: spec.mobility,
         m0: spec.m0,
@@ -213,13 +215,12 @@ pub fn run_dynamics(spec: &DynamicsSpec, dir: &Path, resume: bool, reporter: &Re
         seed: spec.seed,
         ..DynamicsConfig::new(spec.chi, spec.dt)
     };
-    let dynamics = Dynamics::new(config, Solvers::new(&exact, operator.as_ref().map(|o| o as &dyn FieldSolver))?)?;
+    let dynamics = Dynamics::new(config, set.solvers())?;
     folder.create()?;
-    let solver_name = spec.solver.to_string();
     let run = json!({"chi": spec.chi, "mobility": spec.mobility, "m0": spec.m0, "noise": spec.noise,
                      "beads_per_cell": spec.beads_per_cell, "seed": spec.seed, "dt": spec.dt,
-                     "solver": solver_name, "grid": [grid.mx, grid.my], "model": model});
-    let mut state = match &resumed {
+                     "solver": spec.solver.to_string(), "grid": [grid.mx, grid.my], "model": model});
+    let state = match &resumed {
         Some(r) => {
             let (mut s, _) = dynamics.start(&phi_start, Some(&r.w))?;
             s.step = r.step;
@@ -229,49 +230,25 @@ pub fn run_dynamics(spec: &DynamicsSpec, dir: &Path, resume: bool, reporter: &Re
         }
         None => dynamics.start(&phi_start, None)?.0,
     };
-    let (mut trace, mut writer) = folder.open_trace::<DynamicsRecord>(resumed.as_ref().map(|r| r.step))?;
-    let plan = SpectralPlan::new(grid);
-    let mut record = |state: &DynamicsState, trace: &mut Vec<DynamicsRecord>| -> Result<()> {
-        let peak = structure_factor(&plan, &state.phi_a).peak();
-        let r = DynamicsRecord {
-            step: state.step,
-            t: state.t,
-            free_energy: state.free_energy,
-            mean_phi_a: mesofield_physics::stats::mean(&state.phi_a),
-            sq_peak_height: peak.s,
-            sq_peak_q: peak.q,
-        };
-        writer.append(&r)?;
-        trace.push(r);
-        save_state(&folder, &folder.snapshot(state.step), state, &grid, &run)?;
-        let png = folder.file(&format!("snap_{:06}.png", state.step));
-        plot::field_png(&state.phi_a, grid.mx, grid.my, Some((0.0, 1.0)), &png)?;
-        Ok(())
-    };
-    if trace.is_empty() {
-        record(&state, &mut trace)?;
-    }
+    let (trace, writer) = folder.open_trace::<DynamicsRecord>(resumed.as_ref().map(|r| r.step))?;
     let target = if resume { state.step.max(spec.steps) } else { spec.steps };
-    let started = Instant::now();
-    let (mut exact_solves, mut operator_calls, mut rejected, mut fallbacks) = (0, 0, 0, 0);
+    let plan = SpectralPlan::new(grid);
+    let mut files = DynamicsFiles { folder: &folder, grid, plan, run, trace, writer, every: spec.every, target };
+    if files.trace.is_empty() {
+        files.record(&state)?;
+    }
     let first_step = state.step;
     let stage = reporter.stage((target - state.step) as u64, "dynamics");
-    while state.step < target {
-        let (next, cost) = dynamics.step(&state)?;
-        state = next;
-        exact_solves += cost.exact_solves;
-        operator_calls += cost.operator_calls;
-        rejected += cost.rejected;
-        fallbacks += cost.fallbacks;
+    let mut leg =
+        [Replica { state, cost: DynamicsCost::default(), analyzers: vec![&mut files as &mut dyn Analyzer<_, _>] }];
+    let seconds = trajectory::run(&dynamics, &mut leg, target, &mut |leg| {
+        let state = &leg[0].state;
         stage.inc(1);
         stage.set_message(format!("dynamics t {:.3} F {:.5}", state.t, state.free_energy));
-        if state.step % spec.every == 0 || state.step == target {
-            record(&state, &mut trace)?;
-            save_state(&folder, &folder.last(), &state, &grid, &run)?;
-        }
-    }
+    })?;
     stage.finish();
-    let seconds = started.elapsed().as_secs_f64();
+    let [Replica { state, cost, .. }] = leg;
+    let trace = files.trace;
     let steps_done = state.step - first_step;
     let t: Vec<f64> = trace.iter().map(|r| r.t).collect();
     let f: Vec<f64> = trace.iter().map(|r| r.free_energy).collect();
@@ -286,16 +263,62 @@ pub fn run_dynamics(spec: &DynamicsSpec, dir: &Path, resume: bool, reporter: &Re
         steps: state.step,
         t: state.t,
         free_energy: state.free_energy,
-        exact_solves,
-        operator_calls,
-        rejected_steps: rejected,
-        fallbacks,
+        cost: cost.solves,
+        halved_steps: cost.halved_steps,
         steps_per_second: steps_done as f64 / seconds.max(1e-9),
         seconds,
-        solver: solver_name,
+        solver: spec.solver.to_string(),
     };
     folder.write_json("summary.json", &summary)?;
     Ok(DynamicsRun { summary, trace, steps_done })
+}
+
+/// A dynamics run's files, an analyzer of its states: a trace record and a
+/// snapshot every `every` steps and at `target`, with `last.safetensors`.
+struct DynamicsFiles<'f> {
+    folder: &'f RunFolder,
+    grid: Grid,
+    plan: SpectralPlan,
+    run: serde_json::Value,
+    trace: Vec<DynamicsRecord>,
+    writer: TraceWriter,
+    every: usize,
+    target: usize,
+}
+
+impl DynamicsFiles<'_> {
+    /// The trace record (t, F, mean phi_A, S(q) peak) and snapshot of `state`.
+    fn record(&mut self, state: &DynamicsState) -> Result<()> {
+        let peak = structure_factor(&self.plan, &state.phi_a).peak();
+        let r = DynamicsRecord {
+            step: state.step,
+            t: state.t,
+            free_energy: state.free_energy,
+            mean_phi_a: mesofield_physics::stats::mean(&state.phi_a),
+            sq_peak_height: peak.s,
+            sq_peak_q: peak.q,
+        };
+        self.writer.append(&r)?;
+        self.trace.push(r);
+        let (folder, grid) = (self.folder, &self.grid);
+        save_state(folder, &folder.snapshot(state.step), state, grid, &self.run)?;
+        let png = folder.file(&format!("snap_{:06}.png", state.step));
+        plot::field_png(&state.phi_a, grid.mx, grid.my, Some((0.0, 1.0)), &png)?;
+        Ok(())
+    }
+}
+
+impl Analyzer<DynamicsState, DynamicsCost> for DynamicsFiles<'_> {
+    fn sample(&mut self, state: &DynamicsState, _: &DynamicsCost) -> mesofield_physics::Result<()> {
+        let mut write = || -> Result<()> {
+            if state.step.is_multiple_of(self.every) || state.step == self.target {
+                self.record(state)?;
+                save_state(self.folder, &self.folder.last(), state, &self.grid, &self.run)?;
+            }
+            Ok(())
+        };
+        write().map_err(|e| mesofield_physics::Error::Io(format!("{e:#}")))
+    }
 }
 
 /// `animation.gif` from the recorded snapshots' phi_A.

@@ -12,9 +12,10 @@ use burn::prelude::Device;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use mesofield_fno::TrainConfig;
 use mesofield_fno::data::Normalization;
 use mesofield_fno::evaluation::{EvalReport, evaluate};
-use mesofield_fno::training::{Progress, Stop, TrainConfig};
+use mesofield_fno::training::{Progress, Stop};
 use mesofield_fno::{Checkpoint, FnoConfig, FnoOperator, train};
 use mesofield_physics::ChainModel;
 use mesofield_physics::dataset::{Dataset, GeneratorConfig, GrfFamily, LftsFamily, ScftFamily};

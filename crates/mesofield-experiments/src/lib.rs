@@ -27,6 +27,7 @@ pub mod files;
 pub mod inputs;
 pub mod observed;
 pub mod patterns;
+pub mod roles;
 pub mod solvers;
 pub mod spec;
 

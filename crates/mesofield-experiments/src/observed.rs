@@ -21,7 +21,9 @@ use mesofield_physics::{ChainModel, ExactSolver, FieldSolver, Grid, Solvers};
 use crate::patterns::Patterns;
 use crate::plot;
 use crate::progress::Reporter;
-use crate::solvers::{Backend, SolverChoice, operator_with_gradient};
+use crate::roles;
+use crate::roles::density::operator_with_gradient;
+use crate::solvers::{Backend, SolverChoice};
 
 /// One pattern's inverse map.
 #[derive(Clone, Debug, Serialize)]
@@ -38,7 +40,7 @@ pub struct InverseRecord {
     pub jacobian_products: usize,
     pub operator_calls: usize,
     /// 1 where the trust check threw the operator's start away.
-    pub fallbacks: usize,
+    pub rejected: usize,
 }
 
 /// The fields of each pattern.
@@ -76,10 +78,9 @@ pub fn invert_patterns(
     let grid = Grid::for_model(model, patterns.mx, patterns.my)?;
     let shifts = patterns.match_mean(model.f_a());
     let phi = patterns.densities();
-    let exact = ExactSolver::new(model, grid)?;
-    let operator = solver.load(backend, model, &grid)?;
+    let set = roles::resolve(solver, backend, model, &grid)?;
     let config = InverseConfig { tolerance: tol, ..Default::default() };
-    let inverter = Inverter::new(Solvers::new(&exact, operator.as_ref().map(|o| o as &dyn FieldSolver))?, config)?;
+    let inverter = Inverter::new(set.solvers(), config)?;
     let m = grid.points();
     let stage = reporter.stage(patterns.n as u64, "inverse map");
     let mut w = Vec::with_capacity(phi.len());
@@ -113,7 +114,7 @@ pub fn invert_patterns(
             newton_steps: out.newton_steps,
             jacobian_products: out.jacobian_products,
             operator_calls: rough.as_ref().map_or(0, |r| r.solves),
-            fallbacks: out.fallbacks,
+            rejected: out.rejected,
         });
         w.extend_from_slice(&out.w);
         stage.inc(1);

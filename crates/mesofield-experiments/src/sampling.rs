@@ -5,28 +5,26 @@
 //! standard errors, and the pictures `hamiltonian.png` and `sq.png`.
 
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use anyhow::{Result, bail};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use mesofield_physics::fts::{Lfts, LftsConfig, LftsState};
 use mesofield_physics::io::TensorData;
-use mesofield_physics::lfts::{Lfts, LftsConfig, LftsState, StepCost};
-use mesofield_physics::observables::{RunningStructureFactor, StructureFactor, order_parameter, structure_factor};
+use mesofield_physics::observables::{RunningStructureFactor, StructureFactor};
 use mesofield_physics::spectral::SpectralPlan;
-use mesofield_physics::stats::block_mean_error;
-use mesofield_physics::{ExactSolver, FieldSolver, Grid, Solvers};
+use mesofield_physics::trajectory::analyzer::{LastHalf, Snapshots, StructureFactorSum, Trace};
+use mesofield_physics::trajectory::{self, Analyzer, LftsChains, Replica};
+use mesofield_physics::{Grid, SolveCost};
 
 use crate::charts::{COLOURS, LineChart, Series, line_chart_png, sq_chart};
 use crate::inputs::initial_fields;
 use crate::plot;
 use crate::progress::Reporter;
+use crate::roles;
 use crate::run_folder::{Record, RunFolder};
 use crate::solvers::{Backend, SolverChoice};
-
-/// Blocks of the standard errors of the run's means.
-const BLOCKS: usize = 10;
 
 /// One L-FTS run.
 #[derive(Clone, Debug)]
@@ -50,22 +48,7 @@ pub struct SampleSpec {
     pub backend: Backend,
 }
 
-/// One step's record in `trace.jsonl`.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct SampleRecord {
-    pub step: usize,
-    pub hamiltonian: f64,
-    /// Mean over the grid of (phi_A - phi_B)^2.
-    pub psi2: f64,
-    pub pressure_residual: f64,
-    /// Cumulative over the run.
-    pub exact_solves: usize,
-    pub operator_calls: usize,
-    /// Operator inner loops the trust check threw away (cumulative; absent
-    /// in traces written before it was counted).
-    #[serde(default)]
-    pub fallbacks: usize,
-}
+pub use mesofield_physics::trajectory::analyzer::SampleRecord;
 
 impl Record for SampleRecord {
     fn step(&self) -> usize {
@@ -86,11 +69,8 @@ pub struct SampleSummary {
     pub grid: [usize; 2],
     pub steps_per_second: f64,
     pub seconds: f64,
-    pub exact_solves: usize,
-    pub operator_calls: usize,
-    /// Operator inner loops the trust check threw away.
-    #[serde(default)]
-    pub fallbacks: usize,
+    #[serde(flatten)]
+    pub cost: SolveCost,
     #[serde(rename = "H_mean")]
     pub h_mean: f64,
     #[serde(rename = "H_stderr")]
@@ -99,6 +79,42 @@ pub struct SampleSummary {
     pub psi2_stderr: f64,
     pub statistics_over_steps: usize,
     pub final_pressure_residual: f64,
+}
+
+impl SampleSummary {
+    /// The summary of the chain with `seed` of `spec` on `grid`: its cost,
+    /// its timing (seconds, steps run by this invocation), and the means of
+    /// its trace's last half (`LastHalf`).
+    pub fn of(
+        spec: &SampleSpec,
+        seed: u64,
+        grid: &Grid,
+        trace: &[SampleRecord],
+        cost: SolveCost,
+        (seconds, steps_run): (f64, usize),
+        final_pressure_residual: f64,
+    ) -> SampleSummary {
+        let half = LastHalf::of(trace, spec.steps);
+        SampleSummary {
+            chi: spec.chi,
+            beads_per_cell: spec.beads_per_cell,
+            steps: spec.steps,
+            step_size: spec.step_size,
+            seed,
+            solver: spec.solver.to_string(),
+            tol: spec.tol,
+            grid: [grid.mx, grid.my],
+            steps_per_second: steps_run as f64 / seconds,
+            seconds,
+            cost,
+            h_mean: half.h_mean,
+            h_stderr: half.h_stderr,
+            psi2_mean: half.psi2_mean,
+            psi2_stderr: half.psi2_stderr,
+            statistics_over_steps: half.count,
+            final_pressure_residual,
+        }
+    }
 }
 
 /// `sq.json`: S(q) of phi_A averaged over the steps of the last half.
@@ -215,9 +231,8 @@ pub struct ReplicaSummary {
     /// Replica-steps per second of wall time (all chains together).
     pub steps_per_second: f64,
     pub seconds: f64,
-    pub exact_solves: usize,
-    pub operator_calls: usize,
-    pub fallbacks: usize,
+    #[serde(flatten)]
+    pub cost: SolveCost,
     #[serde(rename = "H_mean")]
     pub h_mean: f64,
     #[serde(rename = "H_stderr")]
@@ -233,24 +248,42 @@ fn mean_error(values: &[f64]) -> (f64, f64) {
     (mean, std / (values.len() as f64).sqrt())
 }
 
-/// One chain's run folder and running tallies.
-struct Chain {
+/// One chain's files, an analyzer of its states: the trace in memory and
+/// in `trace.jsonl`, S(q) summed over the last half, and snapshots (with
+/// `last.safetensors`) every `every` steps and at the end.
+struct ChainFiles {
     seed: u64,
     folder: RunFolder,
-    trace: Vec<SampleRecord>,
+    trace: Trace,
     writer: crate::run_folder::TraceWriter,
-    sq_sum: RunningStructureFactor,
-    exact_solves: usize,
-    operator_calls: usize,
-    fallbacks: usize,
+    sq: StructureFactorSum,
+    /// The cost recorded before a resumed run's first step.
+    resumed: SolveCost,
     run: serde_json::Value,
+    every: usize,
+    steps: usize,
+    grid: Grid,
 }
 
-impl Chain {
-    fn charge(&mut self, cost: &StepCost) {
-        self.exact_solves += cost.exact_solves;
-        self.operator_calls += cost.operator_calls;
-        self.fallbacks += cost.rejected_operator_steps;
+impl ChainFiles {
+    fn write(&mut self, state: &LftsState, cost: &SolveCost) -> Result<()> {
+        self.trace.sample(state, cost)?;
+        self.writer.append(self.trace.records.last().expect("just sampled"))?;
+        self.sq.sample(state, cost)?;
+        if Snapshots::keeps(self.every, self.steps, state.step) {
+            let (folder, grid, m) = (&self.folder, &self.grid, self.grid.points());
+            save_state(folder, &folder.snapshot(state.step), state, grid, &self.run, &self.sq.sum)?;
+            let png = folder.file(&format!("snap_{:06}.png", state.step));
+            plot::field_png(&state.phi[..m], grid.mx, grid.my, Some((0.0, 1.0)), &png)?;
+            save_state(folder, &folder.last(), state, grid, &self.run, &self.sq.sum)?;
+        }
+        Ok(())
+    }
+}
+
+impl Analyzer<LftsState, SolveCost> for ChainFiles {
+    fn sample(&mut self, state: &LftsState, cost: &SolveCost) -> mesofield_physics::Result<()> {
+        self.write(state, cost).map_err(|e| mesofield_physics::Error::Io(format!("{e:#}")))
     }
 }
 
@@ -286,15 +319,12 @@ pub fn run_replicas(
             starts[r].3
         );
     }
-    let exact = ExactSolver::new(&model, grid)?;
-    let operator = spec.solver.load(spec.backend, &model, &grid)?;
-    let config = LftsConfig {
-        pressure_tolerance: spec.tol,
-        ..LftsConfig::new(spec.chi, spec.beads_per_cell, spec.step_size, spec.seed)
-    };
-    let sampler = Lfts::new(config, Solvers::new(&exact, operator.as_ref().map(|o| o as &dyn FieldSolver))?)?;
+    let set = roles::resolve(&spec.solver, spec.backend, &model, &grid)?;
+    let config =
+        LftsConfig::new(spec.chi, spec.beads_per_cell, spec.step_size, spec.seed).with_pressure_tolerance(spec.tol);
+    let sampler = Lfts::new(config, set.solvers())?;
     let solver_name = spec.solver.to_string();
-    let mut chains = Vec::with_capacity(replicas);
+    let mut files = Vec::with_capacity(replicas);
     let mut w_start = Vec::with_capacity(replicas * 2 * grid.points());
     for (r, (folder, (_, _, w, _, sq_sum))) in folders.into_iter().zip(starts).enumerate() {
         folder.create()?;
@@ -303,70 +333,46 @@ pub fn run_replicas(
                          "seed": seed, "steps": spec.steps, "solver": solver_name, "tol": spec.tol,
                          "grid": [grid.mx, grid.my], "model": model});
         // A run stopped between snapshots wrote records past its last one: they are recomputed.
-        let (trace, writer) = folder.open_trace::<SampleRecord>(resume.then_some(start_step))?;
-        let (exact_solves, operator_calls, fallbacks) =
-            trace.last().map(|t| (t.exact_solves, t.operator_calls, t.fallbacks)).unwrap_or((0, 0, 0));
+        let (records, writer) = folder.open_trace::<SampleRecord>(resume.then_some(start_step))?;
+        let resumed = records.last().map(|t| t.cost).unwrap_or_default();
         w_start.extend(w);
-        chains.push(Chain { seed, folder, trace, writer, sq_sum, exact_solves, operator_calls, fallbacks, run });
+        let sq = StructureFactorSum::new(SpectralPlan::new(grid), spec.steps / 2, sq_sum);
+        let trace = Trace { records };
+        files.push(ChainFiles {
+            seed,
+            folder,
+            trace,
+            writer,
+            sq,
+            resumed,
+            run,
+            every: spec.every,
+            steps: spec.steps,
+            grid,
+        });
     }
-    let seeds: Vec<u64> = chains.iter().map(|c| c.seed).collect();
-    let mut states = Vec::with_capacity(replicas);
-    for (chain, (state, cost)) in chains.iter_mut().zip(sampler.start_replicas(&w_start, start_step)?) {
-        chain.charge(&cost);
-        states.push(state);
-    }
-    let plan = SpectralPlan::new(grid);
-    let m = grid.points();
+    let chains = LftsChains { lfts: &sampler, seeds: files.iter().map(|c| c.seed).collect() };
     let stage = reporter.stage(spec.steps as u64, "sample");
     stage.set_position(start_step as u64);
-    let started = Instant::now();
-    let record = |state: &LftsState, chain: &Chain| SampleRecord {
-        step: state.step,
-        hamiltonian: state.hamiltonian,
-        psi2: order_parameter(&state.phi),
-        pressure_residual: state.pressure_residual,
-        exact_solves: chain.exact_solves,
-        operator_calls: chain.operator_calls,
-        fallbacks: chain.fallbacks,
-    };
+    let mut chain_states = Vec::with_capacity(replicas);
+    for (f, (state, cost)) in files.iter_mut().zip(sampler.start_replicas(&w_start, start_step)?) {
+        let cost = f.resumed + cost;
+        chain_states.push(Replica { state, cost, analyzers: vec![f as &mut dyn Analyzer<LftsState, SolveCost>] });
+    }
     if start_step == 0 {
-        for (chain, state) in chains.iter_mut().zip(&states) {
-            let r = record(state, chain);
-            chain.writer.append(&r)?;
-            chain.trace.push(r);
-        }
+        chain_states.iter_mut().try_for_each(trajectory::sample)?;
     }
-    let mut step = start_step;
-    while step < spec.steps {
-        let next = sampler.step_replicas(&states, &seeds)?;
-        states.clear();
-        for (chain, (state, cost)) in chains.iter_mut().zip(next) {
-            chain.charge(&cost);
-            let r = record(&state, chain);
-            chain.writer.append(&r)?;
-            chain.trace.push(r);
-            if state.step > spec.steps / 2 {
-                chain.sq_sum.add(&structure_factor(&plan, &state.phi[..m]));
-            }
-            if (spec.every > 0 && state.step % spec.every == 0) || state.step == spec.steps {
-                let folder = &chain.folder;
-                save_state(folder, &folder.snapshot(state.step), &state, &grid, &chain.run, &chain.sq_sum)?;
-                let png = folder.file(&format!("snap_{:06}.png", state.step));
-                plot::field_png(&state.phi[..m], grid.mx, grid.my, Some((0.0, 1.0)), &png)?;
-                save_state(folder, &folder.last(), &state, &grid, &chain.run, &chain.sq_sum)?;
-            }
-            states.push(state);
-        }
-        step += 1;
-        stage.set_position(step as u64);
-        stage.set_message(format!("sample H {:.4}", states[0].hamiltonian));
-    }
+    let seconds = trajectory::run(&chains, &mut chain_states, spec.steps, &mut |chains| {
+        stage.set_position(chains[0].state.step as u64);
+        stage.set_message(format!("sample H {:.4}", chains[0].state.hamiltonian));
+    })?;
     stage.finish();
-    let seconds = started.elapsed().as_secs_f64();
+    let ends: Vec<(LftsState, SolveCost)> = chain_states.into_iter().map(|r| (r.state, r.cost)).collect();
     let steps_run = spec.steps - start_step;
+    let seeds = chains.seeds.clone();
     let mut runs = Vec::with_capacity(replicas);
-    for (chain, state) in chains.into_iter().zip(&states) {
-        runs.push(finish_chain(spec, chain, state, &grid, &solver_name, seconds, steps_run)?);
+    for (chain, (state, cost)) in files.into_iter().zip(ends) {
+        runs.push(finish_chain(spec, chain, &state, cost, seconds, steps_run)?);
     }
     let summary = (replicas > 1).then(|| {
         let (h_mean, h_stderr) = mean_error(&runs.iter().map(|r| r.summary.h_mean).collect::<Vec<_>>());
@@ -376,9 +382,7 @@ pub fn run_replicas(
             seeds,
             steps_per_second: (replicas * steps_run) as f64 / seconds,
             seconds,
-            exact_solves: runs.iter().map(|r| r.summary.exact_solves).sum(),
-            operator_calls: runs.iter().map(|r| r.summary.operator_calls).sum(),
-            fallbacks: runs.iter().map(|r| r.summary.fallbacks).sum(),
+            cost: runs.iter().map(|r| r.summary.cost).sum(),
             h_mean,
             h_stderr,
             psi2_mean,
@@ -395,18 +399,15 @@ pub fn run_replicas(
 /// A chain's means over its last half, `sq.json`, pictures and `summary.json`.
 fn finish_chain(
     spec: &SampleSpec,
-    chain: Chain,
+    chain: ChainFiles,
     state: &LftsState,
-    grid: &Grid,
-    solver_name: &str,
+    cost: SolveCost,
     seconds: f64,
     steps_run: usize,
 ) -> Result<SampleRun> {
-    let Chain { seed, folder, trace, sq_sum, exact_solves, operator_calls, fallbacks, .. } = chain;
+    let ChainFiles { seed, folder, trace, sq, grid, .. } = chain;
+    let (trace, sq_sum) = (trace.records, sq.sum);
     let m = grid.points();
-    let half: Vec<&SampleRecord> = trace.iter().filter(|t| t.step > spec.steps / 2).collect();
-    let (h_mean, h_stderr) = block_mean_error(&half.iter().map(|t| t.hamiltonian).collect::<Vec<_>>(), BLOCKS);
-    let (psi2_mean, psi2_stderr) = block_mean_error(&half.iter().map(|t| t.psi2).collect::<Vec<_>>(), BLOCKS);
     let sq = MeanStructureFactor { q: sq_sum.q.clone(), s: sq_sum.mean(), steps: sq_sum.steps };
     folder.write_json("sq.json", &sq)?;
     line_chart_png(&sq_chart(&sq.q, &sq.s, "S(q) of phi_A, mean over the last half"), &folder.file("sq.png"))?;
@@ -419,27 +420,7 @@ fn finish_chain(
     )
     .with(Series::new("", &steps_axis, &h, COLOURS[0]));
     line_chart_png(&chart, &folder.file("hamiltonian.png"))?;
-    let summary = SampleSummary {
-        chi: spec.chi,
-        beads_per_cell: spec.beads_per_cell,
-        steps: spec.steps,
-        step_size: spec.step_size,
-        seed,
-        solver: solver_name.to_string(),
-        tol: spec.tol,
-        grid: [grid.mx, grid.my],
-        steps_per_second: steps_run as f64 / seconds,
-        seconds,
-        exact_solves,
-        operator_calls,
-        fallbacks,
-        h_mean,
-        h_stderr,
-        psi2_mean,
-        psi2_stderr,
-        statistics_over_steps: half.len(),
-        final_pressure_residual: state.pressure_residual,
-    };
+    let summary = SampleSummary::of(spec, seed, &grid, &trace, cost, (seconds, steps_run), state.pressure_residual);
     folder.write_json("summary.json", &summary)?;
     Ok(SampleRun { summary, sq, last_phi_a: state.phi[..m].to_vec(), grid: [grid.mx, grid.my], steps_run })
 }

@@ -1,18 +1,14 @@
 //! Which solver a loop uses, parsed once: the exact solver alone
 //! (`exact`), or with a trained operator (`operator:CHECKPOINT`), and the
-//! device the operator runs on.
+//! device the operator runs on. `roles::resolve` turns the choice into the
+//! loaded `SolverSet`.
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::str::FromStr;
 
 use anyhow::{Result, anyhow, bail};
 use burn::prelude::*;
-
-use mesofield_fno::FnoOperator;
-use mesofield_fno::vjp::FnoVjp;
-use mesofield_inference::gradient::OperatorGradient;
-use mesofield_physics::{ChainModel, Grid};
 
 /// The backend an operator runs on.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -91,39 +87,4 @@ impl fmt::Display for SolverChoice {
             SolverChoice::Operator(dir) => write!(f, "operator:{}", dir.display()),
         }
     }
-}
-
-impl SolverChoice {
-    /// The operator for `grid`, refusing one trained for another chain
-    /// model or box; None for `exact` (the loop uses its exact solver).
-    pub fn load(&self, backend: Backend, model: &ChainModel, grid: &Grid) -> Result<Option<FnoOperator>> {
-        match self {
-            SolverChoice::Exact => Ok(None),
-            SolverChoice::Operator(dir) => Ok(Some(load_operator(dir, backend, model, grid)?)),
-        }
-    }
-}
-
-fn load_operator(dir: &Path, backend: Backend, model: &ChainModel, grid: &Grid) -> Result<FnoOperator> {
-    let op = FnoOperator::load(dir, grid.mx, grid.my, &backend.device()?)?;
-    if &op.normalization.model != model {
-        bail!(
-            "--solver operator:{}: the operator was trained for another chain model or box than this run's",
-            dir.display()
-        );
-    }
-    Ok(op)
-}
-
-/// The operator in `dir` (refused if trained for another chain) and its
-/// autodiff data-term gradient, for denoising.
-pub fn operator_with_gradient(
-    dir: &Path,
-    backend: Backend,
-    model: &ChainModel,
-    grid: &Grid,
-) -> Result<(FnoOperator, OperatorGradient)> {
-    let op = load_operator(dir, backend, model, grid)?;
-    let vjp = FnoVjp::load(dir, grid.mx, grid.my, &backend.device()?)?;
-    Ok((op, OperatorGradient::new(vjp, model)))
 }

@@ -42,7 +42,8 @@ fn solver_choice_and_backend_round_trip_through_text() {
     // The exact choice loads nothing.
     let model = mesofield_physics::ChainModel::default();
     let grid = mesofield_physics::Grid::for_model(&model, 8, 8).unwrap();
-    assert!(SolverChoice::Exact.load(Backend::Cpu, &model, &grid).unwrap().is_none());
+    let set = mesofield_experiments::roles::resolve(&SolverChoice::Exact, Backend::Cpu, &model, &grid).unwrap();
+    assert!(set.kinds().is_empty() && set.solvers().operator.is_none() && set.label() == "exact");
 }
 
 #[test]

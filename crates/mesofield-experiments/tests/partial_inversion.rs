@@ -9,7 +9,7 @@ use mesofield_experiments::observed::{PARTIAL_INVERSION, infer_chi};
 use mesofield_experiments::patterns::Patterns;
 use mesofield_experiments::{Backend, Reporter, SolverChoice};
 use mesofield_physics::fields::InitialField;
-use mesofield_physics::lfts::{Lfts, LftsConfig};
+use mesofield_physics::fts::{Lfts, LftsConfig};
 use mesofield_physics::rng::StreamRng;
 use mesofield_physics::{ChainModel, ExactSolver, Grid, Solvers};
 
@@ -23,7 +23,7 @@ fn chi_from_patterns_the_inverse_map_does_not_fully_invert() {
     // before depleted points' fields were reset.
     let (chi, seed) = (1.0, 3);
     let mut config = LftsConfig::new(chi, 100.0, 0.05, seed);
-    config.pressure_tolerance = 1e-10;
+    config.compressor.tolerance = 1e-10;
     let lfts = Lfts::new(config, Solvers::exact(&solver)).unwrap();
     let w0 = InitialField::Random { amplitude: 0.1 }.fields(&model, &grid, chi, &mut StreamRng::new(seed, 0));
     let (mut state, _) = lfts.start(&w0, 0).unwrap();

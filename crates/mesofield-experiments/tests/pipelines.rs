@@ -299,8 +299,8 @@ fn bench_loops_reports_every_loop() {
     assert!(report.ratios.is_empty());
     for row in &report.rows {
         assert!(row.rate > 0.0 && row.seconds > 0.0, "{row:?}");
-        assert!(row.exact_solves >= if row.unit == "steps" { spec.steps } else { 2 }, "{row:?}");
-        assert_eq!((row.solver.as_str(), row.operator_calls, row.fallbacks), ("exact", 0, 0));
+        assert!(row.cost.exact_solves >= if row.unit == "steps" { spec.steps } else { 2 }, "{row:?}");
+        assert_eq!((row.solver.as_str(), row.cost.operator_calls, row.cost.rejected), ("exact", 0, 0));
     }
     for row in &report.rows[..2] {
         let psi2 = row.psi2.unwrap();

@@ -13,9 +13,10 @@ use serde::Serialize;
 use mesofield_physics::ChainModel;
 
 use crate::checkpoint;
+use crate::config::TrainConfig;
 use crate::data::{Batch, Normalization};
 use crate::model::{FnoConfig, SpectralConv2d};
-use crate::training::{TrainConfig, batch_gradients, init_seeded, shard_indices};
+use crate::training::{batch_gradients, init_seeded, shard_indices};
 
 #[derive(Clone, Debug, Serialize)]
 pub struct BenchReport {

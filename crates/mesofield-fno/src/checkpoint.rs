@@ -16,9 +16,9 @@ use burn::optim::{AdamWConfig, ModuleOptimizer};
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::config::TrainConfig;
 use crate::data::Normalization;
 use crate::model::Fno;
-use crate::training::TrainConfig;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TrainState {

@@ -4,6 +4,7 @@
 
 pub mod bench;
 pub mod checkpoint;
+pub mod config;
 pub mod data;
 pub mod dft;
 pub mod evaluation;
@@ -15,6 +16,7 @@ pub mod training;
 pub mod vjp;
 
 pub use checkpoint::{Checkpoint, CheckpointError, OperatorKind, OperatorSpec};
+pub use config::TrainConfig;
 pub use model::{Fno, FnoConfig, FnoOutput, SpectralConv2d, densities};
 pub use operator::FnoOperator;
-pub use training::{TrainConfig, train};
+pub use training::train;

@@ -18,8 +18,8 @@
 
 use std::time::Instant;
 
-use mesofield_physics::lfts::{Lfts, LftsConfig, LftsState, StepCost};
-use mesofield_physics::{Error, Result, Solvers};
+use mesofield_physics::fts::{Compressor, CompressorConfig, PartialSaddle};
+use mesofield_physics::{Error, Result, SolveCost, Solvers};
 
 use crate::gradient::{DataGradient, LinearResponse};
 
@@ -94,12 +94,13 @@ pub struct DenoiseOutcome {
     pub data_misfit: f64,
     /// H/n at the end (per chain, relative to the homogeneous melt).
     pub hamiltonian: f64,
-    pub exact_solves: usize,
-    pub operator_calls: usize,
+    /// Solves of the compressor; `rejected`: its operator loops that the
+    /// trust check threw away.
+    #[serde(flatten)]
+    pub cost: SolveCost,
     pub gradient_calls: usize,
-    pub rejected_steps: usize,
-    /// Operator steps of the W_+ loop that its trust check threw away.
-    pub fallbacks: usize,
+    /// Descent steps halved because the action did not fall.
+    pub backtracks: usize,
     pub seconds: f64,
 }
 
@@ -131,13 +132,9 @@ pub fn denoise(
     if let Some(i) = y.iter().position(|v| !v.is_finite()) {
         return Err(Error::Parameter(format!("observation value {} at index {i} is not finite", y[i])));
     }
-    let lfts_config = LftsConfig {
-        pressure_tolerance: config.pressure_tolerance,
-        noise: false,
-        ..LftsConfig::new(config.chi, config.beads_per_cell, config.step_size, 0)
-    };
+    let compressor_config = CompressorConfig { tolerance: config.pressure_tolerance, ..CompressorConfig::default() };
     let mut descent = Descent {
-        sampler: Lfts::new(lfts_config, solvers)?,
+        compressor: Compressor::new(compressor_config.clone(), solvers)?,
         gradient,
         y,
         config,
@@ -146,14 +143,12 @@ pub fn denoise(
         force: vec![0.0; m],
         residual: vec![0.0; m],
         jt: vec![0.0; m],
-        exact_solves: 0,
-        operator_calls: 0,
+        cost: SolveCost::default(),
         gradient_calls: 0,
-        rejected: 0,
-        fallbacks: 0,
+        backtracks: 0,
     };
-    let (state, cost) = descent.sampler.start(&start_fields(config.chi, y), 0)?;
-    descent.count(&cost);
+    let (state, cost) = descent.compressor.start(&start_fields(config.chi, y))?;
+    descent.cost += cost;
     let (state, value, iterations, converged) = descent.run(state, progress)?;
     if solvers.operator.is_none() {
         return Ok(descent.outcome(&state, value, iterations, converged, started));
@@ -163,7 +158,7 @@ pub fn denoise(
     // the recovery does not depend on the operator's gradient.
     let linear = LinearResponse::new(exact.model(), *exact.grid());
     let mut polish = Descent {
-        sampler: Lfts::new(descent.sampler.config.clone(), Solvers::exact(exact))?,
+        compressor: Compressor::new(compressor_config, Solvers::exact(exact))?,
         gradient: &linear,
         ..descent
     };
@@ -185,10 +180,10 @@ fn start_fields(chi: f64, y: &[f64]) -> Vec<f64> {
     w
 }
 
-/// The steepest descent on A: the sampler that evaluates states, the force
-/// F with its explicit scratch, and what the descent cost.
+/// The steepest descent on A: the compressor that evaluates states, the
+/// force F with its explicit scratch, and what the descent cost.
 struct Descent<'a> {
-    sampler: Lfts<'a>,
+    compressor: Compressor<'a>,
     gradient: &'a dyn DataGradient,
     /// The observation, `[M]`.
     y: &'a [f64],
@@ -200,11 +195,12 @@ struct Descent<'a> {
     /// phi_A - y, and J^T of it.
     residual: Vec<f64>,
     jt: Vec<f64>,
-    exact_solves: usize,
-    operator_calls: usize,
+    /// Solves of the compressor (its `rejected`: operator loops that the
+    /// trust check threw away).
+    cost: SolveCost,
     gradient_calls: usize,
-    rejected: usize,
-    fallbacks: usize,
+    /// Descent steps that did not lower A.
+    backtracks: usize,
 }
 
 impl Descent<'_> {
@@ -213,9 +209,9 @@ impl Descent<'_> {
     /// its action, the iterations taken and whether it converged.
     fn run(
         &mut self,
-        mut state: LftsState,
+        mut state: PartialSaddle,
         progress: &mut dyn FnMut(&Progress),
-    ) -> Result<(LftsState, f64, usize, bool)> {
+    ) -> Result<(PartialSaddle, f64, usize, bool)> {
         let config = self.config;
         let mut iteration = 0;
         let mut value = self.action(&state);
@@ -241,7 +237,7 @@ impl Descent<'_> {
 
     fn outcome(
         &self,
-        state: &LftsState,
+        state: &PartialSaddle,
         action: f64,
         iterations: usize,
         converged: bool,
@@ -257,35 +253,32 @@ impl Descent<'_> {
             converged,
             action,
             data_misfit: self.misfit(state),
-            hamiltonian: state.hamiltonian,
-            exact_solves: self.exact_solves,
-            operator_calls: self.operator_calls,
+            hamiltonian: self.hamiltonian(state),
+            cost: self.cost,
             gradient_calls: self.gradient_calls,
-            rejected_steps: self.rejected,
-            fallbacks: self.fallbacks,
+            backtracks: self.backtracks,
             seconds: started.elapsed().as_secs_f64(),
         }
     }
 
     /// ||phi_A - y||^2 / (2 sigma^2).
-    fn misfit(&self, state: &LftsState) -> f64 {
+    fn misfit(&self, state: &PartialSaddle) -> f64 {
         let m = self.y.len();
         state.phi[..m].iter().zip(self.y).map(|(p, o)| (p - o).powi(2)).sum::<f64>() / (2.0 * self.config.sigma.powi(2))
     }
 
     /// A = B G + lambda_d misfit.
-    fn action(&self, state: &LftsState) -> f64 {
-        self.action_scale * state.hamiltonian + self.config.data_weight * self.misfit(state)
+    fn action(&self, state: &PartialSaddle) -> f64 {
+        self.action_scale * self.hamiltonian(state) + self.config.data_weight * self.misfit(state)
     }
 
-    fn count(&mut self, cost: &StepCost) {
-        self.exact_solves += cost.exact_solves;
-        self.operator_calls += cost.operator_calls;
-        self.fallbacks += cost.rejected_operator_steps;
+    /// H/n at `state` (per chain, relative to the homogeneous melt).
+    fn hamiltonian(&self, state: &PartialSaddle) -> f64 {
+        state.hamiltonian(self.compressor.solvers().model(), self.config.chi)
     }
 
     /// F = phi_B - phi_A + 2 W_- / chi + lambda_d / (B sigma^2) J^T (phi_A - y) at `state`.
-    fn update_force(&mut self, state: &LftsState) {
+    fn update_force(&mut self, state: &PartialSaddle) {
         let (m, config) = (self.y.len(), self.config);
         for i in 0..m {
             self.force[i] = state.phi[m + i] - state.phi[i] + 2.0 * state.w_minus[i] / config.chi;
@@ -308,12 +301,12 @@ impl Descent<'_> {
     /// Backtracking from `state` (action `value`) along -F: halves `tau`
     /// until the exact action falls. The kept state and its action, or None
     /// if no step of 30 halvings does.
-    fn backtrack(&mut self, state: &LftsState, value: f64, tau: &mut f64) -> Result<Option<(LftsState, f64)>> {
+    fn backtrack(&mut self, state: &PartialSaddle, value: f64, tau: &mut f64) -> Result<Option<(PartialSaddle, f64)>> {
         for _ in 0..30 {
             let trial: Vec<f64> = state.w_minus.iter().zip(&self.force).map(|(w, f)| w - *tau * f).collect();
-            match self.sampler.advance(state, trial) {
+            match self.compressor.advance(state, trial) {
                 Ok((next, cost)) => {
-                    self.count(&cost);
+                    self.cost += cost;
                     let next_value = self.action(&next);
                     if next_value <= value {
                         return Ok(Some((next, next_value)));
@@ -322,7 +315,7 @@ impl Descent<'_> {
                 Err(Error::Sampling(_)) => {}
                 Err(e) => return Err(e),
             }
-            self.rejected += 1;
+            self.backtracks += 1;
             *tau *= 0.5;
         }
         Ok(None)

@@ -6,9 +6,10 @@
 use burn::prelude::Device;
 use mesofield_fno::FnoConfig;
 use mesofield_fno::FnoOperator;
+use mesofield_fno::TrainConfig;
 use mesofield_fno::checkpoint::{FORMAT, TrainState, save};
 use mesofield_fno::data::Normalization;
-use mesofield_fno::training::{TrainConfig, init_seeded};
+use mesofield_fno::training::init_seeded;
 use mesofield_fno::vjp::FnoVjp;
 use mesofield_inference::baselines::{estimate_noise_sigma, oracle_blur, wiener};
 use mesofield_inference::contrast_relative_error;
@@ -16,9 +17,10 @@ use mesofield_inference::denoise::{DenoiseConfig, denoise};
 use mesofield_inference::gradient::{DataGradient, LinearResponse};
 use mesofield_physics::Solvers;
 use mesofield_physics::fields::{InitialField, gaussian_random_field};
-use mesofield_physics::lfts::{Lfts, LftsConfig};
+use mesofield_physics::fts::{Lfts, LftsConfig};
+use mesofield_physics::hamiltonian::residuals;
 use mesofield_physics::rng::StreamRng;
-use mesofield_physics::scft::{ScftConfig, residuals, run_scft};
+use mesofield_physics::scft::{ScftConfig, run_scft};
 use mesofield_physics::spectral::SpectralPlan;
 use mesofield_physics::{ChainModel, ExactSolver, Grid};
 
@@ -39,7 +41,7 @@ fn linear_response_gradient_matches_finite_differences_near_the_melt() {
     let exact = ExactSolver::new(&model, grid).unwrap();
     let plan = SpectralPlan::new(grid);
     let m = grid.points();
-    let config = LftsConfig { pressure_tolerance: 1e-13, noise: false, ..LftsConfig::new(0.3, 100.0, 0.1, 0) };
+    let config = LftsConfig { noise: false, ..LftsConfig::new(0.3, 100.0, 0.1, 0).with_pressure_tolerance(1e-13) };
     let sampler = Lfts::new(config, Solvers::exact(&exact)).unwrap();
     // A weak exchange field: linear response is exact to O(amplitude).
     let base: Vec<f64> = smooth(&plan, 1, 0.8).iter().map(|v| 1e-6 * v).collect();
@@ -234,7 +236,7 @@ fn with_a_wrong_operator_and_gradient_denoising_ends_at_the_exact_recovery() {
     let out =
         denoise(Solvers::new(&exact, Some(&skewed)).unwrap(), &Reversed(&linear), &y, &config, &mut |_| {}).unwrap();
     assert!(reference.converged && out.converged, "{} and {} iterations", reference.iterations, out.iterations);
-    assert!(out.operator_calls > 0, "the operator ran");
+    assert!(out.cost.operator_calls > 0, "the operator ran");
     let apart = out.phi_a.iter().zip(&reference.phi_a).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
     assert!(apart < 1e-5, "the recoveries differ by {apart:e}");
 }

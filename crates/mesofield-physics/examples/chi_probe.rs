@@ -7,8 +7,8 @@
 
 use mesofield_physics::chi::{ChiEstimator, estimate_chi};
 use mesofield_physics::fields::{InitialField, from_exchange_pressure};
+use mesofield_physics::fts::{Lfts, LftsConfig};
 use mesofield_physics::inverse::{InverseConfig, invert};
-use mesofield_physics::lfts::{Lfts, LftsConfig};
 use mesofield_physics::rng::StreamRng;
 use mesofield_physics::spectral::SpectralPlan;
 use mesofield_physics::{ChainModel, ExactSolver, Grid, Solvers};
@@ -42,7 +42,7 @@ fn main() {
     let solver = ExactSolver::new(&model, grid).unwrap();
     let m = grid.points();
     let mut config = LftsConfig::new(chi, beads_per_cell, step_size, seed);
-    config.pressure_tolerance = 1e-10;
+    config.compressor.tolerance = 1e-10;
     let lfts = Lfts::new(config, Solvers::exact(&solver)).unwrap();
     let w0 = InitialField::Lamellar { periods: 2 }.fields(&model, &grid, chi, &mut StreamRng::new(1, 0));
     let (mut state, _) = lfts.start(&w0, 0).unwrap();

@@ -1,6 +1,7 @@
 use mesofield_physics::fields::InitialField;
+use mesofield_physics::hamiltonian::residuals;
 use mesofield_physics::rng::StreamRng;
-use mesofield_physics::scft::{ScftConfig, residuals, run_scft};
+use mesofield_physics::scft::{ScftConfig, run_scft};
 use mesofield_physics::*;
 fn main() {
     let hex = ChainModel::pscf_hex_bead();

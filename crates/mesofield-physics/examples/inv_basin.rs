@@ -5,8 +5,8 @@
 //! NEWTON_ONLY is set) by the full `invert` from the same start.
 //! `cargo run --release -p mesofield-physics --example inv_basin -- SEED STEPS EPS...`
 use mesofield_physics::fields::{InitialField, from_exchange_pressure};
+use mesofield_physics::fts::{Lfts, LftsConfig};
 use mesofield_physics::inverse::{InverseConfig, invert};
-use mesofield_physics::lfts::{Lfts, LftsConfig};
 use mesofield_physics::rng::StreamRng;
 use mesofield_physics::{ChainModel, ExactSolver, Grid, Solvers};
 use std::time::Instant;
@@ -22,7 +22,7 @@ fn main() {
     let solver = ExactSolver::new(&model, grid).unwrap();
     let m = grid.points();
     let mut config = LftsConfig::new(chi, 100.0, 0.05, seed);
-    config.pressure_tolerance = 1e-10;
+    config.compressor.tolerance = 1e-10;
     let lfts = Lfts::new(config, Solvers::exact(&solver)).unwrap();
     let w0 = InitialField::Random { amplitude: 0.1 }.fields(&model, &grid, chi, &mut StreamRng::new(seed, 0));
     let (mut state, _) = lfts.start(&w0, 0).unwrap();

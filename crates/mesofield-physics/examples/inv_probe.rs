@@ -8,8 +8,8 @@ use std::time::Instant;
 
 use mesofield_physics::chi::{ChiEstimator, estimate_chi};
 use mesofield_physics::fields::{InitialField, gaussian_random_field};
+use mesofield_physics::fts::{Lfts, LftsConfig};
 use mesofield_physics::inverse::{InverseConfig, InverseOutcome, invert};
-use mesofield_physics::lfts::{Lfts, LftsConfig};
 use mesofield_physics::rng::StreamRng;
 use mesofield_physics::scft::{ScftConfig, run_scft};
 use mesofield_physics::spectral::SpectralPlan;
@@ -66,7 +66,7 @@ fn main() {
     }
     for chi in [0.1, 0.4, 1.0] {
         let mut cfg = LftsConfig::new(chi, 100.0, 0.05, 3);
-        cfg.pressure_tolerance = 1e-10;
+        cfg.compressor.tolerance = 1e-10;
         let lfts = Lfts::new(cfg, Solvers::exact(&solver)).unwrap();
         let w0 = InitialField::Lamellar { periods: 2 }.fields(&model, &grid, chi, &mut StreamRng::new(1, 0));
         let (mut state, _) = lfts.start(&w0, 0).unwrap();

@@ -13,8 +13,8 @@ use std::time::Instant;
 
 use mesofield_physics::chi::{ChiEstimator, estimate_chi};
 use mesofield_physics::fields::{InitialField, from_exchange_pressure};
+use mesofield_physics::fts::{Lfts, LftsConfig};
 use mesofield_physics::inverse::{InverseConfig, invert};
-use mesofield_physics::lfts::{Lfts, LftsConfig};
 use mesofield_physics::rng::StreamRng;
 use mesofield_physics::spectral::SpectralPlan;
 use mesofield_physics::{ChainModel, ExactSolver, Grid, Solvers};
@@ -43,7 +43,7 @@ fn main() {
         let path = |s: usize, what: &str| format!("{dir}/seed{seed}_{s}.{what}.f64");
         if !std::path::Path::new(&path(400, "w")).exists() {
             let mut config = LftsConfig::new(chi, 100.0, 0.05, seed);
-            config.pressure_tolerance = 1e-10;
+            config.compressor.tolerance = 1e-10;
             let lfts = Lfts::new(config, Solvers::exact(&solver)).unwrap();
             let w0 = InitialField::Random { amplitude: 0.1 }.fields(&model, &grid, chi, &mut StreamRng::new(seed, 0));
             let (mut state, _) = lfts.start(&w0, 0).unwrap();

@@ -11,8 +11,8 @@ use std::f64::consts::PI;
 use std::time::Instant;
 
 use mesofield_physics::fields::{InitialField, from_exchange_pressure};
+use mesofield_physics::fts::{Lfts, LftsConfig};
 use mesofield_physics::inverse::{InverseConfig, invert};
-use mesofield_physics::lfts::{Lfts, LftsConfig};
 use mesofield_physics::rng::StreamRng;
 use mesofield_physics::{ChainModel, ExactSolver, Grid, Solvers};
 
@@ -46,7 +46,7 @@ fn main() {
     let solver = ExactSolver::new(&model, grid).unwrap();
     let m = grid.points();
     let mut config = LftsConfig::new(chi, 100.0, 0.05, 1);
-    config.pressure_tolerance = 1e-10;
+    config.compressor.tolerance = 1e-10;
     let lfts = Lfts::new(config, Solvers::exact(&solver)).unwrap();
     let w0 = InitialField::Random { amplitude: 0.1 }.fields(&model, &grid, chi, &mut StreamRng::new(1, 0));
     let (mut state, _) = lfts.start(&w0, 0).unwrap();

@@ -5,7 +5,7 @@
 //! `cargo run --release -p mesofield-physics --example pressure_probe -- CHI TOL`
 
 use mesofield_physics::fields::{InitialField, from_exchange_pressure, gaussian_random_field};
-use mesofield_physics::lfts::{Lfts, LftsConfig};
+use mesofield_physics::fts::{Lfts, LftsConfig};
 use mesofield_physics::rng::StreamRng;
 use mesofield_physics::spectral::SpectralPlan;
 use mesofield_physics::{ChainModel, ExactSolver, Grid, Solvers};
@@ -20,7 +20,7 @@ fn main() {
     let plan = SpectralPlan::new(grid);
     let m = grid.points();
     let mut config = LftsConfig::new(chi, 100.0, 0.05, 1);
-    config.pressure_tolerance = tol;
+    config.compressor.tolerance = tol;
     let lfts = Lfts::new(config, Solvers::exact(&solver)).unwrap();
     let w0 = InitialField::Lamellar { periods: 2 }.fields(&model, &grid, chi, &mut StreamRng::new(1, 0));
     let (mut state, _) = lfts.start(&w0, 0).unwrap();

@@ -6,7 +6,7 @@
 
 use mesofield_physics::debye::Debye;
 use mesofield_physics::fields::{InitialField, from_exchange_pressure};
-use mesofield_physics::lfts::{Lfts, LftsConfig};
+use mesofield_physics::fts::{Lfts, LftsConfig};
 use mesofield_physics::rng::StreamRng;
 use mesofield_physics::spectral::{C64, SpectralPlan};
 use mesofield_physics::{ChainModel, ExactSolver, Grid, Solvers};

@@ -25,9 +25,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::fields::{InitialField, from_exchange_pressure, gaussian_random_field};
+use crate::fts::{Lfts, LftsConfig};
 use crate::grid::Grid;
 use crate::io::{FieldFile, TensorData, to_safetensors};
-use crate::lfts::{Lfts, LftsConfig};
 use crate::model::ChainModel;
 use crate::rng::StreamRng;
 use crate::scft::{ScftConfig, run_scft};

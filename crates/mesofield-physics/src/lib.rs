@@ -26,24 +26,27 @@ pub mod error;
 pub mod fields;
 pub mod model;
 pub mod seam;
+// Loaded solvers: the exact solver and operators by role.
 pub mod solver;
+pub mod solver_set;
 pub mod tangent;
 
-// Loops written against the seam: SCFT, operator-assisted SCFT, L-FTS, the
-// inverse map, chi estimation, dynamics.
-pub mod assisted_scft;
+// The Hamiltonian and the residuals of its saddle-point conditions.
+pub mod hamiltonian;
+
+// Algorithm families, one folder each, written against the seam: SCFT
+// (Anderson, the descent fallback, operator-assisted), field-theoretic
+// simulation (Langevin step, compressor), the inverse map, chi estimation,
+// dynamics.
 pub mod chi;
 pub mod dynamics;
+pub mod fts;
 pub mod inverse;
-// Newton-Krylov and its starts for the inverse map where `inverse` slows.
-mod inverse_newton;
-pub mod lfts;
 pub mod scft;
-// The globally convergent fallback of `scft` (L-BFGS on H over W_-).
-pub mod scft_descent;
 
-// Measurements on densities.
+// Measurements on densities, and the trajectory driver with its analyzers.
 pub mod observables;
+pub mod trajectory;
 
 // Data: datasets and file formats.
 pub mod dataset;
@@ -53,5 +56,6 @@ pub use debye::{Debye, Spinodal, spinodal, spinodal_on_grid};
 pub use error::{DomainError, Error, ModelError, Result};
 pub use grid::Grid;
 pub use model::ChainModel;
-pub use seam::{FieldSolver, Solvers};
+pub use seam::{FieldSolver, SolveCost, Solvers};
 pub use solver::{ExactSolver, SolverWorkspace};
+pub use solver_set::SolverSet;

@@ -50,6 +50,54 @@ impl FieldSolver for ExactSolver {
     }
 }
 
+/// What a loop spent, in the one currency every loop reports: fields solved
+/// by the exact solver, operator calls (each a batch member), and operator
+/// results that the loop's trust check threw away (`rejected`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct SolveCost {
+    pub exact_solves: usize,
+    pub operator_calls: usize,
+    /// Files written before the name was shared call it `fallbacks`.
+    #[serde(alias = "fallbacks")]
+    pub rejected: usize,
+}
+
+impl std::ops::AddAssign for SolveCost {
+    fn add_assign(&mut self, other: SolveCost) {
+        self.exact_solves += other.exact_solves;
+        self.operator_calls += other.operator_calls;
+        self.rejected += other.rejected;
+    }
+}
+
+impl std::ops::Add for SolveCost {
+    type Output = SolveCost;
+    fn add(mut self, other: SolveCost) -> SolveCost {
+        self += other;
+        self
+    }
+}
+
+impl std::iter::Sum for SolveCost {
+    fn sum<I: Iterator<Item = SolveCost>>(iter: I) -> SolveCost {
+        iter.fold(SolveCost::default(), |a, b| a + b)
+    }
+}
+
+/// The trust check of every loop that takes an operator's result but keeps
+/// an exact guarantee: the result's exact score (a residual, measured by the
+/// exact solver; infinite where it cannot be solved) must be below the
+/// `baseline` the loop would continue from without it. Otherwise the loop
+/// keeps its own state, and the rejection is counted in `cost.rejected`.
+pub fn trusted(exact_score: f64, baseline: f64, cost: &mut SolveCost) -> bool {
+    let kept = exact_score < baseline;
+    if !kept {
+        cost.rejected += 1;
+    }
+    kept
+}
+
 /// The solvers a loop runs on: the exact solver, which every final state
 /// comes from, and optionally an operator inside the loop. Built once, with
 /// the check that both are for one grid and chain model, and handed to the

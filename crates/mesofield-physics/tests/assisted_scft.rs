@@ -2,10 +2,11 @@
 //! approximate solver: a close one saves exact solves, a useless one is
 //! caught by the trust check.
 
-use mesofield_physics::assisted_scft::{AssistConfig, Counting, run_assisted_scft};
 use mesofield_physics::fields::InitialField;
+use mesofield_physics::hamiltonian::residuals;
 use mesofield_physics::rng::StreamRng;
-use mesofield_physics::scft::{ScftConfig, residuals, run_scft};
+use mesofield_physics::scft::assisted::{AssistConfig, Counting, run_assisted_scft};
+use mesofield_physics::scft::{ScftConfig, run_scft};
 use mesofield_physics::seam::conformance::ScaledFields;
 use mesofield_physics::{ChainModel, Error, ExactSolver, FieldSolver, Grid};
 
@@ -115,11 +116,11 @@ fn a_close_operator_reaches_the_exact_saddle_point_with_fewer_exact_solves() {
     assert!(run.outcome.converged);
     assert!(exact_residual(&exact, chi, &run.outcome.w) < 1e-9);
     assert!((run.outcome.d_f - reference.d_f).abs() < 1e-8, "dF {} vs exact {}", run.outcome.d_f, reference.d_f);
-    assert!(run.operator_calls > 0);
+    assert!(run.cost.operator_calls > 0);
     assert!(
-        run.exact_solves < reference.solves,
+        run.cost.exact_solves < reference.solves,
         "assisted used {} exact solves, exact alone {}",
-        run.exact_solves,
+        run.cost.exact_solves,
         reference.solves
     );
 }
@@ -153,9 +154,9 @@ fn outer_steps_reach_the_tolerance_through_float32_rounding_with_a_third_of_the_
         linear.anchor_residuals
     );
     assert!(
-        3 * linear.exact_solves <= reference.solves,
+        3 * linear.cost.exact_solves <= reference.solves,
         "assisted {} exact solves, exact alone {}",
-        linear.exact_solves,
+        linear.cost.exact_solves,
         reference.solves
     );
     let plain = run_with(0.0);
@@ -175,7 +176,7 @@ fn a_wrong_operator_is_caught_by_the_trust_check_and_the_answer_stays_exact() {
     assert!(run.fallback.is_some(), "the trust check let a wrong operator through: {:?}", run.anchor_residuals);
     assert!(run.outcome.converged);
     assert!(exact_residual(&exact, chi, &run.outcome.w) < 1e-9);
-    assert_eq!(run.exact_solves, counted.count(), "every exact solve is counted");
+    assert_eq!(run.cost.exact_solves, counted.count(), "every exact solve is counted");
     let reference = run_scft(&exact, &scft, &w0, &mut |_, _| {}).unwrap();
     assert!((run.outcome.d_f - reference.d_f).abs() < 1e-8, "dF {} vs exact {}", run.outcome.d_f, reference.d_f);
 }

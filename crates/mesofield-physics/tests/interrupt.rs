@@ -6,9 +6,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use mesofield_physics::fields::InitialField;
+use mesofield_physics::fts::{Lfts, LftsConfig};
 use mesofield_physics::interrupt::with_interrupt;
 use mesofield_physics::inverse::{InverseConfig, invert};
-use mesofield_physics::lfts::{Lfts, LftsConfig};
 use mesofield_physics::rng::StreamRng;
 use mesofield_physics::scft::{ScftConfig, run_scft};
 use mesofield_physics::{ChainModel, Error, ExactSolver, Grid, Solvers};

@@ -6,8 +6,8 @@
 
 use mesofield_physics::chi::{ChiEstimator, estimate_chi};
 use mesofield_physics::fields::InitialField;
+use mesofield_physics::fts::{Lfts, LftsConfig, LftsState};
 use mesofield_physics::inverse::{InverseConfig, invert};
-use mesofield_physics::lfts::{Lfts, LftsConfig, LftsState};
 use mesofield_physics::rng::StreamRng;
 use mesofield_physics::scft::{ScftConfig, run_scft};
 use mesofield_physics::spectral::SpectralPlan;
@@ -41,7 +41,7 @@ fn lfts_chain<'a>(
 ) -> (Lfts<'a>, LftsState) {
     let (model, grid) = (solver.model(), solver.grid());
     let mut config = LftsConfig::new(chi, 100.0, 0.05, seed);
-    config.pressure_tolerance = 1e-10;
+    config.compressor.tolerance = 1e-10;
     let lfts = Lfts::new(config, Solvers::exact(solver)).unwrap();
     let w0 = init.fields(model, grid, chi, &mut StreamRng::new(init_seed, 0));
     let (state, _) = lfts.start(&w0, 0).unwrap();

@@ -4,7 +4,8 @@
 
 use mesofield_physics::Solvers;
 use mesofield_physics::fields::{InitialField, to_exchange_pressure};
-use mesofield_physics::lfts::{Lfts, LftsConfig, max_pressure_residual};
+use mesofield_physics::fts::{Lfts, LftsConfig};
+use mesofield_physics::hamiltonian::max_pressure_residual;
 use mesofield_physics::rng::StreamRng;
 use mesofield_physics::scft::{ScftConfig, run_scft};
 use mesofield_physics::{ChainModel, ExactSolver, Grid};
@@ -68,7 +69,7 @@ fn without_noise_the_sampler_descends_to_the_scft_saddle_point() {
     let w0 = InitialField::Lamellar { periods: 2 }.fields(&model, &grid, chi, &mut StreamRng::new(2, 0));
     let saddle =
         run_scft(&exact, &ScftConfig { chi, tolerance: 1e-10, ..Default::default() }, &w0, &mut |_, _| {}).unwrap();
-    let config = LftsConfig { noise: false, pressure_tolerance: 1e-10, ..LftsConfig::new(chi, 1.0, 0.1, 0) };
+    let config = LftsConfig { noise: false, ..LftsConfig::new(chi, 1.0, 0.1, 0).with_pressure_tolerance(1e-10) };
     let sampler = Lfts::new(config, Solvers::exact(&exact)).unwrap();
     let (mut state, _) = sampler.start(&w0, 0).unwrap();
     let mut previous = f64::INFINITY;

@@ -4,8 +4,9 @@
 //! by an independent exact solve of its fields.
 
 use mesofield_physics::fields::InitialField;
+use mesofield_physics::hamiltonian::residuals;
 use mesofield_physics::rng::StreamRng;
-use mesofield_physics::scft::{ScftConfig, ScftOutcome, residuals, run_scft};
+use mesofield_physics::scft::{ScftConfig, ScftOutcome, run_scft};
 use mesofield_physics::{ChainModel, ExactSolver, Grid};
 
 fn saddle_point(chi: f64, w0: &[f64], solver: &ExactSolver) -> ScftOutcome {

@@ -344,7 +344,7 @@ fn the_seam_gives_the_exact_solver_results_unchanged() {
 
 #[test]
 fn the_exact_solver_and_its_counting_wrapper_meet_the_seam_contract() {
-    use mesofield_physics::assisted_scft::Counting;
+    use mesofield_physics::scft::assisted::Counting;
     use mesofield_physics::seam::conformance::check_field_solver;
     let model = ChainModel::default();
     for (mx, my) in [(16, 16), (12, 20)] {
@@ -359,8 +359,8 @@ fn the_exact_solver_and_its_counting_wrapper_meet_the_seam_contract() {
 
 #[test]
 fn solvers_refuse_an_operator_for_another_grid_or_chain() {
+    use mesofield_physics::fts::{Lfts, LftsConfig};
     use mesofield_physics::inverse::{InverseConfig, Inverter};
-    use mesofield_physics::lfts::{Lfts, LftsConfig};
     use mesofield_physics::{FieldSolver, Solvers};
     let model = ChainModel::default();
     let exact = ExactSolver::new(&model, Grid::for_model(&model, 16, 16).unwrap()).unwrap();

@@ -8,14 +8,17 @@ use numpy::PyArrayDyn;
 use pyo3::prelude::*;
 use serde_json::json;
 
-use mesofield_experiments::SolverChoice;
 use mesofield_experiments::bench::best_seconds;
 use mesofield_experiments::inputs::builtin_fields;
-use mesofield_physics::lfts::{Lfts, LftsConfig, LftsState};
-use mesofield_physics::observables::{RunningStructureFactor, order_parameter, structure_factor};
+use mesofield_experiments::sampling::{SampleRecord, SampleSpec, SampleSummary};
+use mesofield_experiments::{Backend, SolverChoice};
+use mesofield_physics::fts::{Lfts, LftsConfig, LftsState};
+use mesofield_physics::observables::RunningStructureFactor;
 use mesofield_physics::scft::{ScftConfig, run_scft};
 use mesofield_physics::spectral::SpectralPlan;
-use mesofield_physics::{ChainModel, Error, ExactSolver, FieldSolver, Grid, Solvers, spinodal_on_grid};
+use mesofield_physics::trajectory::analyzer::{Snapshots, StructureFactorSum, Trace};
+use mesofield_physics::trajectory::{self, Analyzer, LftsChains, Replica};
+use mesofield_physics::{ChainModel, Error, ExactSolver, FieldSolver, Grid, SolveCost, Solvers, spinodal_on_grid};
 
 use crate::arrays::{field_shape, read_f64, to_numpy};
 use crate::model::{PyChainModel, model_or_default};
@@ -195,20 +198,15 @@ pub fn spinodal(model: Option<&Bound<'_, PyChainModel>>, grid: Option<(usize, us
     Ok(report.to_string())
 }
 
-/// What `sample` returns: snapshots, the per-step trace and S(q).
+/// What `sample` returns: snapshots, the per-step trace, S(q) and the
+/// CLI's summary.
 pub struct Trajectory {
-    snapshot_steps: Vec<usize>,
-    snapshot_phi_a: Vec<f64>,
-    snapshot_w: Vec<f64>,
-    trace: [Vec<f64>; 3],
+    snapshots: Snapshots,
+    trace: Vec<SampleRecord>,
     sq: RunningStructureFactor,
     report: serde_json::Value,
 }
 
-/// L-FTS as the CLI's `sample` runs it (one replica): returns
-/// (snapshot phi_A [k, Mx, My], snapshot w [k, 2, Mx, My], snapshot steps,
-/// H, (phi_A - phi_B)^2 and pressure residual per step [steps + 1],
-/// S(q) over the last half: q and S, report JSON).
 #[pyfunction]
 #[pyo3(signature = (chi, beads_per_cell=1000.0, steps=1000, step_size=0.05, seed=0, init=None, grid=None, every=100, tol=1e-6, model=None, operator=None))]
 #[allow(clippy::too_many_arguments, clippy::type_complexity)]
@@ -229,29 +227,43 @@ pub fn sample<'py>(
     let model = model_or_default(model);
     let default_init = pyo3::types::PyString::new(py, "random:0.01").into_any();
     let (grid, w0) = start_fields(init.unwrap_or(&default_init), grid, &model, chi, seed)?;
-    let config = LftsConfig { pressure_tolerance: tol, ..LftsConfig::new(chi, beads_per_cell, step_size, seed) };
+    let config = LftsConfig::new(chi, beads_per_cell, step_size, seed).with_pressure_tolerance(tol);
     config.validate().map_err(Failure::from)?;
     let op = operator.map(|o| o.get().for_grid(&model, &grid)).transpose()?;
-    let solver_name = match operator {
-        Some(o) => SolverChoice::Operator(o.get().dir.clone()).to_string(),
-        None => "exact".to_string(),
+    let solver = match operator {
+        Some(o) => SolverChoice::Operator(o.get().dir.clone()),
+        None => SolverChoice::Exact,
+    };
+    let spec = SampleSpec {
+        chi,
+        beads_per_cell,
+        steps,
+        step_size,
+        seed,
+        init: "array".into(),
+        grid: format!("{}x{}", grid.mx, grid.my),
+        model: None,
+        tol,
+        every,
+        solver,
+        backend: Backend::Cpu,
     };
     let t = interruptible(py, || -> Outcome<Trajectory> {
         let exact = ExactSolver::new(&model, grid)?;
         let solvers = Solvers::new(&exact, op.as_deref().map(|o| o as &dyn FieldSolver))?;
-        run_lfts(&Lfts::new(config.clone(), solvers)?, &grid, w0, steps, every, seed, &solver_name)
+        run_lfts(&Lfts::new(config.clone(), solvers)?, &spec, &grid, w0)
     })?;
     let (mx, my) = (grid.mx, grid.my);
-    let k = t.snapshot_steps.len();
+    let k = t.snapshots.steps.len();
     let out = pyo3::types::PyDict::new(py);
-    out.set_item("phi_a", to_numpy(py, &[k, mx, my], t.snapshot_phi_a))?;
-    out.set_item("w", to_numpy(py, &[k, 2, mx, my], t.snapshot_w))?;
-    out.set_item("steps", t.snapshot_steps)?;
-    let [h, psi2, pressure] = t.trace;
-    let len = h.len();
-    out.set_item("hamiltonian", to_numpy(py, &[len], h))?;
-    out.set_item("psi2", to_numpy(py, &[len], psi2))?;
-    out.set_item("pressure_residual", to_numpy(py, &[len], pressure))?;
+    out.set_item("phi_a", to_numpy(py, &[k, mx, my], t.snapshots.phi_a))?;
+    out.set_item("w", to_numpy(py, &[k, 2, mx, my], t.snapshots.w))?;
+    out.set_item("steps", t.snapshots.steps)?;
+    let len = t.trace.len();
+    let column = |f: fn(&SampleRecord) -> f64| to_numpy(py, &[len], t.trace.iter().map(f).collect());
+    out.set_item("hamiltonian", column(|r| r.hamiltonian))?;
+    out.set_item("psi2", column(|r| r.psi2))?;
+    out.set_item("pressure_residual", column(|r| r.pressure_residual))?;
     let sq_mean = t.sq.mean();
     out.set_item("q", to_numpy(py, &[t.sq.q.len()], t.sq.q.clone()))?;
     out.set_item("S", to_numpy(py, &[sq_mean.len()], sq_mean))?;
@@ -259,62 +271,23 @@ pub fn sample<'py>(
     Ok(out)
 }
 
-fn run_lfts(
-    sampler: &Lfts<'_>,
-    grid: &Grid,
-    w0: Vec<f64>,
-    steps: usize,
-    every: usize,
-    seed: u64,
-    solver_name: &str,
-) -> Outcome<Trajectory> {
-    let m = grid.points();
-    let plan = SpectralPlan::new(*grid);
-    let started = Instant::now();
-    let mut trace: [Vec<f64>; 3] = Default::default();
-    let (mut exact_solves, mut operator_calls, mut fallbacks) = (0, 0, 0);
-    let mut charge = |c: &mesofield_physics::lfts::StepCost| {
-        exact_solves += c.exact_solves;
-        operator_calls += c.operator_calls;
-        fallbacks += c.rejected_operator_steps;
-    };
-    let record = |s: &LftsState, trace: &mut [Vec<f64>; 3]| {
-        trace[0].push(s.hamiltonian);
-        trace[1].push(order_parameter(&s.phi));
-        trace[2].push(s.pressure_residual);
-    };
-    let (mut state, cost) = sampler.start_replicas(&w0, 0)?.pop().expect("one replica");
-    charge(&cost);
-    record(&state, &mut trace);
-    let mut sq = RunningStructureFactor::default();
-    let (mut snapshot_steps, mut snapshot_phi_a, mut snapshot_w) = (Vec::new(), Vec::new(), Vec::new());
-    for _ in 0..steps {
-        let (next, cost) = sampler.step_replicas(std::slice::from_ref(&state), &[seed])?.pop().expect("one replica");
-        state = next;
-        charge(&cost);
-        record(&state, &mut trace);
-        if state.step > steps / 2 {
-            sq.add(&structure_factor(&plan, &state.phi[..m]));
-        }
-        if (every > 0 && state.step % every == 0) || state.step == steps {
-            snapshot_steps.push(state.step);
-            snapshot_phi_a.extend_from_slice(&state.phi[..m]);
-            let mut w = vec![0.0; 2 * m];
-            mesofield_physics::fields::from_exchange_pressure(&state.w_minus, &state.w_plus, &mut w);
-            snapshot_w.extend(w);
-        }
-    }
-    let seconds = started.elapsed().as_secs_f64();
-    // Means over the last half, as the CLI's summary.
-    let half = |v: &[f64]| -> f64 {
-        let tail = &v[v.len() / 2..];
-        tail.iter().sum::<f64>() / tail.len().max(1) as f64
-    };
-    let report = json!({
-        "steps": steps, "seconds": seconds, "steps_per_second": steps as f64 / seconds, "solver": solver_name,
-        "exact_solves": exact_solves, "operator_calls": operator_calls, "fallbacks": fallbacks,
-        "H_mean_last_half": half(&trace[0]), "psi2_mean_last_half": half(&trace[1]),
-        "final_pressure_residual": state.pressure_residual, "sq_steps": sq.steps,
-    });
-    Ok(Trajectory { snapshot_steps, snapshot_phi_a, snapshot_w, trace, sq, report })
+/// One chain of `spec` from `w0` through the trajectory driver, with the
+/// analyzers of the CLI's `sample` kept in memory: the same trace, S(q)
+/// and summary (`SampleSummary::of`) for the same seed.
+fn run_lfts(sampler: &Lfts<'_>, spec: &SampleSpec, grid: &Grid, w0: Vec<f64>) -> Outcome<Trajectory> {
+    let mut trace = Trace::default();
+    let mut sq = StructureFactorSum::new(SpectralPlan::new(*grid), spec.steps / 2, RunningStructureFactor::default());
+    let mut snapshots = Snapshots::new(spec.every, spec.steps);
+    let chains = LftsChains { lfts: sampler, seeds: vec![spec.seed] };
+    let (state, cost) = sampler.start_replicas(&w0, 0)?.pop().expect("one replica");
+    let analyzers: Vec<&mut dyn Analyzer<LftsState, SolveCost>> = vec![&mut trace, &mut sq, &mut snapshots];
+    let mut chain = [Replica { state, cost, analyzers }];
+    trajectory::sample(&mut chain[0])?;
+    let seconds = trajectory::run(&chains, &mut chain, spec.steps, &mut |_| {})?;
+    let [Replica { state, cost, .. }] = chain;
+    let summary =
+        SampleSummary::of(spec, spec.seed, grid, &trace.records, cost, (seconds, spec.steps), state.pressure_residual);
+    let mut report = serde_json::to_value(&summary).map_err(|e| Error::Io(e.to_string()))?;
+    report["sq_steps"] = json!(sq.sum.steps);
+    Ok(Trajectory { snapshots, trace: trace.records, sq: sq.sum, report })
 }

@@ -80,7 +80,7 @@ pub fn dynamics(a: &DynamicsArgs) -> Result<()> {
             s.t,
             run.trace.first().map_or(f64::NAN, |r| r.free_energy),
             s.free_energy,
-            s.exact_solves,
+            s.cost.exact_solves,
             s.steps_per_second,
             a.run.out.display()
         );

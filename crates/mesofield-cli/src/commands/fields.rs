@@ -9,10 +9,11 @@ use serde_json::json;
 
 use mesofield_experiments::charts::line_chart_png;
 use mesofield_experiments::inputs::{initial_fields, load_model, model_for_input};
+use mesofield_experiments::roles;
 use mesofield_experiments::scft_sweep::{SweepSpec, sweep, table as sweep_table};
 use mesofield_experiments::scft_walk::{chart as walk_chart, parse_chi_walk, table as walk_table, walk};
-use mesofield_physics::assisted_scft::{AssistConfig, run_assisted_scft};
 use mesofield_physics::io::{FieldFile, TensorData, to_safetensors, write_atomic};
+use mesofield_physics::scft::assisted::{AssistConfig, run_assisted_scft};
 use mesofield_physics::scft::{ScftConfig, run_scft};
 use mesofield_physics::{ExactSolver, Grid, spinodal as rpa_spinodal, spinodal_on_grid};
 
@@ -187,12 +188,12 @@ pub fn scft(a: &ScftArgs) -> Result<()> {
     let chi = chis[0];
     let (model, grid, w0) = initial_fields(&a.init, &a.grid, a.model.as_deref(), chi, a.seed)?;
     let config = ScftConfig { chi, tolerance: a.tol, max_iterations: a.max_iterations, ..Default::default() };
-    let solver = ExactSolver::new(&model, grid)?;
-    let operator = a.solvers.solver.load(a.solvers.backend, &model, &grid)?;
+    let set = roles::resolve(&a.solvers.solver, a.solvers.backend, &model, &grid)?;
+    let solver = set.exact_solver();
     let stage = reporter().stage(a.max_iterations as u64, "scft");
-    let (outcome, assisted) = match &operator {
+    let (outcome, assisted) = match set.solvers().operator {
         None => {
-            let outcome = run_scft(&solver, &config, &w0, &mut |it, r| {
+            let outcome = run_scft(solver, &config, &w0, &mut |it, r| {
                 stage.set_position(it as u64);
                 stage.set_message(format!("scft residual {r:.2e}"));
             })?;
@@ -207,7 +208,7 @@ pub fn scft(a: &ScftArgs) -> Result<()> {
                 linear_below: a.linear_below.unwrap_or(defaults.linear_below),
                 ..defaults
             };
-            let run = run_assisted_scft(op, &solver, &assist, &w0, &mut |phase, it, r| {
+            let run = run_assisted_scft(op, solver, &assist, &w0, &mut |phase, it, r| {
                 stage.set_position(it as u64);
                 stage.set_message(format!("scft ({phase}) residual {r:.2e}"));
             })?;
@@ -237,18 +238,17 @@ pub fn scft(a: &ScftArgs) -> Result<()> {
         "chi": chi, "dF": outcome.d_f, "iterations": outcome.iterations, "residual": outcome.residual,
         "exact_solves": outcome.solves, "seconds": outcome.seconds, "converged": outcome.converged,
         "log_q": outcome.log_q, "grid": [grid.mx, grid.my], "solver": a.solvers.solver.to_string(), "operator_calls": 0,
-        "fallbacks": 0, "descent_iterations": outcome.descent_iterations, "restarts": outcome.restarts,
+        "rejected": 0, "descent_iterations": outcome.descent_iterations, "restarts": outcome.restarts,
     });
     if let Some(run) = &assisted {
-        report["exact_solves"] = json!(run.exact_solves);
-        report["operator_calls"] = json!(run.operator_calls);
+        report["exact_solves"] = json!(run.cost.exact_solves);
+        report["operator_calls"] = json!(run.cost.operator_calls);
+        report["rejected"] = json!(run.cost.rejected);
         report["operator_iterations"] = json!(run.operator_iterations);
         report["outer_steps"] = json!(run.outer_steps);
         report["anchor_residuals"] = json!(run.anchor_residuals);
         report["switch_residual"] = json!(run.switch_residual);
         report["fallback"] = json!(run.fallback);
-        // The outer loop ends at its first failed trust check: 0 or 1.
-        report["fallbacks"] = json!(usize::from(run.fallback.is_some()));
         report["seconds"] = json!(run.seconds);
     }
     if a.common.json {

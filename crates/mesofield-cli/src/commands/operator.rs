@@ -8,8 +8,9 @@ use clap::Args;
 use serde_json::json;
 
 use mesofield_experiments::operator_eval::{eval_pictures, interrupted, loss_curve};
+use mesofield_fno::TrainConfig;
 use mesofield_fno::evaluation::{EvalReport, Summary, evaluate};
-use mesofield_fno::training::{Progress, Stop, TrainConfig};
+use mesofield_fno::training::{Progress, Stop};
 use mesofield_fno::{FnoConfig, FnoOperator};
 use mesofield_physics::dataset::Dataset;
 use mesofield_physics::io::{FieldFile, write_atomic};

@@ -235,7 +235,7 @@ pub fn denoise(a: &DenoiseArgs) -> Result<()> {
                 rec.iterations,
                 rec.action,
                 rec.data_misfit,
-                rec.exact_solves,
+                rec.cost.exact_solves,
                 rec.seconds,
                 match &r.error {
                     Some(e) => format!(", error {:.4} (noisy {:.4})", e.recovery, e.noisy),

@@ -77,8 +77,8 @@ pub fn sample(a: &SampleArgs) -> Result<()> {
                 pooled.h_stderr,
                 pooled.psi2_mean,
                 pooled.psi2_stderr,
-                pooled.exact_solves,
-                pooled.operator_calls,
+                pooled.cost.exact_solves,
+                pooled.cost.operator_calls,
                 a.run.out.display()
             );
         }
@@ -95,8 +95,8 @@ pub fn sample(a: &SampleArgs) -> Result<()> {
             s.h_stderr,
             s.psi2_mean,
             s.psi2_stderr,
-            s.exact_solves,
-            s.operator_calls,
+            s.cost.exact_solves,
+            s.cost.operator_calls,
             a.run.out.display()
         );
     }

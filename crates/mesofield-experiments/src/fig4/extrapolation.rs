@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use mesofield_physics::ExactSolver;
 use mesofield_physics::fields::InitialField;
-use mesofield_physics::lfts::{Lfts, LftsConfig};
+use mesofield_physics::fts::{Lfts, LftsConfig};
 use mesofield_physics::observables::{Peak, StructureFactor, mean_of, structure_factor};
 use mesofield_physics::rng::StreamRng;
 use mesofield_physics::spectral::SpectralPlan;

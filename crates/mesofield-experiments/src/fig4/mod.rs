@@ -33,7 +33,8 @@ pub use methods::{LevelErrors, MethodRow, RunRecord};
 pub use rbms::{Denoiser, RbmAssessment, RbmProtocol};
 
 use crate::progress::Reporter;
-use crate::solvers::{Backend, operator_with_gradient};
+use crate::roles::density::operator_with_gradient;
+use crate::solvers::Backend;
 use crate::spec::Workspace;
 
 /// `experiments/fig4.toml`'s tables.

@@ -169,7 +169,7 @@ class Trajectory:
         psi2: mean over the grid of (phi_A - phi_B)^2 per step.
         pressure_residual: max |phi_A + phi_B - 1| per step.
         q, S: S(q) of phi_A, circularly averaged, over the steps of the last half.
-        report: cost and means (steps/s, exact solves, operator calls, fallbacks).
+        report: cost and means (steps/s, exact solves, operator calls, rejected operator results).
     """
 
     phi_a: np.ndarray = field(repr=False)
@@ -186,7 +186,7 @@ class Trajectory:
         k, mx, my = self.phi_a.shape
         return (
             f"Trajectory({len(self.hamiltonian) - 1} steps on {mx}x{my}, {k} snapshots, "
-            f"H (last half) {self.report['H_mean_last_half']:.6g}, S(q) peak {self.peak()})"
+            f"H (last half) {self.report['H_mean']:.6g}, S(q) peak {self.peak()})"
         )
 
     def peak(self) -> Tuple[float, float]:
@@ -222,7 +222,7 @@ def sample(
         tol: max |phi_A + phi_B - 1| after every step.
         model: the chain and box; default the paper's system.
         operator: a density operator inside the W_+ loop (every step still
-            ends on exact solves; fallbacks are counted in the report).
+            ends on exact solves; rejected operator results are counted in the report as "rejected").
     """
     out = _native.sample(chi, beads_per_cell, steps, step_size, seed, init, grid, every, tol, model, operator)
     report = json.loads(out.pop("report"))

@@ -74,9 +74,9 @@
 
 use crate::error::{Error, Result};
 use crate::fields::from_exchange_pressure;
+use crate::fts::compressor::{Compressor, CompressorConfig};
 use crate::inverse::{InverseResponse, ResponseScratch, remove_means};
 use crate::krylov::Gmres;
-use crate::lfts::{Lfts, LftsConfig};
 use crate::seam::Solvers;
 use crate::solver::ExactSolver;
 use crate::tangent::Linearization;
@@ -248,12 +248,13 @@ fn saddle_shaped_start(exact: &ExactSolver, target: &[f64]) -> Result<(Option<Ve
     let n = target.len();
     let m = n / 2;
     let psi: Vec<f64> = (0..m).map(|i| target[i] - target[m + i]).collect();
-    let mut config = LftsConfig::new(1.0, 1.0, 0.1, 0);
-    config.noise = false;
-    config.pressure_tolerance = START_PRESSURE_TOLERANCE;
     // A c whose W_+ does not settle is a poor start anyway: fail it early.
-    config.pressure_max_iterations = START_PRESSURE_ITERATIONS;
-    let lfts = Lfts::new(config, Solvers::exact(exact))?;
+    let config = CompressorConfig {
+        tolerance: START_PRESSURE_TOLERANCE,
+        max_iterations: START_PRESSURE_ITERATIONS,
+        ..CompressorConfig::default()
+    };
+    let compressor = Compressor::new(config, Solvers::exact(exact))?;
     let mut w_plus = vec![0.0; m];
     let mut w = vec![0.0; n];
     let mut solves = 0;
@@ -261,7 +262,7 @@ fn saddle_shaped_start(exact: &ExactSolver, target: &[f64]) -> Result<(Option<Ve
     let mut evaluate = |c: f64, w_plus: &mut Vec<f64>, solves: &mut usize| -> Result<f64> {
         let w_minus: Vec<f64> = psi.iter().map(|p| 0.5 * c * p).collect();
         from_exchange_pressure(&w_minus, w_plus, &mut w);
-        match lfts.start(&w, 0) {
+        match compressor.start(&w) {
             Ok((state, cost)) => {
                 *solves += cost.exact_solves;
                 let distance = state.phi.iter().zip(target).map(|(p, q)| (p - q) * (p - q)).sum::<f64>().sqrt();

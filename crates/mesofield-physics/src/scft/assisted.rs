@@ -37,8 +37,9 @@ use std::time::Instant;
 
 use crate::anderson::AndersonMixer;
 use crate::error::{Error, Result};
-use crate::scft::{ScftConfig, ScftOutcome, residuals, run_scft};
-use crate::seam::FieldSolver;
+use crate::hamiltonian::residuals;
+use crate::scft::{ScftConfig, ScftOutcome, run_scft};
+use crate::seam::{FieldSolver, SolveCost, trusted};
 
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct AssistConfig {
@@ -92,12 +93,11 @@ impl AssistConfig {
 pub struct AssistOutcome {
     /// The final, exact state (its `solves` counts only the polish run).
     pub outcome: ScftOutcome,
-    /// Fields solved by the exact solver: the trust check's residuals of the
-    /// start and of the switch, and every solve of the polish (and of the
-    /// fallback, if any).
-    pub exact_solves: usize,
-    /// Fields solved by the operator.
-    pub operator_calls: usize,
+    /// Fields solved by the exact solver (the trust check's residuals of the
+    /// start and of the switch, and every solve of the polish and of the
+    /// fallback, if any), fields solved by the operator, and operator
+    /// anchors that the trust check threw away.
+    pub cost: SolveCost,
     /// Iterations of all inner loops on the corrected operator.
     pub operator_iterations: usize,
     /// Outer (anchor) steps taken.
@@ -241,8 +241,7 @@ pub fn run_assisted_scft(
     let outcome = polish(&exact, &polish_config, &anchors.w, w_init, &mut anchors.fallback, progress)?;
     Ok(AssistOutcome {
         outcome,
-        exact_solves: exact.count(),
-        operator_calls: operator.count(),
+        cost: SolveCost { exact_solves: exact.count(), operator_calls: operator.count(), rejected: anchors.rejected },
         operator_iterations: anchors.operator_iterations,
         outer_steps: anchors.outer_steps,
         anchor_residuals: anchors.residuals,
@@ -266,6 +265,8 @@ struct Anchors {
     mixer: Option<AndersonMixer>,
     operator_iterations: usize,
     outer_steps: usize,
+    /// Candidates that the trust check threw away.
+    rejected: usize,
     fallback: Option<String>,
 }
 
@@ -284,6 +285,7 @@ impl Anchors {
             mixer,
             operator_iterations: 0,
             outer_steps: 0,
+            rejected: 0,
             fallback: None,
         })
     }
@@ -385,7 +387,10 @@ impl Anchors {
                 exact_state(exact, chi, &candidate).unwrap_or((vec![], f64::NAN, f64::INFINITY));
             self.residuals.push(residual);
             progress("anchor", self.outer_steps, residual);
-            if residual <= self.previous {
+            let mut cost = SolveCost::default();
+            let kept = trusted(residual, self.previous, &mut cost);
+            self.rejected += cost.rejected;
+            if kept {
                 return Some((candidate, phi, log_q, residual));
             }
             if let Some(mixer) = self.mixer.as_mut() {

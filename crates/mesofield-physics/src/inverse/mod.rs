@@ -2,7 +2,7 @@
 //!
 //! Given phi* = (phi_A*, phi_B*), find w with phi(w) = phi*. Both means of w
 //! are gauges (MODEL.md); the answer has zero-mean w_A and w_B. In strong
-//! segregation w is not unique beyond them (see `inverse_newton`). The
+//! segregation w is not unique beyond them (see `inverse::newton`). The
 //! first iteration is a quasi-Newton step with the free chains'
 //! response at the homogeneous state as the Jacobian,
 //!     phi(w + dw) ~ phi(w) - S(q) dw(q),   S = [[S_AA, S_AB], [S_AB, S_BB]],
@@ -18,7 +18,7 @@
 //! point's own (to 2e-8). Patterns with a density near zero over whole
 //! domains (strongly segregated saddle points, L-FTS at chi = 1.0) slow it
 //! down: when its residual falls by less than a decade in 25 iterations,
-//! Newton's method with the exact Jacobian takes over (`inverse_newton`,
+//! Newton's method with the exact Jacobian takes over (`inverse::newton`,
 //! exact solver only; `InverseConfig::newton` switches it off).
 //!
 //! Written against the solver seam: with an operator it gives the operator's
@@ -27,12 +27,14 @@
 use crate::anderson::AndersonMixer;
 use crate::debye::Debye;
 use crate::error::{Error, Result};
-use crate::seam::{FieldSolver, Solvers};
+use crate::seam::{FieldSolver, SolveCost, Solvers, trusted};
 use crate::solver::ExactSolver;
 use crate::spectral::{C64, SpectralPlan};
 
 #[doc(hidden)]
-pub use crate::inverse_newton::newton_from;
+mod newton;
+
+pub use crate::inverse::newton::newton_from;
 
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct InverseConfig {
@@ -94,8 +96,8 @@ pub struct InverseOutcome {
     /// Products with the exact Jacobian (tangent maps, about one solve each).
     pub jacobian_products: usize,
     /// Operator starts the trust check threw away (`Inverter`: the exact
-    /// residual at the operator's fields was no lower than at the start).
-    pub fallbacks: usize,
+    /// residual at the operator's fields was higher than at the start).
+    pub rejected: usize,
 }
 
 impl InverseOutcome {
@@ -131,7 +133,7 @@ impl InverseResponse {
     }
 
     /// The transforms of this grid, for other spectral work of the inverse
-    /// map (`inverse_newton`'s reset of depleted points).
+    /// map (`inverse::newton`'s reset of depleted points).
     pub(crate) fn plan(&self) -> &SpectralPlan {
         &self.plan
     }
@@ -367,7 +369,7 @@ impl<'a> Inversion<'a> {
             solves: self.solves,
             newton_steps: 0,
             jacobian_products: 0,
-            fallbacks: 0,
+            rejected: 0,
         })
     }
 
@@ -381,7 +383,7 @@ impl<'a> Inversion<'a> {
         config: &InverseConfig,
     ) -> Result<InverseOutcome> {
         let (best_residual, best_w) = self.best.clone().expect("one iterate");
-        let run = crate::inverse_newton::polish(exact, response, target, best_w, config.tolerance)?;
+        let run = crate::inverse::newton::polish(exact, response, target, best_w, config.tolerance)?;
         if !run.converged && run.residual >= best_residual {
             let mut outcome = self.finish(best_residual, false)?;
             outcome.solves += run.solves;
@@ -399,7 +401,7 @@ impl<'a> Inversion<'a> {
             solves: self.solves + run.solves,
             newton_steps: run.steps,
             jacobian_products: run.products,
-            fallbacks: 0,
+            rejected: 0,
         })
     }
 
@@ -505,19 +507,17 @@ impl<'a> Inverter<'a> {
         // The trust check: the operator's fields must fit the target better
         // under the exact solver than the start does, else the exact path
         // starts where it would have without an operator.
-        let (mut from, mut checks, mut fallbacks) = (start, 0, 0);
+        let (mut from, mut checks) = (start, SolveCost::default());
         if let Some(r) = &rough {
             let (at_rough, at_start) = (self.exact_residual(target, Some(&r.w))?, self.exact_residual(target, start)?);
-            checks = 2;
-            if at_rough < at_start {
+            checks.exact_solves = 2;
+            if trusted(at_rough, at_start, &mut checks) {
                 from = Some(&r.w);
-            } else {
-                fallbacks = 1;
             }
         }
         let mut polished = invert_with(self.exact, &self.response, target, from, &self.config)?;
-        polished.solves += checks;
-        polished.fallbacks = fallbacks;
+        polished.solves += checks.exact_solves;
+        polished.rejected = checks.rejected;
         Ok((polished, rough))
     }
 

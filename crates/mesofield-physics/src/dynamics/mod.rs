@@ -34,9 +34,10 @@
 
 use crate::debye::Debye;
 use crate::error::{Error, Result};
+use crate::hamiltonian::pattern_free_energy;
 use crate::inverse::{InverseConfig, Inverter};
 use crate::rng::StreamRng;
-use crate::seam::Solvers;
+use crate::seam::{SolveCost, Solvers};
 use crate::spectral::{C64, SpectralPlan};
 
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -109,12 +110,19 @@ pub struct DynamicsState {
 
 #[derive(Clone, Copy, Debug, Default)]
 pub struct DynamicsCost {
-    pub exact_solves: usize,
-    pub operator_calls: usize,
+    /// Exact solves (and Jacobian products, about one solve each) of the
+    /// inverse map; its `rejected` counts operator starts that the trust
+    /// check threw away.
+    pub solves: SolveCost,
     /// Steps redone with half the step.
-    pub rejected: usize,
-    /// Operator starts of the inverse map that its trust check threw away.
-    pub fallbacks: usize,
+    pub halved_steps: usize,
+}
+
+impl std::ops::AddAssign for DynamicsCost {
+    fn add_assign(&mut self, other: DynamicsCost) {
+        self.solves += other.solves;
+        self.halved_steps += other.halved_steps;
+    }
 }
 
 pub struct Dynamics<'a> {
@@ -126,18 +134,6 @@ pub struct Dynamics<'a> {
     qxy: Vec<(f64, f64)>,
     /// 1 / S_D(q), 0 at q = 0.
     stiffness: Vec<f64>,
-}
-
-/// F[phi] per chain relative to the homogeneous melt (module docs).
-pub fn pattern_free_energy(beads: usize, f_a: f64, chi: f64, w: &[f64], phi: &[f64], log_q: f64) -> f64 {
-    let m = w.len() / 2;
-    let n = beads as f64;
-    let (mut coupling, mut contact) = (0.0, 0.0);
-    for i in 0..m {
-        coupling += w[i] * phi[i] + w[m + i] * phi[m + i];
-        contact += phi[i] * phi[m + i];
-    }
-    -log_q - n * coupling / m as f64 + n * chi * contact / m as f64 - n * chi * f_a * (1.0 - f_a)
 }
 
 /// The most the local stiffness may raise the implicit term.
@@ -205,9 +201,11 @@ impl<'a> Dynamics<'a> {
         target.extend(phi_a.iter().map(|v| 1.0 - v));
         let (out, rough) = self.inverter.invert(&target, start)?;
         // Newton's Jacobian products cost about a solve each.
-        cost.exact_solves += out.solve_equivalents();
-        cost.operator_calls += rough.map_or(0, |r| r.solves);
-        cost.fallbacks += out.fallbacks;
+        cost.solves += SolveCost {
+            exact_solves: out.solve_equivalents(),
+            operator_calls: rough.map_or(0, |r| r.solves),
+            rejected: out.rejected,
+        };
         if !out.converged {
             return Err(Error::Parameter(format!(
                 "the inverse map of the pattern at t = {t:.4} stopped at residual {:.2e}",
@@ -290,7 +288,7 @@ impl<'a> Dynamics<'a> {
                     return Ok((next_state, cost));
                 }
                 Ok(_) | Err(Error::Parameter(_)) | Err(Error::Domain { .. }) => {
-                    cost.rejected += 1;
+                    cost.halved_steps += 1;
                     dt *= 0.5;
                 }
                 Err(e) => return Err(e),

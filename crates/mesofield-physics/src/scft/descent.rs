@@ -25,9 +25,9 @@ use std::collections::VecDeque;
 
 use crate::error::{Error, Result};
 use crate::fields::from_exchange_pressure;
-use crate::lfts::{Lfts, LftsConfig, LftsState, StepCost};
+use crate::fts::compressor::{Compressor, CompressorConfig, PartialSaddle};
 use crate::scft::{ScftConfig, Visited};
-use crate::seam::{FieldSolver, Solvers};
+use crate::seam::{FieldSolver, SolveCost, Solvers};
 
 /// L-BFGS memory (pairs of steps and gradient changes).
 const MEMORY: usize = 10;
@@ -54,7 +54,7 @@ pub struct Descent {
     pub start_shrinks: usize,
 }
 
-fn exchange_residual(chi: f64, state: &LftsState) -> Vec<f64> {
+fn exchange_residual(chi: f64, state: &PartialSaddle) -> Vec<f64> {
     let m = state.w_minus.len();
     (0..m).map(|i| 0.5 * chi * (state.phi[i] - state.phi[m + i]) - state.w_minus[i]).collect()
 }
@@ -69,13 +69,13 @@ fn max_abs(a: &[f64]) -> f64 {
 
 /// The partial saddle point at the start's W_-, halving W_- towards its
 /// mean (the melt, always solvable) while it cannot be solved.
-fn start(sampler: &Lfts<'_>, x: &[f64], cost: &mut StepCost) -> Result<(LftsState, usize)> {
+fn start(compressor: &Compressor<'_>, x: &[f64], cost: &mut SolveCost) -> Result<(PartialSaddle, usize)> {
     let m = x.len() / 2;
     let (mut w_minus, mut w_plus) = (x[..m].to_vec(), x[m..].to_vec());
     let mut w = vec![0.0; 2 * m];
     for shrinks in 0..=START_SHRINKS {
         from_exchange_pressure(&w_minus, &w_plus, &mut w);
-        match sampler.start(&w, 0) {
+        match compressor.start(&w) {
             Ok((state, c)) => {
                 cost.exact_solves += c.exact_solves;
                 return Ok((state, shrinks));
@@ -126,15 +126,14 @@ pub fn descend(
     let m = x.len() / 2;
     // dH/dW_- = -scale R_-.
     let scale = 2.0 * model.beads as f64 / (m as f64 * chi);
-    let inner = LftsConfig {
-        noise: false,
-        pressure_tolerance: 1e-3f64.max(0.1 * config.tolerance),
-        pressure_max_iterations: 1000,
-        ..LftsConfig::new(chi, 1.0, 0.1, 0)
+    let inner = CompressorConfig {
+        tolerance: 1e-3f64.max(0.1 * config.tolerance),
+        max_iterations: 1000,
+        ..CompressorConfig::default()
     };
-    let mut sampler = Lfts::new(inner, Solvers::exact(solver))?;
-    let mut cost = StepCost::default();
-    let (mut state, start_shrinks) = start(&sampler, x, &mut cost)?;
+    let mut compressor = Compressor::new(inner, Solvers::exact(solver))?;
+    let mut cost = SolveCost::default();
+    let (mut state, start_shrinks) = start(&compressor, x, &mut cost)?;
     let mut r_minus = exchange_residual(chi, &state);
     let mut g: Vec<f64> = r_minus.iter().map(|r| -scale * r).collect();
     let mut memory: VecDeque<(Vec<f64>, Vec<f64>, f64)> = VecDeque::new();
@@ -155,11 +154,11 @@ pub fn descend(
         // W_+ as accurate as the exchange residual asks (H is insensitive
         // to its error to second order, the gradient to first order).
         let wanted = (0.1 * max_abs(&r_minus)).clamp(0.1 * config.tolerance, 1e-3);
-        if wanted < sampler.config.pressure_tolerance {
-            sampler.config.pressure_tolerance = wanted;
+        if wanted < compressor.config.tolerance {
+            compressor.config.tolerance = wanted;
             if state.pressure_residual >= wanted {
-                let (s, c) = sampler.advance(&state, state.w_minus.clone())?;
-                add(&mut cost, &c);
+                let (s, c) = compressor.advance(&state, state.w_minus.clone())?;
+                cost += c;
                 state = s;
                 r_minus = exchange_residual(chi, &state);
                 g = r_minus.iter().map(|r| -scale * r).collect();
@@ -167,10 +166,12 @@ pub fn descend(
                 continue;
             }
         }
-        let Some((next, step)) = line_search(&sampler, &state, &g, &memory, gamma, r, chi, &mut cost).or_else(|| {
-            memory.clear();
-            line_search(&sampler, &state, &g, &memory, gamma, r, chi, &mut cost)
-        }) else {
+        let Some((next, step)) =
+            line_search(&compressor, &state, &g, &memory, gamma, r, chi, &mut cost).or_else(|| {
+                memory.clear();
+                line_search(&compressor, &state, &g, &memory, gamma, r, chi, &mut cost)
+            })
+        else {
             // No trial lowers H or the residual: the best point reachable.
             break r;
         };
@@ -201,25 +202,20 @@ pub fn descend(
     })
 }
 
-fn add(total: &mut StepCost, c: &StepCost) {
-    total.exact_solves += c.exact_solves;
-    total.operator_calls += c.operator_calls;
-}
-
 /// A trial along the L-BFGS direction, halved until it solves and lowers H
 /// enough (or, within H's round-off, lowers the residual `r`); the new
 /// state and the step taken.
 #[allow(clippy::too_many_arguments)]
 fn line_search(
-    sampler: &Lfts<'_>,
-    state: &LftsState,
+    compressor: &Compressor<'_>,
+    state: &PartialSaddle,
     g: &[f64],
     memory: &VecDeque<(Vec<f64>, Vec<f64>, f64)>,
     gamma: f64,
     r: f64,
     chi: f64,
-    cost: &mut StepCost,
-) -> Option<(LftsState, Vec<f64>)> {
+    cost: &mut SolveCost,
+) -> Option<(PartialSaddle, Vec<f64>)> {
     let mut p = direction(g, memory, gamma);
     let mut slope = dot(g, &p);
     // Not a descent direction (or NaN): steepest descent instead.
@@ -227,17 +223,19 @@ fn line_search(
         p = g.iter().map(|v| -gamma * v).collect();
         slope = dot(g, &p);
     }
-    let f = state.hamiltonian;
+    let model = compressor.solvers().model();
+    let f = state.hamiltonian(model, chi);
     let noise = 1e-12 * (1.0 + f.abs());
     let mut alpha = 1.0;
     for _ in 0..HALVINGS {
         let trial: Vec<f64> = state.w_minus.iter().zip(&p).map(|(w, d)| w + alpha * d).collect();
-        match sampler.advance(state, trial) {
+        match compressor.advance(state, trial) {
             Ok((next, c)) => {
-                add(cost, &c);
-                let decrease = next.hamiltonian <= f + ARMIJO * alpha * slope;
-                let round_off = next.hamiltonian <= f + noise
-                    && max_abs(&exchange_residual(chi, &next)).max(next.pressure_residual) < r;
+                *cost += c;
+                let h = next.hamiltonian(model, chi);
+                let decrease = h <= f + ARMIJO * alpha * slope;
+                let round_off =
+                    h <= f + noise && max_abs(&exchange_residual(chi, &next)).max(next.pressure_residual) < r;
                 if decrease || round_off {
                     let step = p.iter().map(|d| alpha * d).collect();
                     return Some((next, step));

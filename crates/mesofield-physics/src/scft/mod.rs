@@ -23,11 +23,14 @@
 //!   more than `FAST_RESTARTS` times, cannot solve its start, or has not
 //!   halved its best residual in `guard_window` iterations (seen from
 //!   random starts at chi >= 0.25: non-finite densities, Q = -inf, stalls
-//!   at 1e-5 to 1e-1), the run falls back to `scft_descent`: L-BFGS on the
+//!   at 1e-5 to 1e-1), the run falls back to `scft::descent`: L-BFGS on the
 //!   Hamiltonian over W_- with W_+ at its partial saddle point, a globally
 //!   convergent descent that takes only trials that solve, from the fast
 //!   iteration's best iterate. Healthy runs never reach the guard and keep
 //!   their iterates exactly.
+
+pub mod assisted;
+pub mod descent;
 
 use std::time::Instant;
 
@@ -35,7 +38,8 @@ use crate::anderson::AndersonMixer;
 use crate::debye::melt_response;
 use crate::error::{Error, Result};
 use crate::fields::{from_exchange_pressure, to_exchange_pressure};
-use crate::scft_descent::descend;
+use crate::hamiltonian::{free_energy, residuals};
+use crate::scft::descent::descend;
 use crate::seam::FieldSolver;
 use crate::spectral::{C64, SpectralPlan, SpectralScratch};
 use crate::stats::population_std;
@@ -62,7 +66,7 @@ pub struct ScftConfig {
     /// runs on an approximate solver, whose residual stalls at its error.
     #[serde(default)]
     pub stall_window: usize,
-    /// Fall back to the globally convergent descent (`scft_descent`) when
+    /// Fall back to the globally convergent descent (`scft::descent`) when
     /// the fast iteration leaves the model's domain more than a few times,
     /// cannot solve its start, or has not halved its best residual in
     /// `guard_window` iterations. Off for runs whose path is data (the
@@ -147,32 +151,6 @@ pub struct ScftOutcome {
     pub descent_iterations: usize,
     pub seconds: f64,
     pub history: Vec<Visited>,
-}
-
-/// Max-norms of the two SCF residuals of a solved state.
-pub fn residuals(chi: f64, w: &[f64], phi: &[f64]) -> (f64, f64) {
-    let m = w.len() / 2;
-    let (mut r_minus, mut r_plus) = (0.0f64, 0.0f64);
-    for i in 0..m {
-        let w_minus = 0.5 * (w[m + i] - w[i]);
-        r_minus = r_minus.max((0.5 * chi * (phi[i] - phi[m + i]) - w_minus).abs());
-        r_plus = r_plus.max((phi[i] + phi[m + i] - 1.0).abs());
-    }
-    (r_minus, r_plus)
-}
-
-/// H/n relative to the homogeneous melt (MODEL.md):
-/// dF = -ln Q + N mean(W_-^2 / chi - W_+) + N chi (2f - 1)^2 / 4.
-pub fn free_energy(beads: usize, f_a: f64, chi: f64, w: &[f64], log_q: f64) -> f64 {
-    let m = w.len() / 2;
-    let n = beads as f64;
-    let mut sum = 0.0;
-    for i in 0..m {
-        let w_minus = 0.5 * (w[m + i] - w[i]);
-        let w_plus = 0.5 * (w[m + i] + w[i]);
-        sum += w_minus * w_minus / chi - w_plus;
-    }
-    -log_q + n * sum / m as f64 + n * chi * (2.0 * f_a - 1.0).powi(2) / 4.0
 }
 
 /// Shifts W_+ so its mean is zero; ln Q moves by +N times the removed mean.

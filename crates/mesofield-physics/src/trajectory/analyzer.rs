@@ -1,0 +1,147 @@
+//! Analyzers in memory: the L-FTS trace, the running S(q), snapshots, any
+//! closure; and the statistics of a trace's last half, the one place a
+//! run's means and standard errors come from.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Result;
+use crate::fts::LftsState;
+use crate::observables::{RunningStructureFactor, order_parameter, structure_factor};
+use crate::seam::SolveCost;
+use crate::spectral::SpectralPlan;
+use crate::stats::block_mean_error;
+use crate::trajectory::{Analyzer, Observed};
+
+/// Blocks of the standard errors of a run's means.
+pub const BLOCKS: usize = 10;
+
+/// One L-FTS step's record (a line of `trace.jsonl`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SampleRecord {
+    pub step: usize,
+    pub hamiltonian: f64,
+    /// Mean over the grid of (phi_A - phi_B)^2.
+    pub psi2: f64,
+    pub pressure_residual: f64,
+    /// Cumulative over the run; `rejected`: operator loops of the
+    /// compressor that its trust check threw away.
+    #[serde(flatten)]
+    pub cost: SolveCost,
+}
+
+impl SampleRecord {
+    pub fn of(state: &LftsState, cost: &SolveCost) -> Self {
+        SampleRecord {
+            step: state.step,
+            hamiltonian: state.hamiltonian,
+            psi2: order_parameter(&state.phi),
+            pressure_residual: state.pressure_residual,
+            cost: *cost,
+        }
+    }
+}
+
+/// The trace of an L-FTS replica, one record per sampled state.
+#[derive(Default)]
+pub struct Trace {
+    pub records: Vec<SampleRecord>,
+}
+
+impl Analyzer<LftsState, SolveCost> for Trace {
+    fn sample(&mut self, state: &LftsState, cost: &SolveCost) -> Result<()> {
+        self.records.push(SampleRecord::of(state, cost));
+        Ok(())
+    }
+}
+
+/// Means of H and (phi_A - phi_B)^2 over the steps of the last half
+/// (step > steps / 2) with block-averaged standard errors (`BLOCKS`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LastHalf {
+    pub h_mean: f64,
+    pub h_stderr: f64,
+    pub psi2_mean: f64,
+    pub psi2_stderr: f64,
+    /// Records averaged.
+    pub count: usize,
+}
+
+impl LastHalf {
+    /// Over the records of a run of `steps` steps.
+    pub fn of(records: &[SampleRecord], steps: usize) -> Self {
+        let half: Vec<&SampleRecord> = records.iter().filter(|t| t.step > steps / 2).collect();
+        let (h_mean, h_stderr) = block_mean_error(&half.iter().map(|t| t.hamiltonian).collect::<Vec<_>>(), BLOCKS);
+        let (psi2_mean, psi2_stderr) = block_mean_error(&half.iter().map(|t| t.psi2).collect::<Vec<_>>(), BLOCKS);
+        LastHalf { h_mean, h_stderr, psi2_mean, psi2_stderr, count: half.len() }
+    }
+}
+
+/// S(q) of phi_A summed over the states after step `after`.
+pub struct StructureFactorSum {
+    plan: SpectralPlan,
+    after: usize,
+    pub sum: RunningStructureFactor,
+}
+
+impl StructureFactorSum {
+    /// From `sum` (empty, or a resumed run's), on `plan`'s grid.
+    pub fn new(plan: SpectralPlan, after: usize, sum: RunningStructureFactor) -> Self {
+        StructureFactorSum { plan, after, sum }
+    }
+}
+
+impl<S: Observed, C> Analyzer<S, C> for StructureFactorSum {
+    fn sample(&mut self, state: &S, _: &C) -> Result<()> {
+        if state.step() > self.after {
+            let m = self.plan.grid().points();
+            self.sum.add(&structure_factor(&self.plan, &state.phi()[..m]));
+        }
+        Ok(())
+    }
+}
+
+/// phi_A and the fields (w_A, w_B) of the states at every `every`-th step
+/// (0: none) and at step `last`.
+pub struct Snapshots {
+    every: usize,
+    last: usize,
+    pub steps: Vec<usize>,
+    /// `[k][M]`.
+    pub phi_a: Vec<f64>,
+    /// `[k][2][M]`.
+    pub w: Vec<f64>,
+}
+
+impl Snapshots {
+    pub fn new(every: usize, last: usize) -> Self {
+        Snapshots { every, last, steps: Vec::new(), phi_a: Vec::new(), w: Vec::new() }
+    }
+
+    /// Whether a state at `step` is kept (0 never is: the start).
+    pub fn keeps(every: usize, last: usize, step: usize) -> bool {
+        step > 0 && ((every > 0 && step.is_multiple_of(every)) || step == last)
+    }
+}
+
+impl Analyzer<LftsState, SolveCost> for Snapshots {
+    fn sample(&mut self, state: &LftsState, _: &SolveCost) -> Result<()> {
+        if Snapshots::keeps(self.every, self.last, state.step) {
+            let m = state.w_minus.len();
+            self.steps.push(state.step);
+            self.phi_a.extend_from_slice(&state.phi[..m]);
+            let mut w = vec![0.0; 2 * m];
+            crate::fields::from_exchange_pressure(&state.w_minus, &state.w_plus, &mut w);
+            self.w.extend(w);
+        }
+        Ok(())
+    }
+}
+
+/// Any closure as an analyzer.
+pub struct Each<F>(pub F);
+
+impl<S, C, F: FnMut(&S, &C) -> Result<()>> Analyzer<S, C> for Each<F> {
+    fn sample(&mut self, state: &S, cost: &C) -> Result<()> {
+        (self.0)(state, cost)
+    }
+}
