@@ -14,6 +14,7 @@ use mesofield_physics::io::{FieldFile, write_atomic};
 
 use crate::charts::{COLOURS, LineChart, Series, line_chart};
 use crate::dynamics_run::{DynamicsRecord, DynamicsSpec, DynamicsSummary, run_dynamics};
+use crate::figure::{Figure, FigureContext, Produced};
 use crate::plot;
 use crate::progress::Reporter;
 use crate::solvers::{Backend, SolverChoice};
@@ -30,6 +31,10 @@ pub struct Leg {
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct DynamicsFigSpec {
+    /// The pattern to evolve, relative to the project root (a
+    /// `mesofield-denoised` file: `reproduce fig4` writes one).
+    #[serde(default)]
+    pub source: Option<String>,
     pub legs: Vec<Leg>,
     pub mobility: Mobility,
     pub dt: f64,
@@ -58,7 +63,7 @@ pub struct DynamicsReport {
     pub out_dir: PathBuf,
 }
 
-/// `source`: the recovered pattern (None: the one `fig4` writes for this variant).
+/// `source`: the pattern to evolve (None: the spec's `source`).
 pub fn dynamics_figure(
     spec: &DynamicsFigSpec,
     name: &str,
@@ -68,15 +73,13 @@ pub fn dynamics_figure(
     backend: Backend,
     reporter: &Reporter,
 ) -> Result<DynamicsReport> {
-    let quick = name.ends_with("-quick");
-    let source = source.unwrap_or_else(|| {
-        workspace.experiments(if quick { "denoise-quick" } else { "denoise" }).join("recovered.safetensors")
-    });
+    let Some(source) = source.or_else(|| spec.source.as_deref().map(|s| workspace.path(s))) else {
+        bail!("{name}: no pattern to evolve (`source` in the experiment file)");
+    };
     if !source.exists() {
         bail!(
-            "{} is missing: run `mesofield reproduce fig4{}` first",
-            source.display(),
-            if quick { " --quick" } else { "" }
+            "{} is missing: it is the pattern `mesofield reproduce fig4` recovers (the spec's `source`)",
+            source.display()
         );
     }
     let recovered = FieldFile::open(&source)?;
@@ -154,4 +157,21 @@ pub fn dynamics_figure(
     };
     write_atomic(&out_dir.join("report.json"), serde_json::to_string_pretty(&report)?.as_bytes())?;
     Ok(report)
+}
+
+/// Pattern dynamics (eq. 26) of the Fig. 4 recovery.
+pub struct DynamicsFigure;
+
+impl Figure for DynamicsFigure {
+    fn name(&self) -> &'static str {
+        "dynamics"
+    }
+    fn about(&self) -> &'static str {
+        "pattern dynamics (eq. 26) of the Fig. 4 recovery, quenched and annealed"
+    }
+    fn run(&self, ctx: &FigureContext) -> Result<Produced> {
+        let name = ctx.variant(self.name());
+        let r = dynamics_figure(&ctx.spec()?, &name, ctx.workspace, None, &ctx.solver, ctx.backend, ctx.reporter)?;
+        Ok(Produced { text: r.table, out_dir: r.out_dir })
+    }
 }

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use mesofield_physics::io::write_atomic;
 
 use crate::charts::{line_chart, sq_chart};
+use crate::figure::{Figure, FigureContext, Produced};
 use crate::plot;
 use crate::progress::Reporter;
 use crate::sampling::{SampleRun, SampleSpec, SampleSummary, run_sample};
@@ -141,4 +142,21 @@ pub fn fig1(
     };
     write_atomic(&out_dir.join("report.json"), serde_json::to_string_pretty(&report)?.as_bytes())?;
     Ok(report)
+}
+
+/// L-FTS patterns at several chi.
+pub struct Fig1;
+
+impl Figure for Fig1 {
+    fn name(&self) -> &'static str {
+        "fig1"
+    }
+    fn about(&self) -> &'static str {
+        "L-FTS patterns at several chi: snapshots, S(q), H"
+    }
+    fn run(&self, ctx: &FigureContext) -> Result<Produced> {
+        let name = ctx.variant(self.name());
+        let r = fig1(&ctx.spec()?, &name, ctx.workspace, &ctx.solver, ctx.backend, ctx.reporter)?;
+        Ok(Produced { text: r.table, out_dir: r.out_dir })
+    }
 }

@@ -22,6 +22,7 @@ use mesofield_physics::dataset::{Dataset, GeneratorConfig, GrfFamily, LftsFamily
 use mesofield_physics::io::write_atomic;
 
 use crate::datasets::load_or_generate;
+use crate::figure::{Figure, FigureContext, Produced};
 use crate::operator_eval::{draw_examples, eval_pictures, interrupted, loss_curve};
 use crate::progress::Reporter;
 use crate::solvers::Backend;
@@ -389,4 +390,22 @@ fn set_aside_stale_checkpoints(
     std::fs::rename(dir, &aside).with_context(|| format!("moving {} aside", dir.display()))?;
     reporter.note(&format!("{} holds {why}: moved to {}, training from the start", dir.display(), aside.display()));
     Ok(())
+}
+
+/// The neural operator against the exact solver.
+pub struct Fig3;
+
+impl Figure for Fig3 {
+    fn name(&self) -> &'static str {
+        "fig3"
+    }
+    fn about(&self) -> &'static str {
+        "the neural operator against the exact solver: datasets, training, evaluation"
+    }
+    fn run(&self, ctx: &FigureContext) -> Result<Produced> {
+        let name = ctx.variant(self.name());
+        let r = fig3(&ctx.spec()?, &name, ctx.workspace, ctx.backend, ctx.stop, ctx.reporter)?;
+        let text = r.set_order.iter().map(|label| format!("{label}:\n{}", r.sets[label].text())).collect();
+        Ok(Produced { text, out_dir: r.out_dir })
+    }
 }

@@ -11,6 +11,8 @@ pub mod dynamics_fig;
 pub mod fig1;
 pub mod fig3;
 pub mod fig4;
+pub mod figure;
+pub mod figures;
 
 // Runs: a loop stepped into a folder that can be resumed.
 pub mod dynamics_run;

@@ -303,22 +303,9 @@ pub fn run_replicas(
     if replicas == 0 {
         bail!("--replicas must be at least 1");
     }
-    let chain_spec = |r: usize| SampleSpec { seed: spec.seed + r as u64, ..spec.clone() };
-    let folders: Vec<RunFolder> = (0..replicas)
-        .map(|r| if replicas == 1 { RunFolder::new(dir) } else { RunFolder::new(dir.join(format!("replica_{r:02}"))) })
-        .collect();
-    let mut starts = Vec::with_capacity(replicas);
-    for (r, folder) in folders.iter().enumerate() {
-        starts.push(start_of(&chain_spec(r), folder, resume)?);
-    }
+    let (folders, starts) = replica_starts(spec, replicas, dir, resume)?;
     let (model, grid, _, start_step, _) = &starts[0];
     let (model, grid, start_step) = (model.clone(), *grid, *start_step);
-    if let Some(r) = starts.iter().position(|s| s.3 != start_step || s.1 != grid) {
-        bail!(
-            "--resume: replica {r} stopped at step {}, replica 0 at {start_step}: the replicas must resume together",
-            starts[r].3
-        );
-    }
     let set = roles::resolve(&spec.solver, spec.backend, &model, &grid)?;
     let config =
         LftsConfig::new(spec.chi, spec.beads_per_cell, spec.step_size, spec.seed).with_pressure_tolerance(spec.tol);
@@ -394,6 +381,32 @@ pub fn run_replicas(
         RunFolder::new(dir).write_json("summary.json", summary)?;
     }
     Ok(Replicas { runs, summary })
+}
+
+/// Each replica's run folder and start (`dir` itself for one chain,
+/// `dir/replica_NN/` for more), all at one step on one grid.
+fn replica_starts(
+    spec: &SampleSpec,
+    replicas: usize,
+    dir: &Path,
+    resume: bool,
+) -> Result<(Vec<RunFolder>, Vec<Start>)> {
+    let chain_spec = |r: usize| SampleSpec { seed: spec.seed + r as u64, ..spec.clone() };
+    let folders: Vec<RunFolder> = (0..replicas)
+        .map(|r| if replicas == 1 { RunFolder::new(dir) } else { RunFolder::new(dir.join(format!("replica_{r:02}"))) })
+        .collect();
+    let mut starts = Vec::with_capacity(replicas);
+    for (r, folder) in folders.iter().enumerate() {
+        starts.push(start_of(&chain_spec(r), folder, resume)?);
+    }
+    let (grid, start_step) = (starts[0].1, starts[0].3);
+    if let Some(r) = starts.iter().position(|s| s.3 != start_step || s.1 != grid) {
+        bail!(
+            "--resume: replica {r} stopped at step {}, replica 0 at {start_step}: the replicas must resume together",
+            starts[r].3
+        );
+    }
+    Ok((folders, starts))
 }
 
 /// A chain's means over its last half, `sq.json`, pictures and `summary.json`.

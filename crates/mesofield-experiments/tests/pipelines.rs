@@ -178,7 +178,7 @@ fn fig4_infers_chi_and_ranks_the_methods() {
     "#;
     let spec: Fig4Spec = parse_spec(&format!("[default]\n{text}\n[quick]\n{text}"), false).unwrap();
     let ws = Workspace::new(&root);
-    let report = fig4(&spec, "fig4-tiny", &ws, Backend::Cpu, &Reporter::silent()).unwrap();
+    let report = fig4(&spec, "fig4-tiny", ws.experiments("denoise"), &ws, Backend::Cpu, &Reporter::silent()).unwrap();
     // chi from two samples: the equipartition estimator on L-FTS at chi = 0.4.
     assert_eq!(report.chi_pairs.len(), 1);
     assert!((report.chi_used - 0.4).abs() < 0.1, "chi from two samples {}", report.chi_used);

@@ -58,6 +58,24 @@ pub struct EvalReport {
     pub predicted: Vec<f64>,
 }
 
+impl EvalReport {
+    /// The report as `mesofield eval` prints it.
+    pub fn text(&self) -> String {
+        let s = |x: &Summary| format!("median {:.4} p95 {:.4} worst {:.4}", x.median, x.p95, x.worst);
+        format!(
+            "{} fields on {}x{}\n  contrast-relative error A: {}\n  contrast-relative error B: {}\n  relative L2 of phi:        {}\n  operator {:.0} fields/s, exact solver {:.0} fields/s\n",
+            self.samples,
+            self.grid[0],
+            self.grid[1],
+            s(&self.contrast_relative_a),
+            s(&self.contrast_relative_b),
+            s(&self.relative_l2),
+            self.operator_fields_per_second,
+            self.exact_fields_per_second
+        )
+    }
+}
+
 /// Evaluates `op` on `data` (whose grid must be the operator's).
 pub fn evaluate(op: &FnoOperator, data: &Dataset) -> EvalReport {
     let (mx, my) = (data.mx, data.my);

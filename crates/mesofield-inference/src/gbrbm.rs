@@ -309,15 +309,8 @@ fn gibbs(rbm: &GbRbm, v: Tensor<2>, rng: &mut StreamRng, device: &Device) -> Ten
     rbm.visible_mean(h) + z * rbm.variance().sqrt().unsqueeze::<2>()
 }
 
-/// Trains on `patterns` (`[n][Mx*My]` phi_A); `progress(update)` after each update.
-pub fn train_gbrbm(
-    patterns: &[f64],
-    mx: usize,
-    my: usize,
-    config: &GbRbmConfig,
-    device: &Device,
-    progress: &mut dyn FnMut(usize),
-) -> Result<TrainedGbRbm, String> {
+/// Refuses patterns that do not fill the grid and settings no model trains with.
+fn check_training(patterns: &[f64], mx: usize, my: usize, config: &GbRbmConfig) -> Result<(), String> {
     let m = mx * my;
     if patterns.is_empty() || !patterns.len().is_multiple_of(m) {
         return Err(format!("RBM training needs patterns of {mx}x{my}, got {} values", patterns.len()));
@@ -338,6 +331,20 @@ pub fn train_gbrbm(
         }
         _ => {}
     }
+    Ok(())
+}
+
+/// Trains on `patterns` (`[n][Mx*My]` phi_A); `progress(update)` after each update.
+pub fn train_gbrbm(
+    patterns: &[f64],
+    mx: usize,
+    my: usize,
+    config: &GbRbmConfig,
+    device: &Device,
+    progress: &mut dyn FnMut(usize),
+) -> Result<TrainedGbRbm, String> {
+    check_training(patterns, mx, my, config)?;
+    let m = mx * my;
     let n = patterns.len() / m;
     let mean = stats::mean(patterns);
     let std = stats::population_std(patterns).max(1e-12);

@@ -116,22 +116,7 @@ impl Gmres {
                 }
                 let h_next = norm(&self.w);
                 self.h[k * rows + k + 1] = h_next;
-                // Earlier rotations on the new column, then a new one.
-                for i in 0..k {
-                    let (u, v) = (self.h[k * rows + i], self.h[k * rows + i + 1]);
-                    self.h[k * rows + i] = self.cs[i] * u + self.sn[i] * v;
-                    self.h[k * rows + i + 1] = -self.sn[i] * u + self.cs[i] * v;
-                }
-                let (u, v) = (self.h[k * rows + k], self.h[k * rows + k + 1]);
-                let r = u.hypot(v);
-                let (c, s) = if r == 0.0 { (1.0, 0.0) } else { (u / r, v / r) };
-                self.cs[k] = c;
-                self.sn[k] = s;
-                self.h[k * rows + k] = r;
-                self.h[k * rows + k + 1] = 0.0;
-                self.g[k + 1] = -s * self.g[k];
-                self.g[k] *= c;
-                residual = self.g[k + 1].abs();
+                residual = self.rotate(k, rows);
                 k += 1;
                 // A zero new direction: the Krylov space is invariant and
                 // the solution in it exact (a "lucky breakdown").
@@ -142,21 +127,8 @@ impl Gmres {
                     *nv = wv / h_next;
                 }
             }
-            // y = H^{-1} g (upper triangular k x k), x += M^{-1} V y.
-            for i in (0..k).rev() {
-                let mut sum = self.g[i];
-                for j in i + 1..k {
-                    sum -= self.h[j * rows + i] * self.y[j];
-                }
-                let d = self.h[i * rows + i];
-                self.y[i] = if d == 0.0 { 0.0 } else { sum / d };
-            }
-            self.w.fill(0.0);
-            for j in 0..k {
-                for (wv, bv) in self.w.iter_mut().zip(&self.basis[j]) {
-                    *wv += self.y[j] * bv;
-                }
-            }
+            // x += M^{-1} V y.
+            self.combine(k, rows);
             precondition(&self.w, &mut self.z);
             for (xv, zv) in x.iter_mut().zip(&self.z) {
                 *xv += zv;
@@ -167,6 +139,44 @@ impl Gmres {
         }
         let relative_residual = residual / b_norm;
         Ok(GmresInfo { products, relative_residual, converged: residual <= target })
+    }
+
+    /// The earlier Givens rotations on Hessenberg column `k`, then a new
+    /// one that zeroes its subdiagonal; returns the new residual |g[k+1]|.
+    fn rotate(&mut self, k: usize, rows: usize) -> f64 {
+        for i in 0..k {
+            let (u, v) = (self.h[k * rows + i], self.h[k * rows + i + 1]);
+            self.h[k * rows + i] = self.cs[i] * u + self.sn[i] * v;
+            self.h[k * rows + i + 1] = -self.sn[i] * u + self.cs[i] * v;
+        }
+        let (u, v) = (self.h[k * rows + k], self.h[k * rows + k + 1]);
+        let r = u.hypot(v);
+        let (c, s) = if r == 0.0 { (1.0, 0.0) } else { (u / r, v / r) };
+        self.cs[k] = c;
+        self.sn[k] = s;
+        self.h[k * rows + k] = r;
+        self.h[k * rows + k + 1] = 0.0;
+        self.g[k + 1] = -s * self.g[k];
+        self.g[k] *= c;
+        self.g[k + 1].abs()
+    }
+
+    /// y = H^{-1} g (upper triangular k x k) and w = V y.
+    fn combine(&mut self, k: usize, rows: usize) {
+        for i in (0..k).rev() {
+            let mut sum = self.g[i];
+            for j in i + 1..k {
+                sum -= self.h[j * rows + i] * self.y[j];
+            }
+            let d = self.h[i * rows + i];
+            self.y[i] = if d == 0.0 { 0.0 } else { sum / d };
+        }
+        self.w.fill(0.0);
+        for j in 0..k {
+            for (wv, bv) in self.w.iter_mut().zip(&self.basis[j]) {
+                *wv += self.y[j] * bv;
+            }
+        }
     }
 }
 

@@ -9,7 +9,7 @@ use serde_json::json;
 
 use mesofield_experiments::operator_eval::{eval_pictures, interrupted, loss_curve};
 use mesofield_fno::TrainConfig;
-use mesofield_fno::evaluation::{EvalReport, Summary, evaluate};
+use mesofield_fno::evaluation::{EvalReport, evaluate};
 use mesofield_fno::training::{Progress, Stop};
 use mesofield_fno::{FnoConfig, FnoOperator};
 use mesofield_physics::dataset::Dataset;
@@ -276,15 +276,7 @@ pub fn eval(a: &EvalArgs) -> Result<()> {
 }
 
 pub fn print_report(r: &EvalReport) {
-    let s = |x: &Summary| format!("median {:.4} p95 {:.4} worst {:.4}", x.median, x.p95, x.worst);
-    println!("{} fields on {}x{}", r.samples, r.grid[0], r.grid[1]);
-    println!("  contrast-relative error A: {}", s(&r.contrast_relative_a));
-    println!("  contrast-relative error B: {}", s(&r.contrast_relative_b));
-    println!("  relative L2 of phi:        {}", s(&r.relative_l2));
-    println!(
-        "  operator {:.0} fields/s, exact solver {:.0} fields/s",
-        r.operator_fields_per_second, r.exact_fields_per_second
-    );
+    print!("{}", r.text());
 }
 
 pub fn predict(a: &PredictArgs) -> Result<()> {

@@ -1,47 +1,29 @@
-//! `mesofield reproduce FIGURE [--quick]`: the experiment file's table, the
-//! pipeline of `mesofield_experiments`, and its table on stdout.
+//! `mesofield reproduce FIGURE [--quick]`: a figure of the registry
+//! (`mesofield_experiments::figures`), run on its experiment file's table,
+//! with its table on stdout.
 
 use std::path::PathBuf;
 
 use anyhow::Result;
-use clap::{Args, ValueEnum};
+use clap::Args;
+use clap::builder::PossibleValuesParser;
 
-use mesofield_experiments::{Workspace, dynamics_fig, fig1, fig3, fig4, load_spec};
-use mesofield_fno::evaluation::EvalReport;
+use mesofield_experiments::Workspace;
+use mesofield_experiments::figure::FigureContext;
+use mesofield_experiments::figures::{figure, registry};
 
-use super::operator::{ctrl_c_stop, print_report};
+use super::operator::ctrl_c_stop;
 use super::{SolverArgs, reporter};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Figure {
-    /// L-FTS patterns at several chi.
-    Fig1,
-    /// The RBM baseline (drawn by the fig4 pipeline from the same data).
-    Fig2,
-    /// The neural operator against the exact solver.
-    Fig3,
-    /// Denoising from two samples, beside the RBMs.
-    Fig4,
-    /// Pattern dynamics (eq. 26) of the Fig. 4 recovery.
-    Dynamics,
-}
-
-impl Figure {
-    /// The experiment file's stem and the variant's name.
-    fn names(self, quick: bool) -> (&'static str, String) {
-        let file = match self {
-            Figure::Fig1 => "fig1",
-            Figure::Fig2 | Figure::Fig4 => "fig4",
-            Figure::Fig3 => "fig3",
-            Figure::Dynamics => "dynamics",
-        };
-        (file, if quick { format!("{file}-quick") } else { file.to_string() })
-    }
+fn figure_names() -> PossibleValuesParser {
+    PossibleValuesParser::new(registry().map(|f| clap::builder::PossibleValue::new(f.name()).help(f.about())))
 }
 
 #[derive(Args)]
 pub struct ReproduceArgs {
-    pub figure: Figure,
+    /// The figure.
+    #[arg(value_parser = figure_names())]
+    pub figure: String,
     /// The small variant: minutes on 2 cores; every path says NAME-quick.
     #[arg(long)]
     pub quick: bool,
@@ -56,37 +38,21 @@ pub struct ReproduceArgs {
 }
 
 pub fn reproduce(a: &ReproduceArgs) -> Result<()> {
-    let (file, name) = a.figure.names(a.quick);
-    let config = a.config.clone().unwrap_or_else(|| PathBuf::from(format!("experiments/{file}.toml")));
+    let figure = figure(&a.figure)?;
+    let config = a.config.clone().unwrap_or_else(|| PathBuf::from(format!("experiments/{}.toml", figure.spec_file())));
     let workspace = Workspace::current();
     let reporter = reporter();
-    let (solver, backend) = (&a.solvers.solver, a.solvers.backend);
-    let (table, out_dir) = match a.figure {
-        Figure::Fig1 => {
-            let r = fig1::fig1(&load_spec(&config, a.quick)?, &name, &workspace, solver, backend, &reporter)?;
-            (r.table, r.out_dir)
-        }
-        Figure::Fig3 => {
-            let spec = load_spec(&config, a.quick)?;
-            let r = fig3::fig3(&spec, &name, &workspace, backend, ctrl_c_stop(), &reporter)?;
-            for label in &r.set_order {
-                let set: &EvalReport = &r.sets[label];
-                println!("{label}:");
-                print_report(set);
-            }
-            (String::new(), r.out_dir)
-        }
-        Figure::Fig2 | Figure::Fig4 => {
-            let r = fig4::fig4(&load_spec(&config, a.quick)?, &name, &workspace, backend, &reporter)?;
-            (r.table, r.out_dir)
-        }
-        Figure::Dynamics => {
-            let spec = load_spec(&config, a.quick)?;
-            let r = dynamics_fig::dynamics_figure(&spec, &name, &workspace, None, solver, backend, &reporter)?;
-            (r.table, r.out_dir)
-        }
+    let ctx = FigureContext {
+        workspace: &workspace,
+        config,
+        quick: a.quick,
+        solver: a.solvers.solver.clone(),
+        backend: a.solvers.backend,
+        stop: ctrl_c_stop(),
+        reporter: &reporter,
     };
-    print!("{table}");
-    println!("report, table and figure -> {}", out_dir.display());
+    let produced = figure.run(&ctx)?;
+    print!("{}", produced.text);
+    println!("report, table and figure -> {}", produced.out_dir.display());
     Ok(())
 }

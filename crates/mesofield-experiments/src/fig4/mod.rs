@@ -32,6 +32,7 @@ pub use extrapolation::{ExtrapolationRow, PhysicsPeak, RbmPeak, SqPeak};
 pub use methods::{LevelErrors, MethodRow, RunRecord};
 pub use rbms::{Denoiser, RbmAssessment, RbmProtocol};
 
+use crate::figure::{Figure, FigureContext, Produced};
 use crate::progress::Reporter;
 use crate::roles::density::operator_with_gradient;
 use crate::solvers::Backend;
@@ -136,11 +137,13 @@ pub struct Fig4Report {
     pub out_dir: PathBuf,
 }
 
-/// The whole pipeline; writes `experiments/denoise[-quick]/{fig4.png,
-/// fig2.png, table.md, table.json, report.json, recovered.safetensors}`.
+/// The whole pipeline; writes `out_dir/{fig4.png, fig2.png, table.md,
+/// table.json, report.json, recovered.safetensors}` (`reproduce`:
+/// `experiments/denoise[-quick]`).
 pub fn fig4(
     spec: &Fig4Spec,
     name: &str,
+    out_dir: PathBuf,
     workspace: &Workspace,
     backend: Backend,
     reporter: &Reporter,
@@ -148,9 +151,7 @@ pub fn fig4(
     if spec.test_runs == 0 || spec.chi_pairs == 0 || spec.snapshots == 0 || spec.noise_levels.is_empty() {
         bail!("{name}: test_runs, chi_pairs, snapshots and noise_levels must not be empty");
     }
-    let quick = name.ends_with("-quick");
     let model = ChainModel::default();
-    let out_dir = workspace.experiments(if quick { "denoise-quick" } else { "denoise" });
     std::fs::create_dir_all(&out_dir)?;
     let pool = pool::Pool::load_or_generate(spec, &workspace.datasets(name), &model, reporter)?;
     let grid = Grid::for_model(&model, pool.data.mx, pool.data.my)?;
@@ -186,31 +187,7 @@ pub fn fig4(
     let comparison = methods::compare(spec, &pool, &tests, chi, &solvers, &rbms, &plan, reporter)?;
 
     let mut table = methods::table(spec, &comparison, tests.len(), chi, grid);
-    table.push_str(&format!(
-        "\nchi from two independent samples, over {} pairs: {chi_mean:.4} +- {chi_spread:.4} (true {}; values {:?}).\n\
-         RBMs: Gaussian-Bernoulli with the visible sigma fixed at the training patterns' spread; dense with {} hidden units ({}), \
-         convolutional with {} periodic filters of {}x{} ({}); {} Adam updates of 16 patterns at learning rate {}; \
-         augmented: each pattern at a random periodic shift and symmetry of the box; trained on the first patterns of the pool runs \
-         (last snapshots of distinct runs first). Posterior: {} chains, {} sweeps. The oracle blur is tuned on each clean pattern (an upper bound); \
-         the Wiener filter and the RBMs' posterior use the noise level estimated from each noisy pattern; Fig. 2 shows {}.\n",
-        spec.chi_pairs,
-        spec.chi,
-        chi_values.iter().map(|c| (c * 1e4).round() / 1e4).collect::<Vec<_>>(),
-        spec.rbm_hidden,
-        chains(spec, Connectivity::Dense),
-        spec.rbm_filters,
-        spec.rbm_filter_size,
-        spec.rbm_filter_size,
-        chains(spec, Connectivity::Convolutional),
-        spec.rbm_updates,
-        spec.rbm_learning_rate,
-        spec.rbm_posterior_chains,
-        spec.rbm_posterior_sweeps,
-        match protocol.chosen_methods().as_slice() {
-            [] => "no RBM".to_string(),
-            methods => format!("{} (chosen on the validation patterns)", methods.join(" and ")),
-        },
-    ));
+    table.push_str(&settings_note(spec, &chi_values, (chi_mean, chi_spread), &protocol));
     let rows = comparison.rows(spec);
     let unseen = |method: &str, li: usize| rows.iter().find(|r| r.method == method).map(|r| r.levels[li].mean);
     table.push_str(&rbms::table(spec, &protocol, &unseen));
@@ -245,4 +222,74 @@ pub fn fig4(
     write_atomic(&out_dir.join("report.json"), serde_json::to_string_pretty(&report)?.as_bytes())?;
     write_atomic(&out_dir.join("table.json"), serde_json::to_string_pretty(&report.methods)?.as_bytes())?;
     Ok(report)
+}
+
+/// The table's note: chi over the pairs, and the RBMs' and baselines' settings.
+fn settings_note(
+    spec: &Fig4Spec,
+    chi_values: &[f64],
+    (chi_mean, chi_spread): (f64, f64),
+    protocol: &RbmProtocol,
+) -> String {
+    format!(
+        "\nchi from two independent samples, over {} pairs: {chi_mean:.4} +- {chi_spread:.4} (true {}; values {:?}).\n\
+         RBMs: Gaussian-Bernoulli with the visible sigma fixed at the training patterns' spread; dense with {} hidden units ({}), \
+         convolutional with {} periodic filters of {}x{} ({}); {} Adam updates of 16 patterns at learning rate {}; \
+         augmented: each pattern at a random periodic shift and symmetry of the box; trained on the first patterns of the pool runs \
+         (last snapshots of distinct runs first). Posterior: {} chains, {} sweeps. The oracle blur is tuned on each clean pattern (an upper bound); \
+         the Wiener filter and the RBMs' posterior use the noise level estimated from each noisy pattern; Fig. 2 shows {}.\n",
+        spec.chi_pairs,
+        spec.chi,
+        chi_values.iter().map(|c| (c * 1e4).round() / 1e4).collect::<Vec<_>>(),
+        spec.rbm_hidden,
+        chains(spec, Connectivity::Dense),
+        spec.rbm_filters,
+        spec.rbm_filter_size,
+        spec.rbm_filter_size,
+        chains(spec, Connectivity::Convolutional),
+        spec.rbm_updates,
+        spec.rbm_learning_rate,
+        spec.rbm_posterior_chains,
+        spec.rbm_posterior_sweeps,
+        match protocol.chosen_methods().as_slice() {
+            [] => "no RBM".to_string(),
+            methods => format!("{} (chosen on the validation patterns)", methods.join(" and ")),
+        },
+    )
+}
+
+/// Denoising from two samples, beside the RBMs.
+pub struct Fig4;
+
+impl Figure for Fig4 {
+    fn name(&self) -> &'static str {
+        "fig4"
+    }
+    fn about(&self) -> &'static str {
+        "denoising from two samples by action minimisation, beside the RBMs (writes Fig. 2's picture too)"
+    }
+    fn run(&self, ctx: &FigureContext) -> Result<Produced> {
+        let out_dir = ctx.workspace.experiments(&ctx.variant("denoise"));
+        let r = fig4(&ctx.spec()?, &ctx.variant(self.name()), out_dir, ctx.workspace, ctx.backend, ctx.reporter)?;
+        Ok(Produced { text: r.table, out_dir: r.out_dir })
+    }
+}
+
+/// The RBM baseline: the same pipeline and data as Fig. 4, whose RBM
+/// protocol chooses the RBM that `fig2.png` shows.
+pub struct Fig2;
+
+impl Figure for Fig2 {
+    fn name(&self) -> &'static str {
+        "fig2"
+    }
+    fn about(&self) -> &'static str {
+        "the RBM baseline (from fig4.toml, with Fig. 4's data)"
+    }
+    fn spec_file(&self) -> &'static str {
+        "fig4"
+    }
+    fn run(&self, ctx: &FigureContext) -> Result<Produced> {
+        Fig4.run(ctx)
+    }
 }

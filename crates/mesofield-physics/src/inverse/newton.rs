@@ -511,23 +511,8 @@ impl<'a> Newton<'a> {
             products += info.products;
             remove_means(&mut dw);
             dw.iter_mut().for_each(|x| *x = x.clamp(-CLIP, CLIP));
-            let mut t = 1.0;
-            let mut accepted = false;
-            for _ in 0..=LINE_SEARCH_HALVINGS {
-                for i in 0..n {
-                    trial[i] = w[i] + t * dw[i];
-                }
-                solves += 1;
-                match lin.at(&trial) {
-                    Ok(()) if distance(lin.phi()) <= (1.0 - 1e-4 * t) * norm => {
-                        accepted = true;
-                        break;
-                    }
-                    Ok(()) | Err(Error::Domain { .. }) => {}
-                    Err(e) => return Err(e),
-                }
-                t *= 0.5;
-            }
+            let (tried, accepted) = line_search(lin, &w, &dw, &mut trial, norm, &distance)?;
+            solves += tried;
             if !accepted {
                 // No step along this direction lowers |r|: stop at w.
                 lin.at(&w)?;
@@ -539,6 +524,32 @@ impl<'a> Newton<'a> {
             previous_norm = Some(norm);
         }
     }
+}
+
+/// Backtracking from `w` along `dw` until the distance of the densities
+/// falls to (1 - 1e-4 t) `norm` (t the step fraction): the solves spent and
+/// whether a step was taken (then `trial` holds it and `lin` is at it).
+fn line_search(
+    lin: &mut Linearization,
+    w: &[f64],
+    dw: &[f64],
+    trial: &mut [f64],
+    norm: f64,
+    distance: &dyn Fn(&[f64]) -> f64,
+) -> Result<(usize, bool)> {
+    let mut t = 1.0;
+    for tried in 1..=LINE_SEARCH_HALVINGS + 1 {
+        for i in 0..w.len() {
+            trial[i] = w[i] + t * dw[i];
+        }
+        match lin.at(trial) {
+            Ok(()) if distance(lin.phi()) <= (1.0 - 1e-4 * t) * norm => return Ok((tried, true)),
+            Ok(()) | Err(Error::Domain { .. }) => {}
+            Err(e) => return Err(e),
+        }
+        t *= 0.5;
+    }
+    Ok((LINE_SEARCH_HALVINGS + 1, false))
 }
 
 /// Newton steps at most per start.
