@@ -30,7 +30,7 @@ use mesofield_physics::{ChainModel, ExactSolver, FieldSolver, Grid, SolveCost, S
 use crate::observed::{DenoiseSpec, denoise_patterns};
 use crate::patterns::Patterns;
 use crate::progress::Reporter;
-use crate::roles;
+use crate::roles::{self, Resolved};
 use crate::solvers::{Backend, SolverChoice};
 
 /// Blocks of the standard errors of the L-FTS means.
@@ -279,10 +279,11 @@ pub fn bench_loops(
     if rates.len() == 2 {
         ratios.push((name, rates[1] / rates[0]));
     }
-    let choices: Vec<(String, SolverChoice)> = std::iter::once(("exact".to_string(), SolverChoice::Exact))
-        .chain(set.solvers().operator.is_some().then(|| (set.label().to_string(), solver.clone())))
+    let resolved = |choice: SolverChoice| Resolved { choice, backend };
+    let choices: Vec<(String, Resolved)> = std::iter::once(("exact".to_string(), resolved(SolverChoice::Exact)))
+        .chain(set.solvers().operator.is_some().then(|| (set.label().to_string(), resolved(solver.clone()))))
         .collect();
-    denoise_rows(spec, &model, grid, &patterns, &choices, backend, reporter, &mut rows, &mut ratios)?;
+    denoise_rows(spec, &model, grid, &patterns, &choices, reporter, &mut rows, &mut ratios)?;
     dynamics_rows(spec, exact, &patterns[0], &solvers, reporter, &mut rows, &mut ratios)?;
     Ok(LoopsReport { spec: spec.clone(), rows, ratios })
 }
@@ -295,8 +296,7 @@ fn denoise_rows(
     model: &ChainModel,
     grid: Grid,
     patterns: &[Vec<f64>],
-    choices: &[(String, SolverChoice)],
-    backend: Backend,
+    choices: &[(String, Resolved)],
     reporter: &Reporter,
     rows: &mut Vec<LoopRow>,
     ratios: &mut Vec<(String, f64)>,
@@ -331,7 +331,7 @@ fn denoise_rows(
     let mut rates = Vec::new();
     for (label, choice) in choices {
         let started = Instant::now();
-        let done = denoise_patterns(&noisy, Some(&clean), model, &denoise_spec, choice, backend, reporter)?;
+        let done = denoise_patterns(&noisy, Some(&clean), model, &denoise_spec, choice, reporter)?;
         let seconds = started.elapsed().as_secs_f64();
         let errors: Vec<f64> = done.patterns.iter().filter_map(|p| p.error.as_ref().map(|e| e.recovery)).collect();
         let (mean, sd) = mesofield_physics::stats::mean_std(&errors);

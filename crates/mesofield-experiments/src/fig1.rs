@@ -87,7 +87,7 @@ pub fn fig1(
             steps: spec.steps,
             step_size: panel.step_size,
             seed: panel.seed,
-            init: spec.init.clone(),
+            init: spec.init.parse()?,
             grid: format!("{mx}x{my}"),
             model: None,
             tol: spec.tol,

@@ -2,7 +2,8 @@
 //! metadata, or the paper's system) and the starting fields (a built-in
 //! pattern on a grid, or a file's first `w`).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
 
 use anyhow::{Context, Result, bail};
 
@@ -34,28 +35,51 @@ pub fn model_for_input(model: Option<&Path>, file: &FieldFile) -> Result<ChainMo
     Ok(ChainModel::default())
 }
 
-/// Starting fields from `init` (a built-in on `grid`, MXxMY, or a file's
+/// Where a run's starting fields come from, parsed once from `--init`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Start {
+    /// A built-in pattern (random[:AMP], lamellar[:N], hex:NX:NY, square:NX:NY).
+    Builtin(InitialField),
+    /// A file's first `w` (its metadata gives the model unless a model file does).
+    File(PathBuf),
+    /// Fields the caller passes itself (an array from Python).
+    Given,
+}
+
+impl FromStr for Start {
+    type Err = anyhow::Error;
+    fn from_str(init: &str) -> Result<Start> {
+        match InitialField::parse(init) {
+            Some(field) => Ok(Start::Builtin(field?)),
+            None if Path::new(init).exists() => Ok(Start::File(PathBuf::from(init))),
+            None => bail!(
+                "--init {init:?} is neither a built-in (random[:AMP], lamellar[:N], hex:NX:NY, square:NX:NY) nor an existing file"
+            ),
+        }
+    }
+}
+
+/// Starting fields of `start` (a built-in on `grid`, MXxMY, or a file's
 /// first `w`, whose metadata gives the model unless `model_path` does),
 /// with the model and grid.
 pub fn initial_fields(
-    init: &str,
+    start: &Start,
     grid: &str,
     model_path: Option<&Path>,
     chi: f64,
     seed: u64,
 ) -> Result<(ChainModel, Grid, Vec<f64>)> {
     let model = load_model(model_path)?;
-    if InitialField::parse(init).is_some() {
-        let (mx, my) = Grid::parse_size(grid)?;
-        let (grid, w) = builtin_fields(init, &model, [mx, my], chi, seed).expect("a built-in, checked above")?;
-        return Ok((model, grid, w));
-    }
-    let path = Path::new(init);
-    if !path.exists() {
-        bail!(
-            "--init {init:?} is neither a built-in (random[:AMP], lamellar[:N], hex:NX:NY, square:NX:NY) nor an existing file"
-        );
-    }
+    let path = match start {
+        Start::Builtin(field) => {
+            let (mx, my) = Grid::parse_size(grid)?;
+            let grid = Grid::for_model(&model, mx, my)?;
+            let w = field.fields(&model, &grid, chi, &mut StreamRng::new(seed, 0));
+            return Ok((model, grid, w));
+        }
+        Start::File(path) => path,
+        Start::Given => bail!("the starting fields are the caller's: there is nothing to read"),
+    };
     let file = FieldFile::open(path)?;
     let model = if model_path.is_none() { model_for_input(None, &file)? } else { model };
     let (_, mx, my, w) = file.fields("w")?;

@@ -8,22 +8,18 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
 
-use mesofield_fno::FnoOperator;
 use mesofield_inference::baselines::estimate_noise_sigma;
 use mesofield_inference::contrast_relative_error;
 use mesofield_inference::denoise::{DenoiseConfig, DenoiseOutcome, denoise};
-use mesofield_inference::gradient::{DataGradient, LinearResponse};
 use mesofield_physics::chi::{ChiEstimate, ChiEstimator, estimate_chi};
 use mesofield_physics::inverse::{InverseConfig, Inverter};
 use mesofield_physics::spectral::SpectralPlan;
-use mesofield_physics::{ChainModel, ExactSolver, FieldSolver, Grid, Solvers};
+use mesofield_physics::{ChainModel, Grid};
 
 use crate::patterns::Patterns;
 use crate::plot;
 use crate::progress::Reporter;
-use crate::roles;
-use crate::roles::density::operator_with_gradient;
-use crate::solvers::{Backend, SolverChoice};
+use crate::roles::SolverSource;
 
 /// One pattern's inverse map.
 #[derive(Clone, Debug, Serialize)]
@@ -70,15 +66,14 @@ pub const PARTIAL_INVERSION: f64 = 3e-4;
 pub fn invert_patterns(
     mut patterns: Patterns,
     model: &ChainModel,
-    solver: &SolverChoice,
-    backend: Backend,
+    source: &dyn SolverSource,
     tol: f64,
     reporter: &Reporter,
 ) -> Result<Inverted> {
     let grid = Grid::for_model(model, patterns.mx, patterns.my)?;
     let shifts = patterns.match_mean(model.f_a());
     let phi = patterns.densities();
-    let set = roles::resolve(solver, backend, model, &grid)?;
+    let set = source.solvers(model, &grid)?;
     let config = InverseConfig { tolerance: tol, ..Default::default() };
     let inverter = Inverter::new(set.solvers(), config)?;
     let m = grid.points();
@@ -139,13 +134,13 @@ impl ChiInference {
     }
 
     /// The JSON report of `infer-chi --json` (and of Python's `infer_chi`).
-    pub fn report(&self, solver: &SolverChoice) -> serde_json::Value {
+    pub fn report(&self, solver: &str) -> serde_json::Value {
         let answer = self.answer();
         let grid = self.inverted.grid;
         serde_json::json!({
             "chi": answer.chi, "std_error": answer.std_error, "per_sample": answer.per_sample,
             "estimator": answer.estimator, "saddle": self.saddle, "equipartition": self.equipartition,
-            "samples": self.inverted.per_sample.len(), "grid": [grid.mx, grid.my], "solver": solver.to_string(),
+            "samples": self.inverted.per_sample.len(), "grid": [grid.mx, grid.my], "solver": solver,
             "inverse": self.inverted.per_sample, "seconds": self.seconds,
         })
     }
@@ -154,19 +149,17 @@ impl ChiInference {
 /// chi from clean patterns: the inverse map (to `tol`), then the saddle
 /// estimator and, given `beads_per_cell`, the equipartition estimator of
 /// an ensemble sampled with L-FTS steps of `step_size` (0: the continuum).
-#[allow(clippy::too_many_arguments)]
 pub fn infer_chi(
     patterns: Patterns,
     model: &ChainModel,
     beads_per_cell: Option<f64>,
     step_size: f64,
-    solver: &SolverChoice,
-    backend: Backend,
+    source: &dyn SolverSource,
     tol: f64,
     reporter: &Reporter,
 ) -> Result<ChiInference> {
     let started = std::time::Instant::now();
-    let inverted = invert_patterns(patterns, model, solver, backend, tol, reporter)?;
+    let inverted = invert_patterns(patterns, model, source, tol, reporter)?;
     let plan = SpectralPlan::new(inverted.grid);
     let saddle = estimate_chi(&plan, &inverted.w, &inverted.phi, ChiEstimator::Saddle)?;
     let equipartition = match beads_per_cell {
@@ -189,11 +182,10 @@ pub fn chi_from_samples(
     model: &ChainModel,
     beads_per_cell: f64,
     step_size: f64,
-    solver: &SolverChoice,
-    backend: Backend,
+    source: &dyn SolverSource,
     reporter: &Reporter,
 ) -> Result<ChiEstimate> {
-    let inv = invert_patterns(clean, model, solver, backend, 1e-10, reporter)?;
+    let inv = invert_patterns(clean, model, source, 1e-10, reporter)?;
     let plan = SpectralPlan::new(inv.grid);
     Ok(estimate_chi(&plan, &inv.w, &inv.phi, ChiEstimator::Equipartition { beads_per_cell, step_size })?)
 }
@@ -246,20 +238,13 @@ pub fn denoise_patterns(
     truth: Option<&Patterns>,
     model: &ChainModel,
     spec: &DenoiseSpec,
-    solver: &SolverChoice,
-    backend: Backend,
+    source: &dyn SolverSource,
     reporter: &Reporter,
 ) -> Result<Denoised> {
     let grid = Grid::for_model(model, noisy.mx, noisy.my)?;
-    let exact = ExactSolver::new(model, grid)?;
-    let (operator, gradient): (Option<FnoOperator>, Box<dyn DataGradient>) = match solver {
-        SolverChoice::Operator(dir) => {
-            let (op, gradient) = operator_with_gradient(dir, backend, model, &grid)?;
-            (Some(op), Box::new(gradient))
-        }
-        SolverChoice::Exact => (None, Box::new(LinearResponse::new(model, grid))),
-    };
-    let solvers = Solvers::new(&exact, operator.as_ref().map(|o| o as &dyn FieldSolver))?;
+    let set = source.solvers(model, &grid)?;
+    let gradient = source.gradient(model, &grid)?;
+    let solvers = set.solvers();
     let plan = SpectralPlan::new(grid);
     let m = grid.points();
     let stage = reporter.stage((noisy.n * spec.max_iterations) as u64, "denoise");

@@ -19,7 +19,7 @@ use mesofield_physics::trajectory::{self, Analyzer, LftsChains, Replica};
 use mesofield_physics::{Grid, SolveCost};
 
 use crate::charts::{COLOURS, LineChart, Series, line_chart_png, sq_chart};
-use crate::inputs::initial_fields;
+use crate::inputs::{Start, initial_fields};
 use crate::plot;
 use crate::progress::Reporter;
 use crate::roles;
@@ -36,7 +36,7 @@ pub struct SampleSpec {
     pub step_size: f64,
     pub seed: u64,
     /// random[:AMP] | lamellar[:N] | hex:NX:NY | square:NX:NY | FILE.safetensors.
-    pub init: String,
+    pub init: Start,
     /// MXxMY of a built-in start.
     pub grid: String,
     pub model: Option<PathBuf>,
@@ -192,7 +192,7 @@ fn save_state(
 
 /// Where a run begins: `spec`'s start, or the folder's last snapshot (its
 /// step and running S(q) sum) when resuming.
-fn start_of(spec: &SampleSpec, folder: &RunFolder, resume: bool) -> Result<Start> {
+fn start_of(spec: &SampleSpec, folder: &RunFolder, resume: bool) -> Result<ChainStart> {
     if !resume {
         let (model, grid, w) = initial_fields(&spec.init, &spec.grid, spec.model.as_deref(), spec.chi, spec.seed)?;
         return Ok((model, grid, w, 0, RunningStructureFactor::default()));
@@ -202,11 +202,11 @@ fn start_of(spec: &SampleSpec, folder: &RunFolder, resume: bool) -> Result<Start
     let Some(step) = meta["step"].as_u64() else { bail!("{}: no step in its metadata", folder.last().display()) };
     let sq_sum: RunningStructureFactor = serde_json::from_value(meta["sq_sum"].clone()).unwrap_or_default();
     let last = folder.last();
-    let (model, grid, w) = initial_fields(&last.to_string_lossy(), &spec.grid, spec.model.as_deref(), spec.chi, 0)?;
+    let (model, grid, w) = initial_fields(&Start::File(last), &spec.grid, spec.model.as_deref(), spec.chi, 0)?;
     Ok((model, grid, w, step as usize, sq_sum))
 }
 
-type Start = (mesofield_physics::ChainModel, Grid, Vec<f64>, usize, RunningStructureFactor);
+type ChainStart = (mesofield_physics::ChainModel, Grid, Vec<f64>, usize, RunningStructureFactor);
 
 /// Runs (or, with `resume`, continues) the L-FTS run of `spec` in `dir`.
 pub fn run_sample(spec: &SampleSpec, dir: &Path, resume: bool, reporter: &Reporter) -> Result<SampleRun> {
@@ -390,7 +390,7 @@ fn replica_starts(
     replicas: usize,
     dir: &Path,
     resume: bool,
-) -> Result<(Vec<RunFolder>, Vec<Start>)> {
+) -> Result<(Vec<RunFolder>, Vec<ChainStart>)> {
     let chain_spec = |r: usize| SampleSpec { seed: spec.seed + r as u64, ..spec.clone() };
     let folders: Vec<RunFolder> = (0..replicas)
         .map(|r| if replicas == 1 { RunFolder::new(dir) } else { RunFolder::new(dir.join(format!("replica_{r:02}"))) })

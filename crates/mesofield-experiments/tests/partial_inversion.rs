@@ -7,6 +7,7 @@
 
 use mesofield_experiments::observed::{PARTIAL_INVERSION, infer_chi};
 use mesofield_experiments::patterns::Patterns;
+use mesofield_experiments::roles::Resolved;
 use mesofield_experiments::{Backend, Reporter, SolverChoice};
 use mesofield_physics::fields::InitialField;
 use mesofield_physics::fts::{Lfts, LftsConfig};
@@ -35,9 +36,16 @@ fn chi_from_patterns_the_inverse_map_does_not_fully_invert() {
         phi_a.extend_from_slice(&state.phi[..m]);
     }
     let patterns = Patterns { n: 2, mx: grid.mx, my: grid.my, phi_a, model: None };
-    let found =
-        infer_chi(patterns, &model, Some(100.0), 0.05, &SolverChoice::Exact, Backend::Cpu, 1e-10, &Reporter::silent())
-            .unwrap();
+    let found = infer_chi(
+        patterns,
+        &model,
+        Some(100.0),
+        0.05,
+        &Resolved { choice: SolverChoice::Exact, backend: Backend::Cpu },
+        1e-10,
+        &Reporter::silent(),
+    )
+    .unwrap();
     let records = &found.inverted.per_sample;
     assert!(
         records.iter().all(|r| r.inverse_residual <= PARTIAL_INVERSION),
@@ -60,10 +68,17 @@ fn chi_from_patterns_the_inverse_map_does_not_fully_invert() {
     let mean = raw.iter().sum::<f64>() / m as f64;
     let stripes =
         Patterns { n: 1, mx: grid.mx, my: grid.my, phi_a: raw.iter().map(|v| v - mean + f).collect(), model: None };
-    let err =
-        infer_chi(stripes, &model, Some(100.0), 0.05, &SolverChoice::Exact, Backend::Cpu, 1e-10, &Reporter::silent())
-            .err()
-            .expect("sharp stripes are refused");
+    let err = infer_chi(
+        stripes,
+        &model,
+        Some(100.0),
+        0.05,
+        &Resolved { choice: SolverChoice::Exact, backend: Backend::Cpu },
+        1e-10,
+        &Reporter::silent(),
+    )
+    .err()
+    .expect("sharp stripes are refused");
     let text = format!("{err:#}");
     assert!(text.contains("sample 0") && text.contains("stopped at"), "{text}");
 }

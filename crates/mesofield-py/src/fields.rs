@@ -2,13 +2,13 @@
 //! `scft`, `spinodal` and `sample`, without the files).
 
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
 
 use numpy::PyArrayDyn;
 use pyo3::prelude::*;
 use serde_json::json;
 
 use mesofield_experiments::bench::best_seconds;
+use mesofield_experiments::inputs::Start;
 use mesofield_experiments::inputs::builtin_fields;
 use mesofield_experiments::sampling::{SampleRecord, SampleSpec, SampleSummary};
 use mesofield_experiments::{Backend, SolverChoice};
@@ -240,7 +240,7 @@ pub fn sample<'py>(
         steps,
         step_size,
         seed,
-        init: "array".into(),
+        init: Start::Given,
         grid: format!("{}x{}", grid.mx, grid.my),
         model: None,
         tol,

@@ -9,9 +9,13 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use mesofield_experiments::Backend;
+use mesofield_experiments::roles::SolverSource;
+use mesofield_experiments::roles::density::operator_gradient;
 use mesofield_fno::{Checkpoint, FnoOperator, OperatorKind};
+use mesofield_inference::gradient::{DataGradient, LinearResponse};
 use mesofield_physics::io::FieldFile;
-use mesofield_physics::{ChainModel, Grid};
+use mesofield_physics::solver_set::Density;
+use mesofield_physics::{ChainModel, ExactSolver, Grid, SolverSet};
 
 use crate::arrays::{field_shape, read_f64, to_numpy};
 use crate::model::PyChainModel;
@@ -51,6 +55,34 @@ impl PyOperator {
         let op = Arc::new(op);
         *cache = Some(op.clone());
         Ok(op)
+    }
+}
+
+/// The solvers of a Python call: the exact solver, with a loaded
+/// `Operator` in the density role (resolved once, never reloaded from its
+/// path), and its autodiff gradient for denoising.
+pub struct Loaded<'a> {
+    pub operator: Option<&'a PyOperator>,
+}
+
+impl SolverSource for Loaded<'_> {
+    fn solvers(&self, model: &ChainModel, grid: &Grid) -> anyhow::Result<SolverSet> {
+        let set = SolverSet::exact(ExactSolver::new(model, *grid)?);
+        let Some(op) = self.operator else { return Ok(set) };
+        let fno: Arc<FnoOperator> = op.for_grid(model, grid).map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok(set.with::<Density>(fno, self.label())?)
+    }
+    fn gradient(&self, model: &ChainModel, grid: &Grid) -> anyhow::Result<Box<dyn DataGradient>> {
+        Ok(match self.operator {
+            Some(op) => Box::new(operator_gradient(&op.dir, op.backend, model, grid)?),
+            None => Box::new(LinearResponse::new(model, *grid)),
+        })
+    }
+    fn label(&self) -> String {
+        match self.operator {
+            Some(op) => format!("operator:{}", op.dir.display()),
+            None => "exact".into(),
+        }
     }
 }
 

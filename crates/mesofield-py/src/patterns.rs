@@ -6,16 +6,17 @@ use numpy::PyArrayDyn;
 use pyo3::prelude::*;
 use serde_json::json;
 
+use mesofield_experiments::Reporter;
 use mesofield_experiments::observed::{
     DenoiseSpec, chi_from_samples, denoise_patterns, infer_chi as infer_chi_from, invert_patterns,
 };
 use mesofield_experiments::patterns::Patterns;
-use mesofield_experiments::{Backend, Reporter, SolverChoice};
+use mesofield_experiments::roles::SolverSource;
 use mesofield_physics::{ChainModel, Grid};
 
 use crate::arrays::{batch_shape, pattern_shape, read_f64, to_numpy};
 use crate::model::{PyChainModel, model_or_default};
-use crate::operator::PyOperator;
+use crate::operator::{Loaded, PyOperator};
 use crate::run::{Failure, Outcome, interruptible};
 
 /// phi_A patterns from an array `[n, Mx, My]` or `[Mx, My]`, checked as
@@ -28,11 +29,8 @@ fn read_patterns(obj: &Bound<'_, PyAny>, name: &str, clean: bool) -> PyResult<(P
     Ok((patterns, batched))
 }
 
-fn choice(operator: Option<&Bound<'_, PyOperator>>) -> SolverChoice {
-    match operator {
-        Some(o) => SolverChoice::Operator(o.get().dir.clone()),
-        None => SolverChoice::Exact,
-    }
+fn loaded<'a>(operator: Option<&'a Bound<'_, PyOperator>>) -> Loaded<'a> {
+    Loaded { operator: operator.map(|o| o.get()) }
 }
 
 /// The inverse map: fields whose exact densities are the patterns (phi_B
@@ -50,11 +48,11 @@ pub fn invert<'py>(
     let (patterns, batched) = read_patterns(phi_a, "phi_a", true)?;
     let model = model_or_default(model);
     let (n, mx, my) = (patterns.n, patterns.mx, patterns.my);
-    let solver = choice(operator);
+    let source = loaded(operator);
     let inv = interruptible(py, || -> Outcome<_> {
-        Ok(invert_patterns(patterns, &model, &solver, Backend::Cpu, tol, &Reporter::silent())?)
+        Ok(invert_patterns(patterns, &model, &source, tol, &Reporter::silent())?)
     })?;
-    let report = json!({"per_sample": inv.per_sample, "grid": [mx, my], "solver": solver.to_string()});
+    let report = json!({"per_sample": inv.per_sample, "grid": [mx, my], "solver": source.label()});
     Ok((to_numpy(py, &batch_shape(n, batched, &[2, mx, my]), inv.w), report.to_string()))
 }
 
@@ -72,19 +70,10 @@ pub fn infer_chi<'py>(
 ) -> PyResult<String> {
     let (patterns, _) = read_patterns(patterns, "patterns", true)?;
     let model = model_or_default(model);
-    let solver = choice(operator);
+    let source = loaded(operator);
     interruptible(py, || -> Outcome<String> {
-        let found = infer_chi_from(
-            patterns,
-            &model,
-            beads_per_cell,
-            step_size,
-            &solver,
-            Backend::Cpu,
-            tol,
-            &Reporter::silent(),
-        )?;
-        Ok(found.report(&solver).to_string())
+        let found = infer_chi_from(patterns, &model, beads_per_cell, step_size, &source, tol, &Reporter::silent())?;
+        Ok(found.report(&source.label()).to_string())
     })
 }
 
@@ -134,23 +123,21 @@ pub fn denoise<'py>(
     {
         return Err(Failure::Input(format!("sigma must be finite and > 0, got {s}")).into());
     }
-    let solver = choice(operator);
+    let source = loaded(operator);
     let (n, mx, my) = (noisy.n, noisy.mx, noisy.my);
     let (done, chi, inferred) = interruptible(py, || -> Outcome<_> {
         let reporter = Reporter::silent();
         let inferred = match clean {
-            Some(clean) => {
-                Some(chi_from_samples(clean, &model, beads_per_cell, step_size, &solver, Backend::Cpu, &reporter)?)
-            }
+            Some(clean) => Some(chi_from_samples(clean, &model, beads_per_cell, step_size, &source, &reporter)?),
             None => None,
         };
         let chi = chi.or(inferred.as_ref().map(|e| e.chi)).expect("chi or samples, checked above");
         let spec = DenoiseSpec { chi, beads_per_cell, sigma, data_weight, max_iterations, compare_relaxation: false };
-        let done = denoise_patterns(&noisy, truth.as_ref(), &model, &spec, &solver, Backend::Cpu, &reporter)?;
+        let done = denoise_patterns(&noisy, truth.as_ref(), &model, &spec, &source, &reporter)?;
         Ok((done, chi, inferred))
     })?;
     let report = json!({"chi": chi, "chi_inferred": inferred, "beads_per_cell": beads_per_cell,
-                        "solver": solver.to_string(), "gradient": done.gradient, "samples": done.patterns});
+                        "solver": source.label(), "gradient": done.gradient, "samples": done.patterns});
     Ok((
         to_numpy(py, &batch_shape(n, batched, &[mx, my]), done.recovered),
         to_numpy(py, &batch_shape(n, batched, &[2, mx, my]), done.fields),

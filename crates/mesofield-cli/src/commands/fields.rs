@@ -186,7 +186,7 @@ pub fn scft(a: &ScftArgs) -> Result<()> {
         return scft_walk(a, &chis);
     }
     let chi = chis[0];
-    let (model, grid, w0) = initial_fields(&a.init, &a.grid, a.model.as_deref(), chi, a.seed)?;
+    let (model, grid, w0) = initial_fields(&a.init.parse()?, &a.grid, a.model.as_deref(), chi, a.seed)?;
     let config = ScftConfig { chi, tolerance: a.tol, max_iterations: a.max_iterations, ..Default::default() };
     let set = roles::resolve(&a.solvers.solver, a.solvers.backend, &model, &grid)?;
     let solver = set.exact_solver();

@@ -15,6 +15,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use clap::Args;
 use serde_json::json;
 
+use mesofield_experiments::roles::Resolved;
 use mesofield_experiments::{Backend, Reporter, SolverChoice};
 use mesofield_physics::ChainModel;
 use mesofield_physics::io::{TensorData, to_safetensors, write_atomic};
@@ -39,6 +40,13 @@ pub struct SolverArgs {
     /// cpu (Flex) or wgpu (needs a build with the `wgpu` feature), for an operator.
     #[arg(long, default_value = "cpu")]
     pub backend: Backend,
+}
+
+impl SolverArgs {
+    /// The solvers these name, resolved by the role registry once a grid is known.
+    pub fn source(&self) -> Resolved {
+        Resolved { choice: self.solver.clone(), backend: self.backend }
+    }
 }
 
 /// What `sample` and `dynamics` share: the box, the solvers, the run folder.

@@ -13,6 +13,7 @@ use mesofield_experiments::observed::{
     DenoiseSpec, chi_from_samples, denoise_patterns, draw_recoveries, infer_chi as infer_chi_from,
 };
 use mesofield_experiments::patterns::{load_many, load_patterns};
+use mesofield_experiments::roles::SolverSource;
 use mesofield_experiments::solvers::Backend;
 use mesofield_inference::baselines::estimate_noise_sigma;
 use mesofield_inference::contrast_relative_error;
@@ -111,10 +112,10 @@ pub fn infer_chi(a: &InferChiArgs) -> Result<()> {
     let patterns = load_many(&a.samples, parse_range(&a.phi_range, "--phi-range")?, true)?;
     let model = patterns.chain_model(a.model.as_deref())?;
     let n = patterns.n;
-    let (solver, backend) = (&a.solvers.solver, a.solvers.backend);
-    let found = infer_chi_from(patterns, &model, a.beads_per_cell, a.step_size, solver, backend, a.tol, &reporter())?;
+    let source = a.solvers.source();
+    let found = infer_chi_from(patterns, &model, a.beads_per_cell, a.step_size, &source, a.tol, &reporter())?;
     if a.common.json {
-        print_json(&found.report(solver));
+        print_json(&found.report(&source.label()));
     } else {
         let answer = found.answer();
         println!(
@@ -191,15 +192,7 @@ pub fn denoise(a: &DenoiseArgs) -> Result<()> {
         None
     } else {
         let clean = load_many(&a.samples, phi_range, true)?;
-        Some(chi_from_samples(
-            clean,
-            &model,
-            a.beads_per_cell,
-            a.step_size,
-            &a.solvers.solver,
-            a.solvers.backend,
-            &reporter(),
-        )?)
+        Some(chi_from_samples(clean, &model, a.beads_per_cell, a.step_size, &a.solvers.source(), &reporter())?)
     };
     let chi = a.chi.or(inferred.as_ref().map(|e| e.chi)).expect("clap requires --chi or --samples");
     let spec = DenoiseSpec {
@@ -210,8 +203,7 @@ pub fn denoise(a: &DenoiseArgs) -> Result<()> {
         max_iterations: a.max_iterations,
         compare_relaxation: a.compare_relaxation,
     };
-    let (solver, backend) = (&a.solvers.solver, a.solvers.backend);
-    let done = denoise_patterns(&noisy, truth.as_ref(), &model, &spec, solver, backend, &reporter())?;
+    let done = denoise_patterns(&noisy, truth.as_ref(), &model, &spec, &a.solvers.source(), &reporter())?;
     let meta = json!({"format": "mesofield-denoised", "model": model, "chi": chi, "beads_per_cell": a.beads_per_cell,
                       "solver": a.solvers.solver.to_string(), "input": a.input});
     let bytes = to_safetensors(
@@ -223,7 +215,7 @@ pub fn denoise(a: &DenoiseArgs) -> Result<()> {
     )?;
     write_atomic(&a.out, &bytes)?;
     draw_recoveries(&noisy, &done.recovered, truth.as_ref(), &a.out.with_extension("png"))?;
-    let report = json!({"chi": chi, "chi_inferred": inferred, "beads_per_cell": a.beads_per_cell, "solver": solver.to_string(),
+    let report = json!({"chi": chi, "chi_inferred": inferred, "beads_per_cell": a.beads_per_cell, "solver": a.solvers.solver.to_string(),
                         "gradient": done.gradient, "samples": done.patterns, "out": a.out});
     if a.common.json {
         print_json(&report);

@@ -14,6 +14,7 @@
 use anyhow::Result;
 use clap::Args;
 
+use mesofield_experiments::inputs::Start;
 use mesofield_experiments::sampling::{SampleSpec, run_replicas};
 
 use super::{RunArgs, reporter};
@@ -34,7 +35,7 @@ pub struct SampleArgs {
     pub seed: u64,
     /// random[:AMP] | lamellar[:N] | hex:NX:NY | square:NX:NY | FILE.safetensors.
     #[arg(long, default_value = "random:0.01")]
-    pub init: String,
+    pub init: Start,
     /// Max-norm of phi_A + phi_B - 1 after every step.
     #[arg(long, default_value_t = 1e-6)]
     pub tol: f64,

@@ -42,7 +42,11 @@ pub fn operator_with_gradient(
     model: &ChainModel,
     grid: &Grid,
 ) -> Result<(FnoOperator, OperatorGradient)> {
-    let op = load_fno(dir, backend, model, grid)?;
+    Ok((load_fno(dir, backend, model, grid)?, operator_gradient(dir, backend, model, grid)?))
+}
+
+/// The autodiff data-term gradient of the density operator in `dir`.
+pub fn operator_gradient(dir: &Path, backend: Backend, model: &ChainModel, grid: &Grid) -> Result<OperatorGradient> {
     let vjp = FnoVjp::load(dir, grid.mx, grid.my, &backend.device()?)?;
-    Ok((op, OperatorGradient::new(vjp, model)))
+    Ok(OperatorGradient::new(vjp, model))
 }

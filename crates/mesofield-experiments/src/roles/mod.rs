@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, anyhow, bail};
 
+use mesofield_inference::gradient::{DataGradient, LinearResponse};
 use mesofield_physics::solver_set::Role;
 use mesofield_physics::{ChainModel, ExactSolver, Grid, SolverSet};
 
@@ -95,6 +96,41 @@ pub fn checkpoint_kind(dir: &Path) -> Result<String> {
     let text = std::fs::read_to_string(&spec).with_context(|| format!("{}", spec.display()))?;
     let value: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("{}", spec.display()))?;
     value["kind"].as_str().map(str::to_string).ok_or_else(|| anyhow!("{}: no \"kind\"", spec.display()))
+}
+
+/// Where a call's solvers come from, made once the patterns' grid is known:
+/// `--solver` resolved by the registry (`Resolved`), or operators already
+/// loaded (Python's `Operator` objects).
+pub trait SolverSource {
+    /// The exact solver and the operators, on `grid`.
+    fn solvers(&self, model: &ChainModel, grid: &Grid) -> Result<SolverSet>;
+    /// The data term's gradient for denoising on `grid`: the density
+    /// operator's autodiff where there is one, else the linear response.
+    fn gradient(&self, model: &ChainModel, grid: &Grid) -> Result<Box<dyn DataGradient>>;
+    /// How reports name the solvers (`exact`, `operator:PATH`).
+    fn label(&self) -> String;
+}
+
+/// `--solver` and `--backend`, resolved by the built-in registry.
+#[derive(Clone, Debug)]
+pub struct Resolved {
+    pub choice: SolverChoice,
+    pub backend: Backend,
+}
+
+impl SolverSource for Resolved {
+    fn solvers(&self, model: &ChainModel, grid: &Grid) -> Result<SolverSet> {
+        resolve(&self.choice, self.backend, model, grid)
+    }
+    fn gradient(&self, model: &ChainModel, grid: &Grid) -> Result<Box<dyn DataGradient>> {
+        Ok(match &self.choice {
+            SolverChoice::Operator(dir) => Box::new(density::operator_gradient(dir, self.backend, model, grid)?),
+            SolverChoice::Exact => Box::new(LinearResponse::new(model, *grid)),
+        })
+    }
+    fn label(&self) -> String {
+        self.choice.to_string()
+    }
 }
 
 /// `choice` resolved by the built-in registry.
