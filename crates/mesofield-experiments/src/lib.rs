@@ -20,6 +20,7 @@ pub mod run_folder;
 pub mod sampling;
 
 // SCFT studies: every start at every chi, continuation in chi.
+pub mod scft_run;
 pub mod scft_sweep;
 pub mod scft_walk;
 

@@ -269,6 +269,15 @@ pub struct GbRbmMeta {
 
 pub const GBRBM_FORMAT: &str = "mesofield-gbrbm-1";
 
+/// The noise level of posterior denoising.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum NoiseLevel {
+    /// The noise's standard deviation (phi units).
+    Given(f64),
+    /// Estimated from each noisy pattern (`baselines::estimate_noise_sigma`).
+    Estimated,
+}
+
 #[derive(Debug)]
 pub struct TrainedGbRbm {
     pub rbm: GbRbm,
@@ -434,6 +443,38 @@ impl TrainedGbRbm {
         let n = noisy.len() / (self.meta.mx * self.meta.my);
         let v = self.standardised(noisy, n);
         self.in_phi(self.rbm.visible_mean(self.rbm.hidden_given(v)))
+    }
+
+    /// Posterior means of `n` noisy patterns `[n][M]`, pattern s with chain
+    /// seed `seed + s` at noise level `noise` (estimated from each pattern
+    /// where not given).
+    pub fn posterior_means(
+        &self,
+        noisy: &[f64],
+        noise: NoiseLevel,
+        chains: usize,
+        sweeps: usize,
+        seed: u64,
+    ) -> Result<Vec<f64>, String> {
+        let (mx, my) = (self.meta.mx, self.meta.my);
+        let m = mx * my;
+        if chains == 0 || sweeps < 2 {
+            return Err("posterior denoising needs >= 1 chain and >= 2 sweeps".into());
+        }
+        if noisy.is_empty() || !noisy.len().is_multiple_of(m) {
+            return Err(format!("patterns of {mx}x{my} expected, got {} values", noisy.len()));
+        }
+        let grid = mesofield_physics::Grid::new(mx, my, 1.0, 1.0).map_err(|e| e.to_string())?;
+        let plan = mesofield_physics::spectral::SpectralPlan::new(grid);
+        let mut rec = Vec::with_capacity(noisy.len());
+        for (s, y) in noisy.chunks(m).enumerate() {
+            let sigma = match noise {
+                NoiseLevel::Given(sigma) => sigma,
+                NoiseLevel::Estimated => crate::baselines::estimate_noise_sigma(&plan, y),
+            };
+            rec.extend(self.posterior_mean(y, sigma, chains, sweeps, seed + s as u64));
+        }
+        Ok(rec)
     }
 
     /// Posterior denoising with the observation's noise `sigma` (phi units)

@@ -9,15 +9,15 @@ use serde_json::json;
 
 use mesofield_experiments::charts::line_chart_png;
 use mesofield_experiments::inputs::{initial_fields, load_model, model_for_input};
-use mesofield_experiments::roles;
+use mesofield_experiments::scft_run::{self, AssistSettings};
 use mesofield_experiments::scft_sweep::{SweepSpec, sweep, table as sweep_table};
 use mesofield_experiments::scft_walk::{chart as walk_chart, parse_chi_walk, table as walk_table, walk};
-use mesofield_physics::io::{FieldFile, TensorData, to_safetensors, write_atomic};
-use mesofield_physics::scft::assisted::{AssistConfig, run_assisted_scft};
-use mesofield_physics::scft::{ScftConfig, run_scft};
+use mesofield_experiments::{files, roles};
+use mesofield_physics::io::{FieldFile, write_atomic};
+use mesofield_physics::scft::ScftConfig;
 use mesofield_physics::{ExactSolver, Grid, spinodal as rpa_spinodal, spinodal_on_grid};
 
-use super::{Common, SolverArgs, parse_range, print_json, reporter, write_solve_output};
+use super::{Common, SolverArgs, parse_range, print_json, reporter};
 
 #[derive(Args)]
 pub struct SolveArgs {
@@ -166,7 +166,7 @@ pub fn solve(a: &SolveArgs) -> Result<()> {
     })?;
     stage.finish();
     let seconds = start.elapsed().as_secs_f64();
-    write_solve_output(&a.output, [n, mx, my], &w, &phi, Some(&log_q), &model, "exact")?;
+    files::write_solve(&a.output, [n, mx, my], (&w, &phi), Some(&log_q), &model, "exact")?;
     let report = json!({"samples": n, "grid": [mx, my], "seconds": seconds, "solves_per_second": n as f64 / seconds});
     if a.common.json {
         print_json(&report);
@@ -189,68 +189,29 @@ pub fn scft(a: &ScftArgs) -> Result<()> {
     let (model, grid, w0) = initial_fields(&a.init.parse()?, &a.grid, a.model.as_deref(), chi, a.seed)?;
     let config = ScftConfig { chi, tolerance: a.tol, max_iterations: a.max_iterations, ..Default::default() };
     let set = roles::resolve(&a.solvers.solver, a.solvers.backend, &model, &grid)?;
-    let solver = set.exact_solver();
     let stage = reporter().stage(a.max_iterations as u64, "scft");
-    let (outcome, assisted) = match set.solvers().operator {
-        None => {
-            let outcome = run_scft(solver, &config, &w0, &mut |it, r| {
-                stage.set_position(it as u64);
-                stage.set_message(format!("scft residual {r:.2e}"));
-            })?;
-            (outcome, None)
-        }
-        Some(op) => {
-            let defaults = AssistConfig::new(config.clone());
-            let assist = AssistConfig {
-                stall_window: a.stall_window.max(1),
-                outer_history: a.outer_history.unwrap_or(defaults.outer_history),
-                outer_gain: a.outer_gain.unwrap_or(defaults.outer_gain),
-                linear_below: a.linear_below.unwrap_or(defaults.linear_below),
-                ..defaults
-            };
-            let run = run_assisted_scft(op, solver, &assist, &w0, &mut |phase, it, r| {
-                stage.set_position(it as u64);
-                stage.set_message(format!("scft ({phase}) residual {r:.2e}"));
-            })?;
-            if let Some(why) = &run.fallback {
-                stage.println(format!("trust check: {why}; fell back to exact iterations from the start"));
-            }
-            (run.outcome.clone(), Some(run))
-        }
+    let settings = AssistSettings {
+        stall_window: a.stall_window,
+        outer_history: a.outer_history,
+        outer_gain: a.outer_gain,
+        linear_below: a.linear_below,
     };
+    let run = scft_run::run(&set, &config, &settings, &w0, &mut |phase, it, r| {
+        stage.set_position(it as u64);
+        match phase {
+            "exact" => stage.set_message(format!("scft residual {r:.2e}")),
+            _ => stage.set_message(format!("scft ({phase}) residual {r:.2e}")),
+        }
+    })?;
+    if let Some(why) = run.assisted.as_ref().and_then(|r| r.fallback.as_ref()) {
+        stage.println(format!("trust check: {why}; fell back to exact iterations from the start"));
+    }
     stage.finish();
+    let outcome = &run.outcome;
     if let Some(out) = &a.output {
-        let shape = vec![1, 2, grid.mx, grid.my];
-        let meta = json!({"format": "mesofield-scft", "mesofield_version": env!("CARGO_PKG_VERSION"), "model": model, "chi": chi,
-                          "converged": outcome.converged, "residual": outcome.residual});
-        let bytes = to_safetensors(
-            &[
-                ("w", shape.clone(), TensorData::F64(&outcome.w)),
-                ("phi", shape, TensorData::F64(&outcome.phi)),
-                ("log_q", vec![1], TensorData::F64(&[outcome.log_q])),
-                ("dF", vec![1], TensorData::F64(&[outcome.d_f])),
-            ],
-            &meta.to_string(),
-        )?;
-        write_atomic(out, &bytes)?;
+        files::write_scft(out, outcome, &model, chi, &grid)?;
     }
-    let mut report = json!({
-        "chi": chi, "dF": outcome.d_f, "iterations": outcome.iterations, "residual": outcome.residual,
-        "exact_solves": outcome.solves, "seconds": outcome.seconds, "converged": outcome.converged,
-        "log_q": outcome.log_q, "grid": [grid.mx, grid.my], "solver": a.solvers.solver.to_string(), "operator_calls": 0,
-        "rejected": 0, "descent_iterations": outcome.descent_iterations, "restarts": outcome.restarts,
-    });
-    if let Some(run) = &assisted {
-        report["exact_solves"] = json!(run.cost.exact_solves);
-        report["operator_calls"] = json!(run.cost.operator_calls);
-        report["rejected"] = json!(run.cost.rejected);
-        report["operator_iterations"] = json!(run.operator_iterations);
-        report["outer_steps"] = json!(run.outer_steps);
-        report["anchor_residuals"] = json!(run.anchor_residuals);
-        report["switch_residual"] = json!(run.switch_residual);
-        report["fallback"] = json!(run.fallback);
-        report["seconds"] = json!(run.seconds);
-    }
+    let report = run.report(chi, &grid, &a.solvers.solver.to_string());
     if a.common.json {
         print_json(&report);
     } else {

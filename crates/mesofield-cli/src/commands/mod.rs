@@ -9,16 +9,11 @@ pub mod patterns;
 pub mod reproduce;
 pub mod sample;
 
-use std::path::Path;
-
 use anyhow::{Context, Result, anyhow, bail};
 use clap::Args;
-use serde_json::json;
 
 use mesofield_experiments::roles::Resolved;
 use mesofield_experiments::{Backend, Reporter, SolverChoice};
-use mesofield_physics::ChainModel;
-use mesofield_physics::io::{TensorData, to_safetensors, write_atomic};
 
 /// `--json` and `--threads`, on every command that computes.
 #[derive(Args, Clone, Debug, Default)]
@@ -119,25 +114,4 @@ pub fn parse_range(text: &str, what: &str) -> Result<[f64; 2]> {
 
 pub fn print_json(value: &impl serde::Serialize) {
     println!("{}", serde_json::to_string_pretty(value).expect("JSON serialises"));
-}
-
-/// The file `solve` and `predict` write: `w`, `phi` and, where known, `log_q`,
-/// with the model and the solver in the metadata.
-pub fn write_solve_output(
-    path: &Path,
-    [n, mx, my]: [usize; 3],
-    w: &[f64],
-    phi: &[f64],
-    log_q: Option<&[f64]>,
-    model: &ChainModel,
-    solver: &str,
-) -> Result<()> {
-    let shape = vec![n, 2, mx, my];
-    let meta = json!({"format": "mesofield-solve", "mesofield_version": env!("CARGO_PKG_VERSION"), "model": model, "solver": solver});
-    let mut tensors = vec![("w", shape.clone(), TensorData::F64(w)), ("phi", shape, TensorData::F64(phi))];
-    if let Some(log_q) = log_q {
-        tensors.push(("log_q", vec![n], TensorData::F64(log_q)));
-    }
-    write_atomic(path, &to_safetensors(&tensors, &meta.to_string())?)?;
-    Ok(())
 }

@@ -15,7 +15,7 @@ use mesofield_fno::{FnoConfig, FnoOperator};
 use mesofield_physics::dataset::Dataset;
 use mesofield_physics::io::{FieldFile, write_atomic};
 
-use super::{BackendArg, Common, print_json, reporter, write_solve_output};
+use super::{BackendArg, Common, print_json, reporter};
 
 /// The FNO's architecture flags (train and bench-operator).
 #[derive(Args, Clone, Debug)]
@@ -292,7 +292,14 @@ pub fn predict(a: &PredictArgs) -> Result<()> {
     let seconds = start.elapsed().as_secs_f64();
     let solver = format!("operator:{}", a.checkpoint.display());
     let log_q = op.predicts_log_q().then_some(log_q.as_slice());
-    write_solve_output(&a.output, [n, mx, my], &w, &phi, log_q, &op.normalization.model, &solver)?;
+    mesofield_experiments::files::write_solve(
+        &a.output,
+        [n, mx, my],
+        (&w, &phi),
+        log_q,
+        &op.normalization.model,
+        &solver,
+    )?;
     let report = json!({"samples": n, "grid": [mx, my], "seconds": seconds, "fields_per_second": n as f64 / seconds});
     if a.common.json {
         print_json(&report);

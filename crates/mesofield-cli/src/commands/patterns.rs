@@ -9,21 +9,19 @@ use anyhow::{Result, anyhow, bail};
 use clap::{Args, Subcommand};
 use serde_json::json;
 
+use mesofield_experiments::files::{PatternFile, write_patterns};
 use mesofield_experiments::observed::{
     DenoiseSpec, chi_from_samples, denoise_patterns, draw_recoveries, infer_chi as infer_chi_from,
 };
 use mesofield_experiments::patterns::{load_many, load_patterns};
 use mesofield_experiments::roles::SolverSource;
 use mesofield_experiments::solvers::Backend;
-use mesofield_inference::baselines::estimate_noise_sigma;
 use mesofield_inference::contrast_relative_error;
-use mesofield_inference::gbrbm::{Connectivity, GbRbmConfig, Negatives, TrainedGbRbm, train_gbrbm};
+use mesofield_inference::gbrbm::{Connectivity, GbRbmConfig, Negatives, NoiseLevel, TrainedGbRbm, train_gbrbm};
 use mesofield_inference::noise::add_noise;
 use mesofield_physics::Grid;
 use mesofield_physics::chi::ChiEstimator;
-use mesofield_physics::io::{TensorData, to_safetensors, write_atomic};
 use mesofield_physics::rng::StreamRng;
-use mesofield_physics::spectral::SpectralPlan;
 
 use super::{Common, SolverArgs, parse_range, print_json, reporter};
 
@@ -66,11 +64,9 @@ pub fn noise(a: &NoiseArgs) -> Result<()> {
         noisy.extend(y);
         sigma_abs.push(amplitude);
     }
-    let meta = json!({"format": "mesofield-noisy", "source": a.input, "sigma": a.sigma, "sigma_abs": sigma_abs,
+    let meta = json!({"source": a.input, "sigma": a.sigma, "sigma_abs": sigma_abs,
                       "salt_pepper": a.salt_pepper, "seed": a.seed, "model": clean.model});
-    let bytes =
-        to_safetensors(&[("phi_a", vec![clean.n, clean.mx, clean.my], TensorData::F64(&noisy))], &meta.to_string())?;
-    write_atomic(&a.out, &bytes)?;
+    write_patterns(&a.out, PatternFile::Noisy, [clean.n, clean.mx, clean.my], &noisy, None, meta)?;
     if a.json {
         print_json(&json!({"out": a.out, "samples": clean.n, "grid": [clean.mx, clean.my], "sigma_abs": sigma_abs}));
     } else {
@@ -204,16 +200,10 @@ pub fn denoise(a: &DenoiseArgs) -> Result<()> {
         compare_relaxation: a.compare_relaxation,
     };
     let done = denoise_patterns(&noisy, truth.as_ref(), &model, &spec, &a.solvers.source(), &reporter())?;
-    let meta = json!({"format": "mesofield-denoised", "model": model, "chi": chi, "beads_per_cell": a.beads_per_cell,
+    let meta = json!({"model": model, "chi": chi, "beads_per_cell": a.beads_per_cell,
                       "solver": a.solvers.solver.to_string(), "input": a.input});
-    let bytes = to_safetensors(
-        &[
-            ("phi_a", vec![noisy.n, noisy.mx, noisy.my], TensorData::F64(&done.recovered)),
-            ("w", vec![noisy.n, 2, noisy.mx, noisy.my], TensorData::F64(&done.fields)),
-        ],
-        &meta.to_string(),
-    )?;
-    write_atomic(&a.out, &bytes)?;
+    let dims = [noisy.n, noisy.mx, noisy.my];
+    write_patterns(&a.out, PatternFile::Denoised, dims, &done.recovered, Some(&done.fields), meta)?;
     draw_recoveries(&noisy, &done.recovered, truth.as_ref(), &a.out.with_extension("png"))?;
     let report = json!({"chi": chi, "chi_inferred": inferred, "beads_per_cell": a.beads_per_cell, "solver": a.solvers.solver.to_string(),
                         "gradient": done.gradient, "samples": done.patterns, "out": a.out});
@@ -416,25 +406,14 @@ fn rbm_denoise(a: &RbmDenoiseArgs) -> Result<()> {
     let rec = match a.posterior.as_deref() {
         None => rbm.reconstruct(&noisy.phi_a),
         Some(sigma) => {
-            if a.chains == 0 || a.sweeps < 2 {
-                bail!("--chains must be >= 1 and --sweeps >= 2");
-            }
-            let m = noisy.points();
-            let plan = SpectralPlan::new(Grid::new(noisy.mx, noisy.my, 1.0, 1.0)?);
-            let mut rec = Vec::with_capacity(noisy.phi_a.len());
-            for s in 0..noisy.n {
-                let y = noisy.sample(s);
-                let sigma = match sigma {
-                    "auto" => estimate_noise_sigma(&plan, y),
-                    v => match v.parse::<f64>() {
-                        Ok(x) if x.is_finite() && x > 0.0 => x,
-                        _ => bail!("--posterior takes a noise level > 0 or `auto`, got {v:?}"),
-                    },
-                };
-                rec.extend(rbm.posterior_mean(y, sigma, a.chains, a.sweeps, a.seed + s as u64));
-            }
-            debug_assert_eq!(rec.len(), noisy.n * m);
-            rec
+            let noise = match sigma {
+                "auto" => NoiseLevel::Estimated,
+                v => match v.parse::<f64>() {
+                    Ok(x) if x.is_finite() && x > 0.0 => NoiseLevel::Given(x),
+                    _ => bail!("--posterior takes a noise level > 0 or `auto`, got {v:?}"),
+                },
+            };
+            rbm.posterior_means(&noisy.phi_a, noise, a.chains, a.sweeps, a.seed).map_err(|e| anyhow!(e))?
         }
     };
     let errors = match &a.truth {
@@ -450,10 +429,8 @@ fn rbm_denoise(a: &RbmDenoiseArgs) -> Result<()> {
         None => None,
     };
     let method = if a.posterior.is_some() { "rbm posterior" } else { "rbm mean-field" };
-    let meta = json!({"format": "mesofield-denoised", "method": method, "checkpoint": a.checkpoint, "input": a.input});
-    let bytes =
-        to_safetensors(&[("phi_a", vec![noisy.n, noisy.mx, noisy.my], TensorData::F64(&rec))], &meta.to_string())?;
-    write_atomic(&a.out, &bytes)?;
+    let meta = json!({"method": method, "checkpoint": a.checkpoint, "input": a.input});
+    write_patterns(&a.out, PatternFile::Denoised, [noisy.n, noisy.mx, noisy.my], &rec, None, meta)?;
     if a.json {
         print_json(&json!({"out": a.out, "samples": noisy.n, "error": errors}));
     } else {
