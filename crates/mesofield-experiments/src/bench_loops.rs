@@ -376,14 +376,11 @@ fn dynamics_rows(
         let dynamics = Dynamics::new(DynamicsConfig::new(0.25, 2.0), Solvers::new(exact, *op)?)?;
         let stage = reporter.stage(spec.dynamics_steps as u64, &format!("{name}, {label}"));
         let started = Instant::now();
-        let (mut state, start_cost) = dynamics.start(&phi[..m], None)?;
-        let mut total = start_cost.solves;
-        for _ in 0..spec.dynamics_steps {
-            let (next, cost) = dynamics.step(&state)?;
-            state = next;
-            total += cost.solves;
-            stage.inc(1);
-        }
+        let (state, cost) = dynamics.start(&phi[..m], None)?;
+        let mut leg = [Replica { state, cost, analyzers: Vec::new() }];
+        trajectory::run(&dynamics, &mut leg, spec.dynamics_steps, &mut |_| stage.inc(1))?;
+        let [Replica { state, cost, .. }] = leg;
+        let total = cost.solves;
         let seconds = started.elapsed().as_secs_f64();
         stage.finish();
         rates.push(spec.dynamics_steps as f64 / seconds);
