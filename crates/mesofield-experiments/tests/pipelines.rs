@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use mesofield_experiments::dynamics_fig::{DynamicsFigSpec, dynamics_figure};
 use mesofield_experiments::fig1::{Fig1Spec, fig1};
 use mesofield_experiments::fig3::{EVAL_SETS, Fig3Spec, fig3};
-use mesofield_experiments::fig4::{Fig4Spec, fig4};
+use mesofield_experiments::fig4::{Fig4Spec, fig2, fig4};
 use mesofield_experiments::spec::parse_spec;
 use mesofield_experiments::{Backend, Reporter, SolverChoice, Workspace};
 use mesofield_fno::training::Stop;
@@ -226,6 +226,19 @@ fn fig4_infers_chi_and_ranks_the_methods() {
         &["fig4.png", "fig2.png", "table.md", "table.json", "report.json", "recovered.safetensors"],
     );
     assert!(report.out_dir.ends_with("experiments/denoise"));
+    // Fig. 2 on its own, on the same data: the same RBMs (reused from their
+    // checkpoints), the same choice, and its rows equal Fig. 4's RBM rows.
+    let alone = fig2(&spec, "fig4-tiny", ws.experiments("fig2"), &ws, &Reporter::silent()).unwrap();
+    assert_eq!(alone.rbm_protocol.chosen_methods(), chosen);
+    assert_eq!(alone.methods.len(), 4);
+    for row in &alone.methods {
+        let same = report.methods.iter().find(|m| m.method == row.method).unwrap();
+        let errors = |r: &mesofield_experiments::fig4::MethodRow| -> Vec<Vec<f64>> {
+            r.levels.iter().map(|l| l.errors.clone()).collect()
+        };
+        assert_eq!(errors(row), errors(same), "{}", row.method);
+    }
+    exists(&alone.out_dir, &["fig2.png", "table.md", "report.json"]);
     std::fs::remove_dir_all(&root).ok();
 }
 

@@ -221,15 +221,7 @@ pub fn draw(p: &Picture, fig2: &[String], model: &ChainModel, chi: f64, grid: Gr
         row.push(panel(op, "RECOVERED OPERATOR"));
     }
     plot::save_png(plot::tile(vec![row]), &out_dir.join("fig4.png"))?;
-    let mut row = vec![panel(&p.clean, "ORIGINAL"), panel(&p.noisy, "NOISY")];
-    for method in fig2 {
-        if let Some((_, rec)) = p.rbm.iter().find(|(m, _)| m == method) {
-            // "RBM-80, convolutional, augmented (posterior)" -> "RBM-80".
-            let title = method.split(',').next().unwrap_or(method);
-            row.push(panel(rec, &title.to_uppercase()));
-        }
-    }
-    plot::save_png(plot::tile(vec![row]), &out_dir.join("fig2.png"))?;
+    super::fig2::draw(&p.clean, &p.noisy, &p.rbm, fig2, grid, out_dir)?;
     let meta = json!({"format": "mesofield-denoised", "model": model, "chi": chi, "noise": p.level});
     let shape = vec![1, grid.mx, grid.my];
     let bytes = to_safetensors(
