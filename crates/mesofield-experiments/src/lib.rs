@@ -37,6 +37,7 @@ pub mod spec;
 // Measurements: the exact solver's throughput, SCFT timings, the loops
 // side by side with and without an operator.
 pub mod bench;
+pub mod bench_inverse;
 pub mod bench_loops;
 
 // Outputs: pictures, operator evaluation pictures, progress.

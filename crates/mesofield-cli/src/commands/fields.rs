@@ -126,8 +126,10 @@ pub struct ScftSweepArgs {
 #[derive(Args)]
 pub struct BenchArgs {
     /// solver: exact solves per second and SCFT timings; loops: each loop on
-    /// the exact solver beside the same loop with --solver's operator.
-    #[arg(default_value = "solver", value_parser = ["solver", "loops"])]
+    /// the exact solver beside the same loop with --solver's operator;
+    /// inverse: the inverse map on a sweep of L-FTS patterns (chi 0.2-1.5,
+    /// B 30-1000, steps 200-5000, 32x32 and 64x64), drawn from --seed.
+    #[arg(default_value = "solver", value_parser = ["solver", "loops", "inverse"])]
     pub what: String,
     /// Solves per measurement at batch 64 (batch 1 uses the same count).
     #[arg(long, default_value_t = 256)]
@@ -138,9 +140,16 @@ pub struct BenchArgs {
     /// loops: timed L-FTS steps per solver (after 100 exact burn-in steps).
     #[arg(long, default_value_t = 200)]
     pub steps: usize,
-    /// loops: patterns of the chi = 0.4 run for the inverse map.
-    #[arg(long, default_value_t = 20)]
-    pub patterns: usize,
+    /// loops: patterns of the chi = 0.4 run for the inverse map (default 20);
+    /// inverse: patterns in the sweep (default 100, 6 with --quick).
+    #[arg(long)]
+    pub patterns: Option<usize>,
+    /// inverse: the seed the sweep's patterns are drawn from.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// inverse: six small patterns (16x16, steps 20-60), as CI runs it.
+    #[arg(long)]
+    pub quick: bool,
     #[command(flatten)]
     pub common: Common,
 }
@@ -328,8 +337,20 @@ pub fn scft_sweep(a: &ScftSweepArgs) -> Result<()> {
 pub fn bench(a: &BenchArgs) -> Result<()> {
     if a.what == "loops" {
         use mesofield_experiments::bench_loops::{LoopsSpec, bench_loops};
-        let spec = LoopsSpec { steps: a.steps, patterns: a.patterns, ..LoopsSpec::default() };
+        let spec = LoopsSpec { steps: a.steps, patterns: a.patterns.unwrap_or(20), ..LoopsSpec::default() };
         let report = bench_loops(&spec, &a.solvers.solver, a.solvers.backend, &reporter())?;
+        if a.common.json {
+            print_json(&report);
+        } else {
+            println!("{}", report.markdown());
+        }
+        return Ok(());
+    }
+    if a.what == "inverse" {
+        use mesofield_experiments::bench_inverse::{InverseSweepSpec, bench_inverse};
+        let spec = if a.quick { InverseSweepSpec::quick(a.seed) } else { InverseSweepSpec::full(a.seed) };
+        let spec = InverseSweepSpec { patterns: a.patterns.unwrap_or(spec.patterns), ..spec };
+        let report = bench_inverse(&spec, &reporter())?;
         if a.common.json {
             print_json(&report);
         } else {
