@@ -521,6 +521,29 @@ fn noise_and_infer_chi_on_patterns() {
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!((report["chi"].as_f64().unwrap() / 0.3 - 1.0).abs() < 1e-6, "{report}");
 
+    // A file numpy wrote, with no mesofield metadata, goes the whole way:
+    // noise -> denoise -> infer-chi (its noisy file has no null model).
+    let noisy_np = dir.join("noisy_np.safetensors");
+    let recovered_np = dir.join("recovered_np.safetensors");
+    let out = run(&["noise", "--input", npy.to_str().unwrap(), "--sigma", "0.3", "--out", noisy_np.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let meta = FieldFile::open(&noisy_np).unwrap().metadata().unwrap().unwrap();
+    assert!(meta.get("model").is_none(), "{meta}");
+    let out = run(&[
+        "denoise",
+        "--input",
+        noisy_np.to_str().unwrap(),
+        "--samples",
+        npy.to_str().unwrap(),
+        "--out",
+        recovered_np.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = run(&["infer-chi", "--samples", recovered_np.to_str().unwrap(), "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(report["chi"].as_f64().unwrap() > 0.0, "{report}");
+
     // Noise: seeded, sigma relative to the pattern's spread.
     let noisy = dir.join("noisy.safetensors");
     let noisy2 = dir.join("noisy2.safetensors");
