@@ -14,7 +14,7 @@ use anyhow::Result;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use mesofield_physics::chi::{ChiEstimator, estimate_chi};
+use mesofield_physics::chi::{ChiEstimator, EQUIPARTITION_DENSITY, estimate_chi};
 use mesofield_physics::fields::InitialField;
 use mesofield_physics::fts::{Lfts, LftsConfig};
 use mesofield_physics::inverse::{InverseConfig, Inverter};
@@ -24,10 +24,6 @@ use mesofield_physics::stats::quantile;
 use mesofield_physics::{ChainModel, ExactSolver, Grid, Solvers};
 
 use crate::progress::Reporter;
-
-/// Points with both densities at least this enter the equipartition
-/// estimator (`chi`'s threshold).
-const ESTIMATOR_DENSITY: f64 = 3e-3;
 
 /// The sweep: ranges the patterns' settings are drawn from.
 #[derive(Clone, Debug, Serialize)]
@@ -153,7 +149,7 @@ fn row(spec: &InverseSweepSpec, k: usize, model: &ChainModel) -> Result<InverseS
     let (out, _) = inverter.invert(&target, None)?;
     let seconds = started.elapsed().as_secs_f64();
     let on_estimator_points = (0..m)
-        .filter(|&i| target[i].min(target[m + i]) >= ESTIMATOR_DENSITY)
+        .filter(|&i| target[i].min(target[m + i]) >= EQUIPARTITION_DENSITY)
         .flat_map(|i| [(out.phi[i] - target[i]).abs(), (out.phi[m + i] - target[m + i]).abs()])
         .fold(0.0, f64::max);
     let estimate = estimate_chi(

@@ -23,7 +23,7 @@ use mesofield_physics::fts::{Lfts, LftsConfig, LftsState};
 use mesofield_physics::inverse::{InverseConfig, Inverter};
 use mesofield_physics::rng::StreamRng;
 use mesofield_physics::stats::block_mean_error;
-use mesofield_physics::trajectory::analyzer::{Each, Trace};
+use mesofield_physics::trajectory::analyzer::{BLOCKS, Each, Trace};
 use mesofield_physics::trajectory::{self, Analyzer, LftsChains, Replica};
 use mesofield_physics::{ChainModel, ExactSolver, FieldSolver, Grid, SolveCost, Solvers};
 
@@ -32,9 +32,6 @@ use crate::patterns::Patterns;
 use crate::progress::Reporter;
 use crate::roles::{self, Resolved};
 use crate::solvers::{Backend, SolverChoice};
-
-/// Blocks of the standard errors of the L-FTS means.
-const BLOCKS: usize = 10;
 
 #[derive(Clone, Debug, Serialize)]
 pub struct LoopsSpec {

@@ -148,10 +148,10 @@ impl Sums {
 
 /// Both densities above this for a point to enter the saddle estimator.
 const IDENTIFIABLE_DENSITY: f64 = 1e-4;
-/// And the equipartition estimator (the module comment says why it is
-/// higher: on fluctuating patterns the inverse map's solutions differ up
+/// Both densities above this for a point to enter the equipartition
+/// estimator (the module comment says why it is higher: on fluctuating patterns the inverse map's solutions differ up
 /// to densities of about 1e-2, on saddle points only below 1e-4).
-const EQUIPARTITION_DENSITY: f64 = 3e-3;
+pub const EQUIPARTITION_DENSITY: f64 = 3e-3;
 
 /// Group sums of one sample: `w` `[2][M]` (any gauge), `phi` `[2][M]`.
 fn sample_sums(plan: &SpectralPlan, w: &[f64], phi: &[f64], estimator: ChiEstimator) -> [Sums; GROUPS] {

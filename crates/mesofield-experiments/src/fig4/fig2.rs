@@ -58,16 +58,12 @@ pub fn fig2(
     if rbms.is_empty() {
         bail!("{data}: no RBM fits the pool (rbm_sizes)");
     }
-    let tests: Vec<usize> = (0..spec.test_runs).map(|r| pool.last_of(r)).collect::<Result<_>>()?;
-    let validation: Vec<usize> = (spec.test_runs..spec.test_runs + 2 * spec.chi_pairs)
-        .take(spec.rbm_validation_patterns)
-        .map(|r| pool.last_of(r))
-        .collect::<Result<_>>()?;
+    let (tests, validation) = pool.tests_and_validation(spec)?;
     let protocol = rbms::assess(spec, &pool, &rbms, &validation, &tests, &plan, reporter)?;
     // The test patterns as Fig. 4 makes them noisy, each RBM method's
     // recoveries with Fig. 4's chain seeds; the first pattern at noise 0.5
     // (else the first level) is the picture's.
-    let picture_level = spec.noise_levels.iter().position(|&l| (l - 0.5).abs() < 1e-12).unwrap_or(0);
+    let picture_level = rbms::picture_level(spec);
     let mut methods = Vec::new();
     let mut panels: Vec<(String, Vec<f64>)> = Vec::new();
     let mut picture_input = None;
@@ -80,8 +76,7 @@ pub fn fig2(
                 for (t, &i) in tests.iter().enumerate() {
                     let clean = pool.phi_a(i);
                     let (y, sigma) = noisy(spec, &plan, clean, li, t as u64);
-                    let seed = spec.seed + 7000 + 1000 * li as u64 + t as u64;
-                    let (x, _) = r.denoise(spec, denoiser, &y, sigma, seed);
+                    let (x, _) = r.denoise(spec, denoiser, &y, sigma, rbms::chain_seed(spec, li, t));
                     errors.push(contrast_relative_error(&x, clean));
                     if li == picture_level && t == 0 {
                         picture_input.get_or_insert_with(|| (clean.to_vec(), y.clone()));

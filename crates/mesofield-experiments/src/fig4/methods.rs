@@ -22,7 +22,7 @@ use mesofield_physics::{ChainModel, ExactSolver, FieldSolver, Grid, Solvers};
 
 use super::Fig4Spec;
 use super::pool::Pool;
-use super::rbms::{Denoiser, NamedRbm, noisy};
+use super::rbms::{self, Denoiser, NamedRbm, noisy};
 use crate::plot;
 use crate::progress::Reporter;
 
@@ -127,7 +127,7 @@ pub fn compare(
     let mut seconds = vec![vec![Vec::new(); levels]; methods.len()];
     let mut runs = Vec::new();
     let mut picture = None;
-    let picture_level = spec.noise_levels.iter().position(|&l| (l - 0.5).abs() < 1e-12).unwrap_or(0);
+    let picture_level = rbms::picture_level(spec);
     let stage = reporter.stage((levels * tests.len()) as u64, "denoise");
     for (li, &level) in spec.noise_levels.iter().enumerate() {
         for (t, &i) in tests.iter().enumerate() {
@@ -158,8 +158,7 @@ pub fn compare(
             let rbm_first = results.len();
             for r in rbms {
                 for denoiser in Denoiser::ALL {
-                    let seed = spec.seed + 7000 + 1000 * li as u64 + t as u64;
-                    results.push(r.denoise(spec, denoiser, &y, sigma, seed));
+                    results.push(r.denoise(spec, denoiser, &y, sigma, rbms::chain_seed(spec, li, t)));
                 }
             }
             for (k, (x, s)) in results.iter().enumerate() {

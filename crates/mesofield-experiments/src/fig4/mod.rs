@@ -178,11 +178,7 @@ pub fn fig4(
         None
     };
     let rbms = rbms::train_rbms(spec, &pool, grid, &workspace.checkpoints(name), reporter)?;
-    let tests: Vec<usize> = (0..spec.test_runs).map(|r| pool.last_of(r)).collect::<Result<_>>()?;
-    let validation: Vec<usize> = (spec.test_runs..spec.test_runs + 2 * spec.chi_pairs)
-        .take(spec.rbm_validation_patterns)
-        .map(|r| pool.last_of(r))
-        .collect::<Result<_>>()?;
+    let (tests, validation) = pool.tests_and_validation(spec)?;
     let protocol = rbms::assess(spec, &pool, &rbms, &validation, &tests, &plan, reporter)?;
     let linear = LinearResponse::new(&model, grid);
     let solvers = methods::Physics { exact: &exact, linear: &linear, operator: operator.as_ref() };

@@ -53,6 +53,18 @@ impl Pool {
             .with_context(|| format!("the pool has no snapshot of run {r}"))
     }
 
+    /// The test patterns (the last snapshots of the test runs) and the
+    /// validation patterns that choose Fig. 2's RBM (those of the chi-pair
+    /// runs, at most `rbm_validation_patterns`).
+    pub fn tests_and_validation(&self, spec: &Fig4Spec) -> Result<(Vec<usize>, Vec<usize>)> {
+        let tests = (0..spec.test_runs).map(|r| self.last_of(r)).collect::<Result<_>>()?;
+        let validation = (spec.test_runs..spec.test_runs + 2 * spec.chi_pairs)
+            .take(spec.rbm_validation_patterns)
+            .map(|r| self.last_of(r))
+            .collect::<Result<_>>()?;
+        Ok((tests, validation))
+    }
+
     /// phi_A of sample `i`.
     pub fn phi_a(&self, i: usize) -> &[f64] {
         let m = self.points();

@@ -187,6 +187,18 @@ pub fn noisy(spec: &Fig4Spec, plan: &SpectralPlan, clean: &[f64], li: usize, str
     (y, sigma)
 }
 
+/// The seed of an RBM's posterior chains on test pattern `t` at noise level
+/// `li` (Fig. 4 and Fig. 2 use the same, so their rows agree).
+pub fn chain_seed(spec: &Fig4Spec, li: usize, t: usize) -> u64 {
+    spec.seed + 7000 + 1000 * li as u64 + t as u64
+}
+
+/// The noise level whose first test pattern the pictures show: 0.5, else
+/// the first.
+pub fn picture_level(spec: &Fig4Spec) -> usize {
+    spec.noise_levels.iter().position(|&l| (l - 0.5).abs() < 1e-12).unwrap_or(0)
+}
+
 /// Streams of the validation and training-pattern noise (the test
 /// patterns' are 0, 1, ...).
 const VALIDATION_STREAM: u64 = 100;
