@@ -1,8 +1,9 @@
 //! `mesofield bench inverse`: the inverse map on a sweep of patterns the
 //! chain itself made. Each pattern is an L-FTS snapshot at a chi, B, step
-//! size, start, snapshot step and box drawn from one seed; phi_A alone is
-//! the target (phi_B = 1 - phi_A, as for a pattern from elsewhere), and the
-//! exact inverse map runs to 1e-10 without a refusal gate. Per pattern: the
+//! size, start, snapshot step and box drawn from one seed; its densities,
+//! both channels as `sample` writes them, are the target (`patterns`: why
+//! not 1 - phi_A), and the exact inverse map runs to 1e-10 without a
+//! refusal gate. Per pattern: the
 //! residual max |phi(w) - phi*| on all points and on the points the
 //! equipartition estimator uses (both densities >= 3e-3), chi from that
 //! pattern alone against the run's chi, and the cost in exact-solve
@@ -102,8 +103,9 @@ pub struct InverseSweepReport {
     pub worst_solve_equivalents: usize,
 }
 
-/// The pattern of draw `k`: its settings, from the sweep's seed.
-fn draw(spec: &InverseSweepSpec, k: usize) -> (f64, f64, f64, InitialField, usize, [usize; 2], u64) {
+/// The pattern of draw `k`: its settings (chi, B, lambda, start, snapshot
+/// step, grid, the run's seed), from the sweep's seed.
+pub fn draw(spec: &InverseSweepSpec, k: usize) -> (f64, f64, f64, InitialField, usize, [usize; 2], u64) {
     let mut rng = StreamRng::new(spec.seed, k as u64);
     let chi = rng.uniform_in(spec.chi[0], spec.chi[1]);
     let beads_per_cell = rng.log_uniform_in(spec.beads_per_cell[0], spec.beads_per_cell[1]);
@@ -142,7 +144,7 @@ fn row(spec: &InverseSweepSpec, k: usize, model: &ChainModel) -> Result<InverseS
         state = lfts.step(&state)?.0;
     }
     let m = grid.points();
-    let target: Vec<f64> = state.phi[..m].iter().copied().chain(state.phi[..m].iter().map(|v| 1.0 - v)).collect();
+    let target = state.phi;
     let inverter =
         Inverter::new(Solvers::exact(&exact), InverseConfig { tolerance: spec.tolerance, ..Default::default() })?;
     let started = Instant::now();

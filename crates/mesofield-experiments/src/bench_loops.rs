@@ -308,6 +308,7 @@ fn denoise_rows(
         mx: grid.mx,
         my: grid.my,
         phi_a: patterns[..n].iter().flat_map(|p| p[..m].iter().copied()).collect(),
+        phi_b: None,
         model: Some(model.clone()),
     };
     let mut noisy = clean.clone();

@@ -1,8 +1,18 @@
-//! Observed patterns: phi_A on the grid (phi_B = 1 - phi_A), from the files
-//! users have: safetensors (`phi` [n, 2, Mx, My] or `phi_a` [n, Mx, My], a
-//! single sample without the leading n), NumPy `.npy` ([n, Mx, My] or
-//! [Mx, My], float32 or float64, C order) and grayscale PNG (0..max scaled to
-//! a given phi range; x left to right, y upwards, as `plot` draws fields).
+//! Observed patterns: phi_A on the grid (phi_B = 1 - phi_A unless the file
+//! gives phi_B too), from the files users have: safetensors (`phi`
+//! [n, 2, Mx, My] or `phi_a` [n, Mx, My], a single sample without the
+//! leading n), NumPy `.npy` ([n, Mx, My] or [Mx, My], float32 or float64, C
+//! order) and grayscale PNG (0..max scaled to a given phi range; x left to
+//! right, y upwards, as `plot` draws fields).
+//!
+//! Why phi_B from the file where it has one: an L-FTS snapshot's densities
+//! meet phi_A + phi_B = 1 only to its compressor's tolerance (1e-6 by
+//! default), so 1 - phi_A is not quite a density pair the chain makes.
+//! Measured on L-FTS snapshots of `bench inverse`'s sweep (seed 2029,
+//! patterns 3 and 6): against 1 - phi_A the inverse map stalled at 1.3e-6
+//! and 4.7e-6 after 10-15 thousand exact-solve equivalents; against the
+//! snapshots' own phi_B it converged to 1e-11 in 3-7 thousand, as it did
+//! against 1 - phi_A from runs whose compressor went to 1e-11.
 
 use std::path::Path;
 
@@ -21,6 +31,9 @@ pub struct Patterns {
     pub my: usize,
     /// `[n][Mx*My]`.
     pub phi_a: Vec<f64>,
+    /// `[n][Mx*My]` phi_B where the file gives both densities (mesofield's
+    /// snapshots do); None: phi_B = 1 - phi_A.
+    pub phi_b: Option<Vec<f64>>,
     /// The chain model of the file's metadata, if it names one.
     pub model: Option<ChainModel>,
 }
@@ -34,14 +47,17 @@ impl Patterns {
         &self.phi_a[s * self.points()..(s + 1) * self.points()]
     }
 
-    /// `[n][2][M]` densities with phi_B = 1 - phi_A.
+    /// `[n][2][M]` densities: phi_B from the file, else 1 - phi_A.
     pub fn densities(&self) -> Vec<f64> {
         let m = self.points();
         let mut out = Vec::with_capacity(2 * self.phi_a.len());
         for s in 0..self.n {
             let a = self.sample(s);
             out.extend_from_slice(a);
-            out.extend(a.iter().map(|v| 1.0 - v));
+            match &self.phi_b {
+                Some(b) => out.extend_from_slice(&b[s * m..(s + 1) * m]),
+                None => out.extend(a.iter().map(|v| 1.0 - v)),
+            }
         }
         debug_assert_eq!(out.len(), 2 * self.n * m);
         out
@@ -79,6 +95,10 @@ impl Patterns {
     /// Every value finite and, if `bounded`, within (0, 1) up to `PATTERN_SLACK`.
     pub fn validate(&self, what: &str, bounded: bool) -> Result<()> {
         let m = self.points();
+        if let Some(i) = self.phi_b.as_ref().and_then(|b| b.iter().position(|v| !v.is_finite())) {
+            let (s, ix, iy) = (i / m, (i % m) / self.my, i % self.my);
+            bail!("{what}: sample {s} has a non-finite phi_B at grid point ({ix}, {iy})");
+        }
         for (i, &v) in self.phi_a.iter().enumerate() {
             let (s, ix, iy) = (i / m, (i % m) / self.my, i % self.my);
             if !v.is_finite() {
@@ -94,18 +114,30 @@ impl Patterns {
         Ok(())
     }
 
-    /// Shifts each sample so mean(phi_A) = f, the fraction the chain fixes
-    /// (no field can change it); returns the shifts.
+    /// Shifts each sample so mean(phi_A) = f (and mean(phi_B) = 1 - f where
+    /// the file gives phi_B), the fractions the chain fixes (no field can
+    /// change them); returns phi_A's shifts.
     pub fn match_mean(&mut self, f_a: f64) -> Vec<f64> {
         let m = self.points();
-        self.phi_a
-            .chunks_mut(m)
-            .map(|s| {
-                let shift = f_a - s.iter().sum::<f64>() / m as f64;
-                s.iter_mut().for_each(|v| *v += shift);
-                shift
-            })
-            .collect()
+        let shift_to = |values: &mut [f64], mean: f64| -> Vec<f64> {
+            values
+                .chunks_mut(m)
+                .map(|s| {
+                    let shift = mean - s.iter().sum::<f64>() / m as f64;
+                    s.iter_mut().for_each(|v| *v += shift);
+                    shift
+                })
+                .collect()
+        };
+        if let Some(b) = self.phi_b.as_mut() {
+            shift_to(b, 1.0 - f_a);
+        }
+        shift_to(&mut self.phi_a, f_a)
+    }
+
+    /// phi_B of every sample, from the file or 1 - phi_A.
+    fn phi_b_or_complement(&self) -> Vec<f64> {
+        self.phi_b.clone().unwrap_or_else(|| self.phi_a.iter().map(|v| 1.0 - v).collect())
     }
 }
 
@@ -133,6 +165,12 @@ pub fn load_many(paths: &[std::path::PathBuf], phi_range: [f64; 2], clean: bool)
             None => all = Some(p),
             Some(a) => {
                 p.expect_grid(a.mx, a.my, &path.display().to_string())?;
+                // phi_B from the files that give it, 1 - phi_A for the others.
+                if a.phi_b.is_some() || p.phi_b.is_some() {
+                    let mut b = a.phi_b_or_complement();
+                    b.extend(p.phi_b_or_complement());
+                    a.phi_b = Some(b);
+                }
                 a.n += p.n;
                 a.phi_a.extend(p.phi_a);
                 if a.model.is_none() {
@@ -176,8 +214,13 @@ fn from_safetensors(path: &Path) -> Result<Patterns> {
     };
     check_size(path, n, mx, my)?;
     let m = mx * my;
-    let phi_a = if two_channel { data.chunks(2 * m).flat_map(|s| s[..m].to_vec()).collect() } else { data };
-    Ok(Patterns { n, mx, my, phi_a, model })
+    let (phi_a, phi_b) = if two_channel {
+        let channel = |c: usize| data.chunks(2 * m).flat_map(|s| s[c * m..(c + 1) * m].to_vec()).collect();
+        (channel(0), Some(channel(1)))
+    } else {
+        (data, None)
+    };
+    Ok(Patterns { n, mx, my, phi_a, phi_b, model })
 }
 
 fn check_size(path: &Path, n: usize, mx: usize, my: usize) -> Result<()> {
@@ -213,7 +256,7 @@ fn from_npy(path: &Path) -> Result<Patterns> {
     if phi_a.len() != n * mx * my {
         bail!("{}: truncated: {} values for shape {shape:?}", path.display(), phi_a.len());
     }
-    Ok(Patterns { n, mx, my, phi_a, model: None })
+    Ok(Patterns { n, mx, my, phi_a, phi_b: None, model: None })
 }
 
 fn from_png(path: &Path, [lo, hi]: [f64; 2]) -> Result<Patterns> {
@@ -232,5 +275,5 @@ fn from_png(path: &Path, [lo, hi]: [f64; 2]) -> Result<Patterns> {
         let (ix, iy) = (x as usize, my - 1 - y as usize);
         phi_a[ix * my + iy] = lo + (hi - lo) * p.0[0] as f64 / u16::MAX as f64;
     }
-    Ok(Patterns { n: 1, mx, my, phi_a, model: None })
+    Ok(Patterns { n: 1, mx, my, phi_a, phi_b: None, model: None })
 }

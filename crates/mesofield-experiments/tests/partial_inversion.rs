@@ -35,7 +35,7 @@ fn chi_from_patterns_the_inverse_map_does_not_fully_invert() {
         }
         phi_a.extend_from_slice(&state.phi[..m]);
     }
-    let patterns = Patterns { n: 2, mx: grid.mx, my: grid.my, phi_a, model: None };
+    let patterns = Patterns { n: 2, mx: grid.mx, my: grid.my, phi_a, phi_b: None, model: None };
     let found = infer_chi(
         patterns,
         &model,
@@ -66,8 +66,14 @@ fn chi_from_patterns_the_inverse_map_does_not_fully_invert() {
         })
         .collect();
     let mean = raw.iter().sum::<f64>() / m as f64;
-    let stripes =
-        Patterns { n: 1, mx: grid.mx, my: grid.my, phi_a: raw.iter().map(|v| v - mean + f).collect(), model: None };
+    let stripes = Patterns {
+        n: 1,
+        mx: grid.mx,
+        my: grid.my,
+        phi_a: raw.iter().map(|v| v - mean + f).collect(),
+        phi_b: None,
+        model: None,
+    };
     let err = infer_chi(
         stripes,
         &model,

@@ -24,7 +24,7 @@ use crate::run::{Failure, Outcome, interruptible};
 fn read_patterns(obj: &Bound<'_, PyAny>, name: &str, clean: bool) -> PyResult<(Patterns, bool)> {
     let input = read_f64(obj, name)?;
     let (n, mx, my, batched) = pattern_shape(&input.shape, name)?;
-    let patterns = Patterns { n, mx, my, phi_a: input.data, model: None };
+    let patterns = Patterns { n, mx, my, phi_a: input.data, phi_b: None, model: None };
     patterns.validate(name, clean).map_err(|e| Failure::Input(format!("{e:#}")))?;
     Ok((patterns, batched))
 }
