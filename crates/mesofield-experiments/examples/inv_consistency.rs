@@ -12,10 +12,8 @@
 
 use std::time::Instant;
 
-use mesofield_experiments::bench_inverse::{InverseSweepSpec, draw};
-use mesofield_physics::fts::{Lfts, LftsConfig};
+use mesofield_experiments::bench_inverse::{InverseSweepSpec, draw, snapshot};
 use mesofield_physics::inverse::{InverseConfig, Inverter};
-use mesofield_physics::rng::StreamRng;
 use mesofield_physics::{ChainModel, ExactSolver, Grid, Solvers};
 
 fn read(path: &str) -> Option<Vec<f64>> {
@@ -38,7 +36,7 @@ fn main() {
     let model = ChainModel::default();
     std::fs::create_dir_all(&dir).unwrap();
     for k in ks {
-        let (chi, b, lambda, start, snapshot, [mx, my], run_seed) = draw(&spec, k);
+        let (chi, b, lambda, _, snapshot_step, [mx, my], _) = draw(&spec, k);
         if std::env::var_os("SKIP64").is_some() && mx > 32 {
             continue;
         }
@@ -49,25 +47,16 @@ fn main() {
         let phi = match read(&path) {
             Some(phi) => phi,
             None => {
-                let mut config = LftsConfig::new(chi, b, lambda, run_seed);
-                if let Some(t) = ptol {
-                    config = config.with_pressure_tolerance(t);
-                }
-                let lfts = Lfts::new(config, Solvers::exact(&exact)).unwrap();
-                let w0 = start.fields(&model, &grid, chi, &mut StreamRng::new(run_seed, 0));
-                let (mut state, _) = lfts.start(&w0, 0).unwrap();
-                while state.step < snapshot {
-                    state = lfts.step(&state).unwrap().0;
-                }
-                write(&path, &state.phi);
-                state.phi
+                let phi = snapshot(&spec, k, &exact, ptol).unwrap().phi;
+                write(&path, &phi);
+                phi
             }
         };
         let pressure = (0..m).map(|i| (phi[i] + phi[m + i] - 1.0).abs()).fold(0.0, f64::max);
         let min_a = phi[..m].iter().copied().fold(f64::INFINITY, f64::min);
         let min_b = phi[m..].iter().copied().fold(f64::INFINITY, f64::min);
         println!(
-            "k {k}: chi {chi:.3} B {b:.0} lambda {lambda:.3} {mx}x{my} step {snapshot}: |phi_A+phi_B-1| {pressure:.1e}, min phi_A {min_a:.1e}, min phi_B {min_b:.1e}"
+            "k {k}: chi {chi:.3} B {b:.0} lambda {lambda:.3} {mx}x{my} step {snapshot_step}: |phi_A+phi_B-1| {pressure:.1e}, min phi_A {min_a:.1e}, min phi_B {min_b:.1e}"
         );
         if std::env::var_os("GEN_ONLY").is_some() {
             continue;

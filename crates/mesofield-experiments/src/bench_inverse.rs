@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use mesofield_physics::chi::{ChiEstimator, EQUIPARTITION_DENSITY, estimate_chi};
 use mesofield_physics::fields::InitialField;
-use mesofield_physics::fts::{Lfts, LftsConfig};
+use mesofield_physics::fts::{Lfts, LftsConfig, LftsState};
 use mesofield_physics::inverse::{InverseConfig, Inverter};
 use mesofield_physics::rng::StreamRng;
 use mesofield_physics::spectral::SpectralPlan;
@@ -132,19 +132,35 @@ fn start_label(start: &InitialField) -> String {
     }
 }
 
-/// Makes pattern `k` and inverts it.
-fn row(spec: &InverseSweepSpec, k: usize, model: &ChainModel) -> Result<InverseSweepRow> {
-    let (chi, beads_per_cell, step_size, start, snapshot, [mx, my], seed) = draw(spec, k);
-    let grid = Grid::for_model(model, mx, my)?;
-    let exact = ExactSolver::new(model, grid)?;
-    let lfts = Lfts::new(LftsConfig::new(chi, beads_per_cell, step_size, seed), Solvers::exact(&exact))?;
-    let w0 = start.fields(model, &grid, chi, &mut StreamRng::new(seed, 0));
+/// The L-FTS snapshot of draw `k`, made with `exact` (on the draw's grid),
+/// its compressor at `pressure_tolerance` (None: the sampler's default).
+pub fn snapshot(
+    spec: &InverseSweepSpec,
+    k: usize,
+    exact: &ExactSolver,
+    pressure_tolerance: Option<f64>,
+) -> Result<LftsState> {
+    let (chi, beads_per_cell, step_size, start, snapshot, _, seed) = draw(spec, k);
+    let mut config = LftsConfig::new(chi, beads_per_cell, step_size, seed);
+    if let Some(tolerance) = pressure_tolerance {
+        config = config.with_pressure_tolerance(tolerance);
+    }
+    let lfts = Lfts::new(config, Solvers::exact(exact))?;
+    let w0 = start.fields(exact.model(), exact.grid(), chi, &mut StreamRng::new(seed, 0));
     let (mut state, _) = lfts.start(&w0, 0)?;
     while state.step < snapshot {
         state = lfts.step(&state)?.0;
     }
+    Ok(state)
+}
+
+/// Makes pattern `k` and inverts it.
+fn row(spec: &InverseSweepSpec, k: usize, model: &ChainModel) -> Result<InverseSweepRow> {
+    let (chi, beads_per_cell, step_size, start, snapshot_step, [mx, my], _) = draw(spec, k);
+    let grid = Grid::for_model(model, mx, my)?;
+    let exact = ExactSolver::new(model, grid)?;
     let m = grid.points();
-    let target = state.phi;
+    let target = snapshot(spec, k, &exact, None)?.phi;
     let inverter =
         Inverter::new(Solvers::exact(&exact), InverseConfig { tolerance: spec.tolerance, ..Default::default() })?;
     let started = Instant::now();
@@ -165,7 +181,7 @@ fn row(spec: &InverseSweepSpec, k: usize, model: &ChainModel) -> Result<InverseS
         beads_per_cell,
         step_size,
         start: start_label(&start),
-        snapshot_step: snapshot,
+        snapshot_step,
         grid: [mx, my],
         converged: out.converged,
         residual: out.residual,

@@ -3,15 +3,13 @@
 //! phi_A + phi_B = 1 only to its compressor's tolerance, and against
 //! 1 - phi_A the inverse map chases densities the chain does not make.
 
-use mesofield_experiments::bench_inverse::{InverseSweepSpec, draw};
+use mesofield_experiments::bench_inverse::{InverseSweepSpec, draw, snapshot};
 use mesofield_experiments::observed::infer_chi;
 use mesofield_experiments::patterns::{load_many, load_patterns};
 use mesofield_experiments::roles::Resolved;
 use mesofield_experiments::{Backend, Reporter, SolverChoice};
-use mesofield_physics::fts::{Lfts, LftsConfig};
 use mesofield_physics::io::{TensorData, to_safetensors, write_atomic};
-use mesofield_physics::rng::StreamRng;
-use mesofield_physics::{ChainModel, ExactSolver, Grid, Solvers};
+use mesofield_physics::{ChainModel, ExactSolver, Grid};
 
 fn write_file(path: &std::path::Path, name: &str, shape: Vec<usize>, data: &[f64]) {
     let bytes = to_safetensors(&[(name, shape, TensorData::F64(data))], "{}").unwrap();
@@ -65,15 +63,11 @@ fn a_two_channel_file_gives_phi_b_and_a_phi_a_file_its_complement() {
 #[test]
 fn an_lfts_snapshot_inverts_against_its_own_densities() {
     let model = ChainModel::default();
-    let (chi, b, lambda, start, snapshot, [mx, my], seed) = draw(&InverseSweepSpec::full(2029), 3);
+    let spec = InverseSweepSpec::full(2029);
+    let (chi, b, lambda, _, _, [mx, my], _) = draw(&spec, 3);
     let grid = Grid::for_model(&model, mx, my).unwrap();
     let exact = ExactSolver::new(&model, grid).unwrap();
-    let lfts = Lfts::new(LftsConfig::new(chi, b, lambda, seed), Solvers::exact(&exact)).unwrap();
-    let w0 = start.fields(&model, &grid, chi, &mut StreamRng::new(seed, 0));
-    let (mut state, _) = lfts.start(&w0, 0).unwrap();
-    while state.step < snapshot {
-        state = lfts.step(&state).unwrap().0;
-    }
+    let state = snapshot(&spec, 3, &exact, None).unwrap();
     let m = grid.points();
     let off = (0..m).map(|i| (state.phi[i] + state.phi[m + i] - 1.0).abs()).fold(0.0, f64::max);
     assert!(off > 1e-8, "the snapshot is incompressible to {off:e}: 1 - phi_A would do as well");
