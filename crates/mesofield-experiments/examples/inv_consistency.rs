@@ -74,7 +74,7 @@ fn main() {
             let (out, _) = inverter.invert(target, None).unwrap();
             let ra = (0..m).map(|i| (out.phi[i] - target[i]).abs()).fold(0.0, f64::max);
             let rp = (0..m).map(|i| (out.phi[i] + out.phi[m + i] - 1.0).abs()).fold(0.0, f64::max);
-            println!("RESULT {k} {:.3e} {}", out.residual, out.solve_equivalents());
+            println!("RESULT {k} {:.3e} {} {:.2}", out.residual, out.solve_equivalents(), t.elapsed().as_secs_f64());
             println!(
                 "  {name}: phi_A residual {ra:.1e}, |phi_A+phi_B-1| {rp:.1e}, residual {:.1e} converged {} iterations {} newton {} solves {} products {} ({:.1} s)",
                 out.residual,
