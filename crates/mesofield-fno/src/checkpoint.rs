@@ -55,6 +55,8 @@ pub enum OperatorKind {
     Pressure,
     /// phi_A -> (W_-, W_+): the densities-to-fields map.
     Inverse,
+    /// (noisy phi_A, noise level sigma) -> phi_A: a denoiser (`denoise`).
+    Denoise,
 }
 
 impl OperatorKind {
@@ -63,6 +65,7 @@ impl OperatorKind {
             OperatorKind::Density => "density",
             OperatorKind::Pressure => "pressure",
             OperatorKind::Inverse => "inverse",
+            OperatorKind::Denoise => "denoise",
         }
     }
     pub fn inputs(self) -> &'static [&'static str] {
@@ -70,6 +73,7 @@ impl OperatorKind {
             OperatorKind::Density => &["w_A", "w_B"],
             OperatorKind::Pressure => &["W_-"],
             OperatorKind::Inverse => &["phi_A"],
+            OperatorKind::Denoise => &["noisy phi_A", "sigma"],
         }
     }
     pub fn outputs(self) -> &'static [&'static str] {
@@ -77,6 +81,7 @@ impl OperatorKind {
             OperatorKind::Density => &["phi_A", "phi_B", "ln Q"],
             OperatorKind::Pressure => &["W_+"],
             OperatorKind::Inverse => &["W_-", "W_+"],
+            OperatorKind::Denoise => &["phi_A"],
         }
     }
     pub fn gauge(self) -> &'static str {
@@ -86,6 +91,7 @@ impl OperatorKind {
             }
             OperatorKind::Pressure => "the mean of W_- is removed; W_+ has mean 0",
             OperatorKind::Inverse => "W_- and W_+ have mean 0",
+            OperatorKind::Denoise => "mean(phi_A) = f exactly and 0 < phi_A < 1 (phi_B = 1 - phi_A)",
         }
     }
     /// "density operator ((w_A, w_B) -> (phi_A, phi_B, ln Q))".
@@ -113,7 +119,11 @@ impl OperatorSpec {
             inputs: kind.inputs().iter().map(|s| s.to_string()).collect(),
             outputs: kind.outputs().iter().map(|s| s.to_string()).collect(),
             gauge: kind.gauge().to_string(),
-            normalization: "normalization.json".to_string(),
+            normalization: match kind {
+                OperatorKind::Denoise => "denoise.json",
+                _ => "normalization.json",
+            }
+            .to_string(),
         }
     }
 }
@@ -143,10 +153,45 @@ pub struct Checkpoint {
     pub model: Fno,
 }
 
-fn read_json<T: for<'de> Deserialize<'de>>(dir: &Path, name: &str) -> Result<T, CheckpointError> {
+pub(crate) fn read_json<T: for<'de> Deserialize<'de>>(dir: &Path, name: &str) -> Result<T, CheckpointError> {
     let path = dir.join(name);
     let text = std::fs::read_to_string(&path).map_err(|e| err(dir, format!("cannot read {name}: {e}")))?;
     serde_json::from_str(&text).map_err(|e| err(dir, format!("{name} is not a mesofield FNO file: {e}")))
+}
+
+/// The kind `dir/operator.json` states (a folder without one is a density
+/// operator, the only kind before the file).
+pub fn folder_kind(dir: &Path) -> Result<OperatorKind, CheckpointError> {
+    if !dir.is_dir() {
+        return Err(err(dir, "is not a checkpoint folder"));
+    }
+    Ok(if dir.join("operator.json").exists() {
+        read_json::<OperatorSpec>(dir, "operator.json")?.kind
+    } else {
+        OperatorKind::Density
+    })
+}
+
+/// `dir/config.json`, with settings added after it was written at their
+/// defaults (which are the behaviour from before).
+pub(crate) fn read_config(dir: &Path) -> Result<TrainConfig, CheckpointError> {
+    let mut config: serde_json::Value = read_json(dir, "config.json")?;
+    let defaults = serde_json::to_value(TrainConfig::new(crate::FnoConfig::new())).expect("config serialises");
+    fill_defaults(&mut config, &defaults);
+    serde_json::from_value(config).map_err(|e| err(dir, format!("config.json is not a mesofield FNO file: {e}")))
+}
+
+/// The network `config` describes with the weights of `dir/model.bpk`.
+pub(crate) fn read_weights(dir: &Path, config: &TrainConfig, device: &Device) -> Result<Fno, CheckpointError> {
+    let weights = dir.join("model.bpk");
+    if !weights.is_file() {
+        return Err(err(dir, "model.bpk is missing"));
+    }
+    config
+        .model
+        .init(device)
+        .try_load_file(&weights)
+        .map_err(|e| err(dir, format!("weights do not match the model config ({e:?})")))
 }
 
 impl Checkpoint {
@@ -156,32 +201,17 @@ impl Checkpoint {
         if !dir.is_dir() {
             return Err(err(dir, "is not a checkpoint folder"));
         }
+        let kind = folder_kind(dir)?;
+        if kind == OperatorKind::Denoise {
+            return Err(err(dir, format!("is a {}, not a fields -> densities operator", kind.describe())));
+        }
         let state: TrainState = read_json(dir, "state.json")?;
         if state.format != FORMAT {
             return Err(err(dir, format!("format {:?} is not {FORMAT:?}", state.format)));
         }
-        let kind = if dir.join("operator.json").exists() {
-            read_json::<OperatorSpec>(dir, "operator.json")?.kind
-        } else {
-            OperatorKind::Density
-        };
-        let mut config: serde_json::Value = read_json(dir, "config.json")?;
-        // Settings added after a checkpoint was written (training's and the
-        // model's) take their defaults, which are the behaviour from before.
-        let defaults = serde_json::to_value(TrainConfig::new(crate::FnoConfig::new())).expect("config serialises");
-        fill_defaults(&mut config, &defaults);
-        let config: TrainConfig = serde_json::from_value(config)
-            .map_err(|e| err(dir, format!("config.json is not a mesofield FNO file: {e}")))?;
+        let config = read_config(dir)?;
         let normalization: Normalization = read_json(dir, "normalization.json")?;
-        let weights = dir.join("model.bpk");
-        if !weights.is_file() {
-            return Err(err(dir, "model.bpk is missing"));
-        }
-        let model = config
-            .model
-            .init(device)
-            .try_load_file(&weights)
-            .map_err(|e| err(dir, format!("weights do not match the model config ({e:?})")))?;
+        let model = read_weights(dir, &config, device)?;
         Ok(Checkpoint { dir: dir.to_path_buf(), kind, config, normalization, state, model })
     }
 
@@ -224,7 +254,7 @@ pub fn optimizer(config: &TrainConfig) -> ModuleOptimizer {
     AdamWConfig::new().with_weight_decay(config.weight_decay as f32).with_grad_clipping(clip).init()
 }
 
-/// Writes a checkpoint folder atomically (temporary folder, then rename).
+/// Writes a density operator's checkpoint folder atomically.
 pub fn save(
     dir: &Path,
     model: &Fno,
@@ -233,21 +263,38 @@ pub fn save(
     normalization: &Normalization,
     state: &TrainState,
 ) -> Result<(), CheckpointError> {
+    let normalization = serde_json::to_string_pretty(normalization).expect("serialises");
+    let spec = OperatorSpec::of(OperatorKind::Density);
+    write_folder(dir, &spec, &[("normalization.json", normalization)], model, optim, config, state)
+}
+
+/// Writes a checkpoint folder of any kind atomically (temporary folder,
+/// then rename): `operator.json`, `config.json`, `state.json`, the kind's
+/// own files `extra` (name, text), the weights and, given, the optimiser.
+pub(crate) fn write_folder(
+    dir: &Path,
+    spec: &OperatorSpec,
+    extra: &[(&str, String)],
+    model: &Fno,
+    optim: Option<&ModuleOptimizer>,
+    config: &TrainConfig,
+    state: &TrainState,
+) -> Result<(), CheckpointError> {
     let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent).map_err(|e| err(dir, format!("cannot create {}: {e}", parent.display())))?;
     let name = dir.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "checkpoint".into());
     let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp).map_err(|e| err(dir, format!("cannot create {}: {e}", tmp.display())))?;
-    let write = |file: &str, text: String| -> Result<(), CheckpointError> {
+    let write = |file: &str, text: &str| -> Result<(), CheckpointError> {
         std::fs::write(tmp.join(file), text).map_err(|e| err(dir, format!("cannot write {file}: {e}")))
     };
-    // Training fits density operators only, so far.
-    let spec = OperatorSpec::of(OperatorKind::Density);
-    write("operator.json", serde_json::to_string_pretty(&spec).expect("serialises"))?;
-    write("config.json", serde_json::to_string_pretty(config).expect("config serialises"))?;
-    write("normalization.json", serde_json::to_string_pretty(normalization).expect("serialises"))?;
-    write("state.json", serde_json::to_string_pretty(state).expect("serialises"))?;
+    write("operator.json", &serde_json::to_string_pretty(spec).expect("serialises"))?;
+    write("config.json", &serde_json::to_string_pretty(config).expect("config serialises"))?;
+    for (file, text) in extra {
+        write(file, text)?;
+    }
+    write("state.json", &serde_json::to_string_pretty(state).expect("serialises"))?;
     model.clone().save_file(tmp.join("model.bpk")).map_err(|e| err(dir, format!("cannot save weights ({e:?})")))?;
     if let Some(optim) = optim {
         optim.save(tmp.join("optim.bpk")).map_err(|e| err(dir, format!("cannot save optimiser ({e:?})")))?;

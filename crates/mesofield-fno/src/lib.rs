@@ -6,6 +6,7 @@ pub mod bench;
 pub mod checkpoint;
 pub mod config;
 pub mod data;
+pub mod denoise;
 pub mod dft;
 pub mod evaluation;
 // A density operator's weights for PyTorch (python/mesofield_torch.py).
@@ -17,6 +18,7 @@ pub mod vjp;
 
 pub use checkpoint::{Checkpoint, CheckpointError, OperatorKind, OperatorSpec};
 pub use config::TrainConfig;
+pub use denoise::{DenoiseOperator, DenoiseSpec};
 pub use model::{Fno, FnoConfig, FnoOutput, SpectralConv2d, densities};
 pub use operator::FnoOperator;
 pub use training::train;
