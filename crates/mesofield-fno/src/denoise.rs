@@ -23,10 +23,12 @@ use burn::tensor::activation::sigmoid;
 use serde::{Deserialize, Serialize};
 
 use mesofield_physics::ChainModel;
+use mesofield_physics::rng::StreamRng;
 
 use crate::checkpoint::{self, CheckpointError, FORMAT, OperatorKind, OperatorSpec, TrainState};
 use crate::config::TrainConfig;
 use crate::model::Fno;
+use crate::training::{Progress, Stop, Task, mean_and_median, train_task};
 
 /// What a denoise operator was trained on and for (`denoise.json`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -231,4 +233,203 @@ pub fn save(
         config,
         state,
     )
+}
+
+/// The denoise operator's training task: clean phi_A patterns (`[n][M]`),
+/// each drawn per epoch under a random symmetry of the box (a translation,
+/// reflections, and the transpose where the box is square) with fresh
+/// noise: sigma log-uniform over the spec's range, and, for half of the
+/// patterns where the spec allows it, a fraction up to `salt_pepper` of
+/// the points set to the pattern's minimum or maximum. Validation: each
+/// validation pattern at the range's ends and its geometric middle, with
+/// noise fixed by the seed.
+pub struct DenoiseTask<'a> {
+    pub spec: DenoiseSpec,
+    train: &'a [f64],
+    valid_noisy: Vec<f64>,
+    valid_sigma: Vec<f64>,
+    valid_clean: Vec<f64>,
+    seed: u64,
+}
+
+/// Streams of the noise draws: training samples by (epoch, index), the
+/// validation set by its own.
+const TRAIN_STREAM: u64 = 1 << 40;
+const VALID_STREAM: u64 = 1 << 41;
+
+/// `clean` under a random symmetry of the box, with noise; returns the
+/// noisy and the transformed clean pattern and sigma.
+fn draw(spec: &DenoiseSpec, clean: &[f64], rng: &mut StreamRng, sigma: Option<f64>) -> (Vec<f64>, Vec<f64>, f64) {
+    let [mx, my] = spec.grid;
+    let (sx, sy) = ((rng.next_u64() % mx as u64) as usize, (rng.next_u64() % my as u64) as usize);
+    let (flip_x, flip_y) = (rng.uniform() < 0.5, rng.uniform() < 0.5);
+    let transpose = mx == my && rng.uniform() < 0.5;
+    let mut moved = vec![0.0; mx * my];
+    for ix in 0..mx {
+        for iy in 0..my {
+            let (mut jx, mut jy) = ((ix + sx) % mx, (iy + sy) % my);
+            if flip_x {
+                jx = (mx - jx) % mx;
+            }
+            if flip_y {
+                jy = (my - jy) % my;
+            }
+            let (tx, ty) = if transpose { (jy, jx) } else { (jx, jy) };
+            moved[tx * my + ty] = clean[ix * my + iy];
+        }
+    }
+    let [low, high] = spec.sigma.map(f64::ln);
+    let sigma = sigma.unwrap_or_else(|| (low + (high - low) * rng.uniform()).exp());
+    let salt = if spec.salt_pepper > 0.0 && rng.uniform() < 0.5 { spec.salt_pepper * rng.uniform() } else { 0.0 };
+    let (lo, hi) = moved.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &v| (l.min(v), h.max(v)));
+    let noisy = moved
+        .iter()
+        .map(|&v| {
+            if salt > 0.0 && rng.uniform() < salt {
+                if rng.uniform() < 0.5 { lo } else { hi }
+            } else {
+                v + sigma * rng.normal()
+            }
+        })
+        .collect();
+    (noisy, moved, sigma)
+}
+
+/// A shard: network inputs and the clean patterns, `[B, Mx, My, 1]`.
+pub struct DenoiseShard {
+    inputs: Tensor<4>,
+    clean: Tensor<4>,
+}
+
+/// Per pattern ||phi_A - clean|| / sqrt(||clean - f||^2 + floor^2 M): the
+/// contrast-relative error; `[B]`.
+pub fn errors(phi: Tensor<4>, clean: Tensor<4>, f: f64, floor: f64) -> Tensor<1> {
+    let [b, mx, my, _] = phi.dims();
+    let num = (phi - clean.clone()).powi_scalar(2).sum_dims(&[1, 2]).reshape([b]);
+    let den = clean.sub_scalar(f).powi_scalar(2).sum_dims(&[1, 2]).reshape([b]);
+    (num / den.add_scalar(floor * floor * (mx * my) as f64)).sqrt()
+}
+
+impl<'a> DenoiseTask<'a> {
+    /// Training on `train`, validation on `valid` (both `[n][M]` clean
+    /// phi_A of the spec's grid).
+    pub fn new(spec: DenoiseSpec, train: &'a [f64], valid: &[f64], seed: u64) -> Result<Self, CheckpointError> {
+        spec.validate().map_err(CheckpointError)?;
+        let m = spec.grid[0] * spec.grid[1];
+        if train.is_empty() || valid.is_empty() || train.len() % m != 0 || valid.len() % m != 0 {
+            return Err(CheckpointError(format!(
+                "denoiser training needs whole {}x{} patterns for training and validation",
+                spec.grid[0], spec.grid[1]
+            )));
+        }
+        let [low, high] = spec.sigma;
+        let levels = [low, (low * high).sqrt(), high];
+        let mut rng = StreamRng::new(seed, VALID_STREAM);
+        let (mut valid_noisy, mut valid_sigma, mut valid_clean) = (Vec::new(), Vec::new(), Vec::new());
+        for clean in valid.chunks(m) {
+            for level in levels {
+                let (noisy, moved, sigma) = draw(&spec, clean, &mut rng, Some(level));
+                valid_noisy.extend(noisy);
+                valid_clean.extend(moved);
+                valid_sigma.push(sigma);
+            }
+        }
+        Ok(DenoiseTask { spec, train, valid_noisy, valid_sigma, valid_clean, seed })
+    }
+
+    fn points(&self) -> usize {
+        self.spec.grid[0] * self.spec.grid[1]
+    }
+
+    fn tensor(&self, values: &[f64], device: &Device) -> Tensor<4> {
+        let [mx, my] = self.spec.grid;
+        let data: Vec<f32> = values.iter().map(|&v| v as f32).collect();
+        Tensor::from_data(TensorData::new(data, [values.len() / (mx * my), mx, my, 1]), device)
+    }
+}
+
+impl Task for DenoiseTask<'_> {
+    type Shard = DenoiseShard;
+
+    fn kind(&self) -> OperatorKind {
+        OperatorKind::Denoise
+    }
+
+    fn len(&self) -> usize {
+        self.train.len() / self.points()
+    }
+
+    fn shard(&self, indices: &[usize], epoch: usize, _batch: usize, device: &Device) -> DenoiseShard {
+        let m = self.points();
+        let (mut noisy, mut clean, mut sigma) = (Vec::new(), Vec::new(), Vec::new());
+        for &i in indices {
+            let stream = TRAIN_STREAM + (epoch as u64) * (self.len() as u64) + i as u64;
+            let mut rng = StreamRng::new(self.seed, stream);
+            let (y, moved, s) = draw(&self.spec, &self.train[i * m..(i + 1) * m], &mut rng, None);
+            noisy.extend(y);
+            clean.extend(moved);
+            sigma.push(s);
+        }
+        DenoiseShard { inputs: self.spec.inputs(&noisy, &sigma, device), clean: self.tensor(&clean, device) }
+    }
+
+    fn shard_len(&self, shard: &DenoiseShard) -> usize {
+        shard.inputs.dims()[0]
+    }
+
+    fn loss(&self, model: &Fno, shard: &DenoiseShard, config: &TrainConfig) -> Tensor<1> {
+        let f = self.spec.model.f_a();
+        let phi = forward(model, shard.inputs.clone(), f);
+        errors(phi, shard.clean.clone(), f, config.contrast_floor).mean()
+    }
+
+    fn validate(&self, model: &Fno, config: &TrainConfig, device: &Device) -> (f64, f64) {
+        let m = self.points();
+        let f = self.spec.model.f_a();
+        let per = config.batch.max(1);
+        let mut all = Vec::with_capacity(self.valid_sigma.len());
+        for ((noisy, sigma), clean) in
+            self.valid_noisy.chunks(per * m).zip(self.valid_sigma.chunks(per)).zip(self.valid_clean.chunks(per * m))
+        {
+            let phi = forward(model, self.spec.inputs(noisy, sigma, device), f);
+            let e = errors(phi, self.tensor(clean, device), f, config.contrast_floor);
+            all.extend(e.into_data().try_to_vec::<f32>().unwrap_or_default().into_iter().map(f64::from));
+        }
+        mean_and_median(all)
+    }
+
+    fn save(
+        &self,
+        dir: &Path,
+        model: &Fno,
+        optim: Option<&ModuleOptimizer>,
+        config: &TrainConfig,
+        state: &TrainState,
+    ) -> Result<(), CheckpointError> {
+        save(dir, model, optim, config, &self.spec, state)
+    }
+}
+
+/// Trains a denoise operator on clean patterns into `out` (`best`, `last`,
+/// `metrics.jsonl`), as `training::train` does for density operators.
+#[allow(clippy::too_many_arguments)]
+pub fn train(
+    task: &DenoiseTask,
+    config: TrainConfig,
+    out: &Path,
+    resume: bool,
+    stop: &Stop,
+    device: &Device,
+    progress: &mut dyn FnMut(Progress<'_>),
+) -> Result<TrainState, CheckpointError> {
+    if resume && out.join("last").exists() {
+        let stored: DenoiseSpec = checkpoint::read_json(&out.join("last"), "denoise.json")?;
+        if stored != task.spec {
+            return Err(CheckpointError(format!(
+                "{}: was trained for another denoise.json than this run's; resume with the same patterns and noise",
+                out.join("last").display()
+            )));
+        }
+    }
+    train_task(task, task.spec.grid, config, out, resume, stop, device, progress)
 }

@@ -1,7 +1,9 @@
 //! Training: AdamW, linear warm-up then cosine decay of the learning rate,
-//! seeded shuffling, a contrast-relative L2 loss on the densities (plus a
-//! standardised ln Q term when the model predicts it), best and last
-//! checkpoints every epoch, resume from `last`.
+//! seeded shuffling, best and last checkpoints every epoch, resume from
+//! `last`: one pipeline for every operator kind, each kind a `Task` (its
+//! samples, the loss of a sub-batch, validation, its checkpoint folder).
+//! The density operator's (`train`): a contrast-relative L2 loss on the
+//! densities plus a standardised ln Q term when the model predicts it.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,7 +17,7 @@ use serde::Serialize;
 use mesofield_physics::dataset::Dataset;
 use mesofield_physics::rng::StreamRng;
 
-use crate::checkpoint::{self, Checkpoint, CheckpointError, FORMAT, TrainState};
+use crate::checkpoint::{self, CheckpointError, FORMAT, OperatorKind, TrainState};
 use crate::config::TrainConfig;
 use crate::data::{Batch, Normalization, batch};
 use crate::model::{Fno, FnoConfig};
@@ -132,15 +134,25 @@ pub fn batch_gradients(
     config: &TrainConfig,
     norm: &Normalization,
 ) -> (f64, GradientsParams) {
+    shard_gradients(model, shards, |b| b.log_q.dims()[0], |model, shard| batch_loss(model, shard, config, norm).0)
+}
+
+/// `batch_gradients` for shards of any kind: `len` counts a shard's
+/// samples, `loss` is its mean loss.
+pub fn shard_gradients<S: Sync>(
+    model: &Fno,
+    shards: &[S],
+    len: impl Fn(&S) -> usize + Sync,
+    loss: impl Fn(&Fno, &S) -> Tensor<1> + Sync,
+) -> (f64, GradientsParams) {
     use rayon::prelude::*;
-    let total: usize = shards.iter().map(|b| b.log_q.dims()[0]).sum();
+    let total: usize = shards.iter().map(&len).sum();
     let results: Vec<(f64, GradientsParams)> = shards
         .par_iter()
         .map(|shard| {
             let model = if shards.len() > 1 { model.clone().map(&mut FreshLeaves) } else { model.clone() };
-            let share = shard.log_q.dims()[0] as f64 / total.max(1) as f64;
-            let (loss, _) = batch_loss(&model, shard, config, norm);
-            let loss = loss.mul_scalar(share);
+            let share = len(shard) as f64 / total.max(1) as f64;
+            let loss = loss(&model, shard).mul_scalar(share);
             let value = f64::from(loss.clone().into_scalar::<f32>());
             (value, GradientsParams::from_grads(loss.backward(), &model))
         })
@@ -191,7 +203,7 @@ pub fn validate(
     use rayon::prelude::*;
     let indices: Vec<usize> = (0..data.len()).collect();
     let chunks: Vec<&[usize]> = indices.chunks(config.batch.max(1)).collect();
-    let mut errors: Vec<f64> = chunks
+    let errors: Vec<f64> = chunks
         .par_iter()
         .flat_map_iter(|chunk| {
             let b = batch(data, norm, chunk, device);
@@ -199,11 +211,14 @@ pub fn validate(
             e.into_data().try_to_vec::<f32>().unwrap_or_default().into_iter().map(f64::from)
         })
         .collect();
+    mean_and_median(errors)
+}
+
+/// The mean and the nearest-rank median of validation errors.
+pub fn mean_and_median(mut errors: Vec<f64>) -> (f64, f64) {
     let mean = errors.iter().sum::<f64>() / errors.len().max(1) as f64;
     errors.sort_by(f64::total_cmp);
-    // errors[len / 2]: the nearest-rank median.
-    let median = mesofield_physics::stats::quantile(&errors, 0.5);
-    (mean, median)
+    (mean, mesofield_physics::stats::quantile(&errors, 0.5))
 }
 
 /// When a run stops before its last epoch, leaving `last` to resume from.
@@ -235,11 +250,83 @@ impl Stop {
     }
 }
 
-/// Trains into `out` (`out/best`, `out/last`, `out/metrics.jsonl`). With
-/// `resume`, continues from `out/last` (its config wins, except `epochs`).
-/// `stop` ends this run early (after some epochs or batches, or when raised
-/// from outside), leaving `last` to resume from; the returned state says
-/// where (`epoch_batches > 0` when it stopped mid-epoch).
+/// One operator kind's training, for `train_task`.
+pub trait Task: Sync {
+    /// A sub-batch of training samples on the autodiff device.
+    type Shard: Sync;
+    /// The kind the checkpoints state (resume refuses another).
+    fn kind(&self) -> OperatorKind;
+    /// Training samples per epoch.
+    fn len(&self) -> usize;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Training samples `indices` of batch `batch` of `epoch` as a shard:
+    /// whatever is drawn afresh per epoch (noise, symmetries) comes from
+    /// those three, so a resumed run draws the same.
+    fn shard(&self, indices: &[usize], epoch: usize, batch: usize, device: &Device) -> Self::Shard;
+    fn shard_len(&self, shard: &Self::Shard) -> usize;
+    /// The shard's mean loss.
+    fn loss(&self, model: &Fno, shard: &Self::Shard, config: &TrainConfig) -> Tensor<1>;
+    /// Mean and median validation error, without autodiff.
+    fn validate(&self, model: &Fno, config: &TrainConfig, device: &Device) -> (f64, f64);
+    /// Writes a checkpoint folder of this kind.
+    fn save(
+        &self,
+        dir: &Path,
+        model: &Fno,
+        optim: Option<&ModuleOptimizer>,
+        config: &TrainConfig,
+        state: &TrainState,
+    ) -> Result<(), CheckpointError>;
+}
+
+/// The density operator's task: (w, phi) pairs, normalised by `norm`.
+struct DensityTask<'a> {
+    train_data: &'a Dataset,
+    valid_data: &'a Dataset,
+    norm: Normalization,
+}
+
+impl Task for DensityTask<'_> {
+    type Shard = Batch;
+    fn kind(&self) -> OperatorKind {
+        OperatorKind::Density
+    }
+    fn len(&self) -> usize {
+        self.train_data.len()
+    }
+    fn shard(&self, indices: &[usize], _epoch: usize, _batch: usize, device: &Device) -> Batch {
+        batch(self.train_data, &self.norm, indices, device)
+    }
+    fn shard_len(&self, shard: &Batch) -> usize {
+        shard.log_q.dims()[0]
+    }
+    fn loss(&self, model: &Fno, shard: &Batch, config: &TrainConfig) -> Tensor<1> {
+        batch_loss(model, shard, config, &self.norm).0
+    }
+    fn validate(&self, model: &Fno, config: &TrainConfig, device: &Device) -> (f64, f64) {
+        validate(model, self.valid_data, &self.norm, config, device)
+    }
+    fn save(
+        &self,
+        dir: &Path,
+        model: &Fno,
+        optim: Option<&ModuleOptimizer>,
+        config: &TrainConfig,
+        state: &TrainState,
+    ) -> Result<(), CheckpointError> {
+        checkpoint::save(dir, model, optim, config, &self.norm, state)
+    }
+}
+
+/// Trains a density operator into `out` (`out/best`, `out/last`,
+/// `out/metrics.jsonl`). With `resume`, continues from `out/last` (its
+/// config and normalisation win, except `epochs`). `stop` ends this run
+/// early (after some epochs or batches, or when raised from outside),
+/// leaving `last` to resume from; the returned state says where
+/// (`epoch_batches > 0` when it stopped mid-epoch).
+#[allow(clippy::too_many_arguments)]
 pub fn train(
     train_data: &Dataset,
     valid_data: &Dataset,
@@ -256,21 +343,47 @@ pub fn train(
     if train_data.is_empty() || valid_data.is_empty() {
         return Err(CheckpointError("training and validation sets must not be empty".into()));
     }
+    let last_dir = out.join("last");
+    let norm = if resume && last_dir.exists() {
+        checkpoint::read_json(&last_dir, "normalization.json")?
+    } else {
+        Normalization::fit(train_data)
+    };
+    let (mx, my) = (train_data.mx, train_data.my);
+    let task = DensityTask { train_data, valid_data, norm };
+    train_task(&task, [mx, my], config, out, resume, stop, device, progress)
+}
+
+/// Trains `task`'s operator on a `grid` into `out`, as `train` describes.
+#[allow(clippy::too_many_arguments)]
+pub fn train_task<T: Task>(
+    task: &T,
+    grid: [usize; 2],
+    config: TrainConfig,
+    out: &Path,
+    resume: bool,
+    stop: &Stop,
+    device: &Device,
+    progress: &mut dyn FnMut(Progress<'_>),
+) -> Result<TrainState, CheckpointError> {
+    if task.is_empty() {
+        return Err(CheckpointError("the training set must not be empty".into()));
+    }
     let ad = device.clone().autodiff();
     let last_dir = out.join("last");
-    let (mut model, mut optim, norm, mut state, config) = start_or_resume(train_data, config, &last_dir, resume, &ad)?;
-    model.check_grid(train_data.mx, train_data.my).map_err(|e| CheckpointError(format!("training set: {e}")))?;
-    let steps_per_epoch = train_data.len().div_ceil(config.batch.max(1));
+    let (mut model, mut optim, mut state, config) = start_or_resume(task.kind(), config, &last_dir, resume, &ad)?;
+    model.check_grid(grid[0], grid[1]).map_err(|e| CheckpointError(format!("training set: {e}")))?;
+    let steps_per_epoch = task.len().div_ceil(config.batch.max(1));
     let total_steps = steps_per_epoch * config.epochs;
     std::fs::create_dir_all(out).map_err(|e| CheckpointError(format!("cannot create {}: {e}", out.display())))?;
-    let run = Run { train_data, valid_data, config, norm, out, last_dir, device, ad };
+    let run = Run { task, config, out, last_dir, device, ad };
     let config = &run.config;
     let (mut epochs_this_run, mut batches_this_run) = (0usize, 0usize);
     while state.epoch < config.epochs && !state.stopped_early && stop.after_epochs.is_none_or(|n| epochs_this_run < n) {
         epochs_this_run += 1;
         let epoch = state.epoch;
         let start = Instant::now();
-        let order = epoch_order(config.seed, epoch, train_data.len());
+        let order = epoch_order(config.seed, epoch, task.len());
         let mut loss_sum = state.epoch_loss_sum;
         let mut lr = config.learning_rate;
         let skip = state.epoch_batches;
@@ -286,7 +399,7 @@ pub fn train(
             if stopping && k + 1 < steps_per_epoch {
                 state.epoch_batches = k + 1;
                 state.epoch_loss_sum = loss_sum;
-                checkpoint::save(&run.last_dir, &model, Some(&optim), config, &run.norm, &state)?;
+                task.save(&run.last_dir, &model, Some(&optim), config, &state)?;
                 return Ok(state);
             }
         }
@@ -299,27 +412,44 @@ pub fn train(
     Ok(state)
 }
 
-/// The model, optimiser, normalisation, state and config a run starts
-/// from: `last_dir`'s with `resume` (its config, except `epochs`), else
-/// fresh ones, the model seeded.
+/// The model, optimiser, state and config a run starts from: `last_dir`'s
+/// with `resume` (its config, except `epochs`; refused if of another kind
+/// than `kind`), else fresh ones, the model seeded.
 fn start_or_resume(
-    train_data: &Dataset,
+    kind: OperatorKind,
     config: TrainConfig,
     last_dir: &Path,
     resume: bool,
     ad: &Device,
-) -> Result<(Fno, ModuleOptimizer, Normalization, TrainState, TrainConfig), CheckpointError> {
+) -> Result<(Fno, ModuleOptimizer, TrainState, TrainConfig), CheckpointError> {
     if resume && last_dir.exists() {
-        let ckpt = Checkpoint::load(last_dir, ad)?;
-        ckpt.require(crate::checkpoint::OperatorKind::Density, "resuming density training")?;
-        let optim = ckpt.load_optimizer()?;
-        let mut cfg = ckpt.config.clone();
+        let found = checkpoint::folder_kind(last_dir)?;
+        if found != kind {
+            return Err(CheckpointError(format!(
+                "{}: is a {}; resuming {} training needs one",
+                last_dir.display(),
+                found.describe(),
+                kind.name()
+            )));
+        }
+        let state: TrainState = checkpoint::read_json(last_dir, "state.json")?;
+        if state.format != FORMAT {
+            return Err(CheckpointError(format!(
+                "{}: format {:?} is not {FORMAT:?}",
+                last_dir.display(),
+                state.format
+            )));
+        }
+        let mut cfg = checkpoint::read_config(last_dir)?;
+        let model = checkpoint::read_weights(last_dir, &cfg, ad)?;
+        let optim = checkpoint::optimizer(&cfg)
+            .load(&last_dir.join("optim.bpk"))
+            .map_err(|e| CheckpointError(format!("{}: optimiser state unreadable ({e:?})", last_dir.display())))?;
         cfg.epochs = config.epochs;
-        Ok((ckpt.model, optim, ckpt.normalization, ckpt.state, cfg))
+        Ok((model, optim, state, cfg))
     } else {
         let model = init_seeded(&config.model, config.seed, ad);
         let optim = checkpoint::optimizer(&config);
-        let norm = Normalization::fit(train_data);
         let state = TrainState {
             format: FORMAT.into(),
             epoch: 0,
@@ -330,7 +460,7 @@ fn start_or_resume(
             epoch_loss_sum: 0.0,
             stopped_early: false,
         };
-        Ok((model, optim, norm, state, config))
+        Ok((model, optim, state, config))
     }
 }
 
@@ -347,12 +477,10 @@ fn epoch_order(seed: u64, epoch: usize, len: usize) -> Vec<usize> {
 }
 
 /// What a training run works with, fixed for the run.
-struct Run<'a> {
-    train_data: &'a Dataset,
-    valid_data: &'a Dataset,
+struct Run<'a, T: Task> {
+    task: &'a T,
     /// The run's config (`last`'s on resume).
     config: TrainConfig,
-    norm: Normalization,
     out: &'a Path,
     last_dir: PathBuf,
     /// Where validation runs (no autodiff).
@@ -361,7 +489,7 @@ struct Run<'a> {
     ad: Device,
 }
 
-impl Run<'_> {
+impl<T: Task> Run<'_, T> {
     /// The mean loss and gradients of batch `k` of `epoch` (samples
     /// `chunk`), its shards built on the autodiff device.
     fn gradients(
@@ -371,11 +499,16 @@ impl Run<'_> {
         epoch: usize,
         k: usize,
     ) -> Result<(f64, GradientsParams), CheckpointError> {
-        let shards: Vec<Batch> = shard_indices(chunk, self.config.shards.max(1))
+        let shards: Vec<T::Shard> = shard_indices(chunk, self.config.shards.max(1))
             .into_iter()
-            .map(|part| batch(self.train_data, &self.norm, part, &self.ad))
+            .map(|part| self.task.shard(part, epoch, k, &self.ad))
             .collect();
-        let (value, grads) = batch_gradients(model, &shards, &self.config, &self.norm);
+        let (value, grads) = shard_gradients(
+            model,
+            &shards,
+            |s| self.task.shard_len(s),
+            |model, s| self.task.loss(model, s, &self.config),
+        );
         if !value.is_finite() {
             return Err(CheckpointError(format!("loss became {value} at epoch {epoch}, batch {k}")));
         }
@@ -393,12 +526,12 @@ impl Run<'_> {
         lr: f64,
         start: Instant,
     ) -> Result<EpochMetrics, CheckpointError> {
-        let (config, norm) = (&self.config, &self.norm);
+        let config = &self.config;
         state.epoch_batches = 0;
         state.epoch_loss_sum = 0.0;
         let train_seconds = start.elapsed().as_secs_f64();
         let inference = model.valid();
-        let (valid_mean, valid_median) = validate(&inference, self.valid_data, norm, config, self.device);
+        let (valid_mean, valid_median) = self.task.validate(&inference, config, self.device);
         state.epoch += 1;
         let best = valid_mean < state.best_valid;
         if best {
@@ -407,18 +540,18 @@ impl Run<'_> {
         }
         state.stopped_early = state.epoch < config.epochs && converged(config, state);
         if best {
-            checkpoint::save(&self.out.join("best"), &inference, None, config, norm, state)?;
+            self.task.save(&self.out.join("best"), &inference, None, config, state)?;
         }
-        checkpoint::save(&self.last_dir, model, Some(optim), config, norm, state)?;
+        self.task.save(&self.last_dir, model, Some(optim), config, state)?;
         let metrics = EpochMetrics {
             epoch: state.epoch,
             step: state.step,
             learning_rate: lr,
-            train_loss: loss_sum / self.train_data.len() as f64,
+            train_loss: loss_sum / self.task.len() as f64,
             valid_error_mean: valid_mean,
             valid_error_median: valid_median,
             seconds: start.elapsed().as_secs_f64(),
-            samples_per_second: self.train_data.len() as f64 / train_seconds,
+            samples_per_second: self.task.len() as f64 / train_seconds,
             best,
         };
         let metrics_path = self.out.join("metrics.jsonl");
