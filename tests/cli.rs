@@ -812,3 +812,98 @@ fn a_closed_stdout_ends_the_command_without_a_panic() {
     assert!(!err.contains("panicked"), "{err}");
     assert_ne!(out.status.code(), Some(101), "{err}");
 }
+
+/// A denoise operator trained on clean patterns from numpy, then `denoise
+/// --solver operator:` on a noisy file: one batched call, each recovery of
+/// the chain's mean, errors reported against the truth; a denoise operator
+/// refuses patterns of another grid, and a density loop refuses it.
+#[test]
+fn train_denoiser_then_denoise_by_the_operator() {
+    let dir = scratch_dir("denoiser");
+    let (n, mx, my) = (6, 16, 16);
+    let m = mx * my;
+    let mut clean = Vec::with_capacity(n * m);
+    for s in 0..n {
+        for ix in 0..mx {
+            for iy in 0..my {
+                let (x, y) = (ix as f64 / mx as f64, iy as f64 / my as f64);
+                let phase = 0.7 * s as f64;
+                clean.push(0.7 + 0.2 * (2.0 * std::f64::consts::PI * (x + (s % 2) as f64 * y) + phase).cos());
+            }
+        }
+    }
+    let patterns = dir.join("clean.npy");
+    std::fs::write(&patterns, npy_bytes(&[n, mx, my], &clean)).unwrap();
+    let operator = dir.join("den");
+    let out = run(&[
+        "train-denoiser",
+        "--patterns",
+        patterns.to_str().unwrap(),
+        "--out",
+        operator.to_str().unwrap(),
+        "--epochs",
+        "4",
+        "--width",
+        "8",
+        "--layers",
+        "2",
+        "--modes",
+        "4",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["training_patterns"], 5);
+    assert_eq!(report["validation_patterns"], 1);
+    assert!(operator.join("best/denoise.json").exists() && operator.join("report.json").exists());
+
+    let noisy = dir.join("noisy.safetensors");
+    let out = run(&[
+        "noise",
+        "--input",
+        patterns.to_str().unwrap(),
+        "--sigma",
+        "0.5",
+        "--seed",
+        "4",
+        "--out",
+        noisy.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let recovered = dir.join("recovered.safetensors");
+    let best = format!("operator:{}", operator.join("best").display());
+    let out = run(&[
+        "denoise",
+        "--input",
+        noisy.to_str().unwrap(),
+        "--solver",
+        &best,
+        "--truth",
+        patterns.to_str().unwrap(),
+        "--out",
+        recovered.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let samples = report["samples"].as_array().unwrap();
+    assert_eq!(samples.len(), n);
+    assert!(samples.iter().all(|s| s["error"].as_f64().unwrap().is_finite() && s["sigma"].as_f64().unwrap() > 0.0));
+    let (shape, phi) = FieldFile::open(&recovered).unwrap().f64_tensor("phi_a").unwrap();
+    assert_eq!(shape, vec![n, mx, my]);
+    for sample in phi.chunks(m) {
+        let mean = sample.iter().sum::<f64>() / m as f64;
+        assert!((mean - 0.7).abs() < 1e-5, "recovered mean {mean}");
+        assert!(sample.iter().all(|&p| p > 0.0 && p < 1.0));
+    }
+
+    // Patterns of another grid, and a loop that takes density operators.
+    let small = dir.join("small.npy");
+    std::fs::write(&small, npy_bytes(&[8, 8], &[0.7; 64])).unwrap();
+    let out =
+        run(&["denoise", "--input", small.to_str().unwrap(), "--solver", &best, "--out", recovered.to_str().unwrap()]);
+    assert_clean_failure(&out, "16x16");
+    let out = run(&["infer-chi", "--samples", patterns.to_str().unwrap(), "--solver", &best]);
+    assert_clean_failure(&out, "denoise");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -49,6 +49,8 @@ enum Command {
     Bench(fields::BenchArgs),
     /// Train a Fourier neural operator on exact (w, phi) pairs.
     Train(operator::TrainArgs),
+    /// Train a denoise operator ((noisy phi_A, sigma) -> phi_A) on clean patterns, for `denoise --solver operator:DIR/best`.
+    TrainDenoiser(operator::TrainDenoiserArgs),
     /// Compare an operator's predictions with the exact densities of a dataset.
     Eval(operator::EvalArgs),
     /// Operator prediction with the contract of `solve`.
@@ -126,6 +128,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Dataset(c) => data::dataset(&c),
         Command::Plot(a) => data::plot(&a),
         Command::Train(a) => with_threads(a.common.threads, || operator::train(&a)),
+        Command::TrainDenoiser(a) => with_threads(a.common.threads, || operator::train_denoiser(&a)),
         Command::Eval(a) => with_threads(a.common.threads, || operator::eval(&a)),
         Command::Predict(a) => with_threads(a.common.threads, || operator::predict(&a)),
         Command::BenchOperator(a) => with_threads(a.common.threads, || operator::bench_operator(&a)),

@@ -26,6 +26,7 @@ pub mod scft_walk;
 
 // Inputs: experiment files, models and starts, solver choice, datasets, patterns.
 pub mod datasets;
+pub mod denoiser;
 pub mod files;
 pub mod inputs;
 pub mod observed;

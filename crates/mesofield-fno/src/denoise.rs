@@ -39,10 +39,10 @@ pub struct DenoiseSpec {
     pub grid: [usize; 2],
     /// The field theory the clean patterns were sampled from: chi (as
     /// inferred from the user's samples), beads per cell B, and the L-FTS
-    /// step size.
-    pub chi: f64,
-    pub beads_per_cell: f64,
-    pub step_size: f64,
+    /// step size; None for an operator trained on observed patterns only.
+    pub chi: Option<f64>,
+    pub beads_per_cell: Option<f64>,
+    pub step_size: Option<f64>,
     /// The noise the operator was trained to remove: Gaussian of standard
     /// deviation sigma (in density units) on phi_A, and a fraction of the
     /// points set to the pattern's minimum or maximum ("salt and pepper",

@@ -79,9 +79,9 @@ fn spec(grid: [usize; 2]) -> DenoiseSpec {
     DenoiseSpec {
         model: ChainModel::default(),
         grid,
-        chi: 0.55,
-        beads_per_cell: 100.0,
-        step_size: 0.05,
+        chi: Some(0.55),
+        beads_per_cell: Some(100.0),
+        step_size: Some(0.05),
         sigma: [0.02, 0.4],
         salt_pepper: 0.0,
         contrast: 0.3,

@@ -308,3 +308,109 @@ pub fn predict(a: &PredictArgs) -> Result<()> {
     }
     Ok(())
 }
+
+#[derive(Args)]
+pub struct TrainDenoiserArgs {
+    /// Clean patterns (.safetensors, .npy or grayscale .png); several files are pooled. The last fifth is held out.
+    #[arg(long, num_args = 1.., required = true)]
+    pub patterns: Vec<PathBuf>,
+    /// Checkpoint folder: OUT/best, OUT/last, OUT/metrics.jsonl, OUT/report.json.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Noise levels to train over, LO,HI, in units of the clean patterns' standard deviation (as `noise --sigma`).
+    #[arg(long, default_value = "0.1,1.5")]
+    pub sigma: String,
+    /// Largest fraction of salt-and-pepper points (0: Gaussian noise only).
+    #[arg(long, default_value_t = 0.0)]
+    pub salt_pepper: f64,
+    /// The chi, B and L-FTS step size the patterns were sampled with, where known (stated in the checkpoint).
+    #[arg(long)]
+    pub chi: Option<f64>,
+    #[arg(long)]
+    pub beads_per_cell: Option<f64>,
+    #[arg(long)]
+    pub step_size: Option<f64>,
+    #[arg(long, default_value_t = 60)]
+    pub epochs: usize,
+    #[arg(long, default_value_t = 16)]
+    pub batch: usize,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    #[arg(long, default_value_t = 3e-3)]
+    pub lr: f64,
+    #[command(flatten)]
+    pub fno: FnoArgs,
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// phi_A of a PNG's black and white, LO,HI.
+    #[arg(long, default_value = "0,1")]
+    pub phi_range: String,
+    /// Continue from OUT/last.
+    #[arg(long)]
+    pub resume: bool,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+pub fn train_denoiser(a: &TrainDenoiserArgs) -> Result<()> {
+    use mesofield_experiments::denoiser::{DenoiserSettings, train_denoiser};
+    let clean = mesofield_experiments::patterns::load_many(
+        &a.patterns,
+        super::parse_range(&a.phi_range, "--phi-range")?,
+        true,
+    )?;
+    let model = clean.chain_model(a.model.as_deref())?;
+    if a.epochs == 0 || a.batch == 0 {
+        bail!("--epochs and --batch must be >= 1");
+    }
+    let settings = DenoiserSettings {
+        sigma_relative: super::parse_range(&a.sigma, "--sigma")?,
+        salt_pepper: a.salt_pepper,
+        chi: a.chi,
+        beads_per_cell: a.beads_per_cell,
+        step_size: a.step_size,
+        ..DenoiserSettings::default()
+    };
+    let config = TrainConfig::new(a.fno.config()?.with_predict_log_q(false))
+        .with_epochs(a.epochs)
+        .with_batch(a.batch)
+        .with_seed(a.seed)
+        .with_learning_rate(a.lr);
+    let stage = reporter().stage(a.epochs as u64, "train denoiser");
+    let report = train_denoiser(&clean, &model, &settings, config, &a.out, a.resume, ctrl_c_stop(), &mut |p| {
+        if let Progress::Epoch(m) = p {
+            stage.set_position(m.epoch as u64);
+            stage.println(format!(
+                "epoch {:>3} train {:.4} valid mean {:.4} median {:.4}{}",
+                m.epoch,
+                m.train_loss,
+                m.valid_error_mean,
+                m.valid_error_median,
+                if m.best { " (best)" } else { "" }
+            ));
+        }
+    })?;
+    stage.finish();
+    if report.epochs < a.epochs {
+        bail!(
+            "stopped after epoch {} of {}; {}/last holds it: run the same command with --resume to continue",
+            report.epochs,
+            a.epochs,
+            a.out.display()
+        );
+    }
+    if a.common.json {
+        print_json(&serde_json::to_value(&report)?);
+    } else {
+        println!(
+            "denoiser trained on {} patterns ({} held out): best validation error {:.4} at epoch {}, {:.1} min -> {}",
+            report.training_patterns,
+            report.validation_patterns,
+            report.best_valid_error,
+            report.best_epoch,
+            report.minutes,
+            a.out.join("best").display()
+        );
+    }
+    Ok(())
+}

@@ -1,27 +1,28 @@
 //! Commands on observed patterns: `noise` (the same noisy inputs for every
 //! method), `infer-chi` (the inverse map, then chi from the exchange-field
-//! condition), `denoise` (action minimisation) and the RBM baseline
+//! condition), `denoise` (action minimisation, or a denoise operator) and the RBM baseline
 //! (`rbm train|denoise`).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Result, anyhow, bail};
 use clap::{Args, Subcommand};
 use serde_json::json;
 
+use mesofield_experiments::denoiser::denoise_with_operator;
 use mesofield_experiments::files::{PatternFile, write_patterns};
 use mesofield_experiments::observed::{
     DenoiseSpec, chi_from_samples, denoise_patterns, draw_recoveries, infer_chi as infer_chi_from,
 };
-use mesofield_experiments::patterns::{load_many, load_patterns};
-use mesofield_experiments::roles::SolverSource;
-use mesofield_experiments::solvers::Backend;
+use mesofield_experiments::patterns::{Patterns, load_many, load_patterns};
+use mesofield_experiments::roles::{SolverSource, checkpoint_kind};
+use mesofield_experiments::solvers::{Backend, SolverChoice};
 use mesofield_inference::contrast_relative_error;
 use mesofield_inference::gbrbm::{Connectivity, GbRbmConfig, Negatives, NoiseLevel, TrainedGbRbm, train_gbrbm};
 use mesofield_inference::noise::add_noise;
-use mesofield_physics::Grid;
 use mesofield_physics::chi::ChiEstimator;
 use mesofield_physics::rng::StreamRng;
+use mesofield_physics::{ChainModel, Grid};
 
 use super::{Common, SolverArgs, parse_range, print_json, reporter};
 
@@ -136,8 +137,8 @@ pub struct DenoiseArgs {
     /// Noisy observations (.safetensors `phi_a`/`phi`, .npy or grayscale .png).
     #[arg(long)]
     pub input: PathBuf,
-    /// The interaction, if known.
-    #[arg(long, conflicts_with = "samples", required_unless_present = "samples")]
+    /// The interaction, if known (else --samples; neither with a denoise operator).
+    #[arg(long, conflicts_with = "samples")]
     pub chi: Option<f64>,
     /// Clean samples to infer chi from (the equipartition estimator at --beads-per-cell); several files are pooled.
     #[arg(long, num_args = 1..)]
@@ -159,7 +160,8 @@ pub struct DenoiseArgs {
     pub compare_relaxation: bool,
     #[arg(long, default_value_t = 500)]
     pub max_iterations: usize,
-    /// exact | operator:CHECKPOINT (W_+ loops and the data term's gradient on the operator).
+    /// exact | operator:CHECKPOINT: a density operator for the W_+ loops and the data term's
+    /// gradient, or a denoise operator (`train-denoiser`), one batched call in place of the minimisation.
     #[command(flatten)]
     pub solvers: SolverArgs,
     #[arg(long)]
@@ -184,13 +186,21 @@ pub fn denoise(a: &DenoiseArgs) -> Result<()> {
     // A grid the model cannot take is refused before any chi is inferred.
     Grid::for_model(&model, noisy.mx, noisy.my)?;
     let truth = a.truth.as_deref().map(|path| noisy.load_truth(path, phi_range)).transpose()?;
+    if let SolverChoice::Operator(dir) = &a.solvers.solver {
+        if checkpoint_kind(dir)? == "denoise" {
+            return denoise_by_operator(a, &noisy, &model, dir, truth.as_ref());
+        }
+    }
+    if a.chi.is_none() && a.samples.is_empty() {
+        bail!("denoise needs --chi or --samples (or --solver operator:DIR of a denoise operator)");
+    }
     let inferred = if a.samples.is_empty() {
         None
     } else {
         let clean = load_many(&a.samples, phi_range, true)?;
         Some(chi_from_samples(clean, &model, a.beads_per_cell, a.step_size, &a.solvers.source(), &reporter())?)
     };
-    let chi = a.chi.or(inferred.as_ref().map(|e| e.chi)).expect("clap requires --chi or --samples");
+    let chi = a.chi.or(inferred.as_ref().map(|e| e.chi)).expect("--chi or --samples, checked above");
     let spec = DenoiseSpec {
         chi,
         beads_per_cell: a.beads_per_cell,
@@ -226,6 +236,36 @@ pub fn denoise(a: &DenoiseArgs) -> Result<()> {
             );
         }
         println!("chi {chi:.5} -> {}", a.out.display());
+    }
+    Ok(())
+}
+
+/// `denoise` with a denoise operator: one batched call for the file.
+fn denoise_by_operator(
+    a: &DenoiseArgs,
+    noisy: &Patterns,
+    model: &ChainModel,
+    dir: &Path,
+    truth: Option<&Patterns>,
+) -> Result<()> {
+    let done = denoise_with_operator(noisy, model, dir, a.sigma, truth)?;
+    let meta = json!({"model": model, "solver": a.solvers.solver.to_string(), "input": a.input});
+    let dims = [noisy.n, noisy.mx, noisy.my];
+    write_patterns(&a.out, PatternFile::Denoised, dims, &done.recovered, None, meta)?;
+    draw_recoveries(noisy, &done.recovered, truth, &a.out.with_extension("png"))?;
+    let report = json!({"solver": a.solvers.solver.to_string(), "samples": done.patterns,
+                        "seconds": done.seconds, "out": a.out});
+    if a.common.json {
+        print_json(&report);
+    } else {
+        for (s, r) in done.patterns.iter().enumerate() {
+            let error = match (r.error, r.noisy_error) {
+                (Some(e), Some(n)) => format!(", error {e:.4} (noisy {n:.4})"),
+                _ => String::new(),
+            };
+            println!("pattern {s}: sigma {:.4}{error}", r.sigma);
+        }
+        println!("{} patterns in {:.3} s -> {}", noisy.n, done.seconds, a.out.display());
     }
     Ok(())
 }
