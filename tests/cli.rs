@@ -907,3 +907,154 @@ fn train_denoiser_then_denoise_by_the_operator() {
     assert_clean_failure(&out, "denoise");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `learn --quick` end to end from two snapshots of an L-FTS run at chi =
+/// 0.4: chi near the run's, one pattern per replica whose segregation
+/// matches the samples', a checkpoint; the same seed gives the same
+/// patterns; `--resume` reuses chi and the patterns and trains on.
+#[test]
+fn learn_quick_from_two_samples_then_resume() {
+    let dir = scratch_dir("learn");
+    let run_dir = dir.join("run");
+    let out = run(&[
+        "sample",
+        "--chi",
+        "0.4",
+        "--beads-per-cell",
+        "100",
+        "--step-size",
+        "0.1",
+        "--steps",
+        "300",
+        "--every",
+        "100",
+        "--init",
+        "random:0.01",
+        "--seed",
+        "4242",
+        "--grid",
+        "32x32",
+        "--out",
+        run_dir.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let a = run_dir.join("snap_000200.safetensors");
+    let b = run_dir.join("snap_000300.safetensors");
+    let learn = |out_dir: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "learn",
+            "--samples",
+            a.to_str().unwrap(),
+            b.to_str().unwrap(),
+            "--beads-per-cell",
+            "100",
+            "--step-size",
+            "0.1",
+            "--out",
+            out_dir.to_str().unwrap(),
+            "--quick",
+            "--width",
+            "8",
+            "--layers",
+            "2",
+            "--modes",
+            "4",
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        let out = run(&args);
+        assert!(out.status.success(), "{}", stderr(&out));
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let first = dir.join("learned");
+    let report = learn(&first, &[]);
+    let chi = report["chi"]["chi"].as_f64().unwrap();
+    assert!((chi - 0.4).abs() < 0.04, "chi {chi} from two samples of a run at 0.4");
+    let s = &report["sampling"];
+    assert_eq!(s["patterns"], 8);
+    assert_eq!(s["replicas"], 8);
+    let burn_in = s["burn_in"].as_u64().unwrap();
+    assert!((100..=300).contains(&burn_in), "quick burn-in between t = 10 and 30: {burn_in}");
+    assert_eq!(s["hamiltonian"].as_array().unwrap().len() as u64, burn_in / s["record_every"].as_u64().unwrap());
+    let (made, seen) = (s["patterns_psi2"].as_f64().unwrap(), s["samples_psi2"].as_f64().unwrap());
+    assert!((made - seen).abs() < 0.05 * seen, "<(phi_A - phi_B)^2> {made} against the samples' {seen}");
+    // At chi = 0.4 a pattern outlives the burn-in: 5 steps later it is nearly itself.
+    assert!(s["self_overlap"][0][1].as_f64().unwrap() > 0.8, "{}", s["self_overlap"]);
+    assert_eq!(report["curve"].as_array().unwrap().len(), 2);
+    assert!(first.join("best/denoise.json").exists() && first.join("report.json").exists());
+    let patterns = std::fs::read(first.join("patterns.safetensors")).unwrap();
+
+    // The same seed, the same clean patterns.
+    let second = dir.join("again");
+    learn(&second, &["--epochs", "1"]);
+    assert!(std::fs::read(second.join("patterns.safetensors")).unwrap() == patterns);
+
+    let resumed = learn(&first, &["--resume", "--epochs", "3"]);
+    assert_eq!(resumed["minutes"]["chi"], 0.0);
+    assert_eq!(resumed["minutes"]["sampling"], 0.0);
+    assert_eq!(resumed["chi"]["chi"].as_f64().unwrap(), chi);
+    assert_eq!(resumed["training"]["epochs"], 3);
+    assert_eq!(resumed["curve"].as_array().unwrap().len(), 3);
+    assert!(std::fs::read(first.join("patterns.safetensors")).unwrap() == patterns);
+
+    // New patterns by reverse diffusion, checked against the L-FTS ones beside the checkpoint.
+    let best = first.join("best");
+    let generated = dir.join("generated.safetensors");
+    let out = run(&[
+        "generate-patterns",
+        "--checkpoint",
+        best.to_str().unwrap(),
+        "--count",
+        "3",
+        "--steps",
+        "4",
+        "--out",
+        generated.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["count"], 3);
+    assert_eq!(report["reference"]["statistics"]["patterns"], 8);
+    assert!(report["reference"]["peak_ratio"].as_f64().unwrap().is_finite());
+    let out = run(&["dataset", "info", generated.to_str().unwrap(), "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    // The operator as the start of exact action minimisation (chi and B from the checkpoint).
+    let noisy = dir.join("noisy.safetensors");
+    let out = run(&[
+        "noise",
+        "--input",
+        b.to_str().unwrap(),
+        "--sigma",
+        "0.5",
+        "--seed",
+        "2",
+        "--out",
+        noisy.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let solver = format!("operator:{}", best.display());
+    let polished = dir.join("polished.safetensors");
+    let out = run(&[
+        "denoise",
+        "--input",
+        noisy.to_str().unwrap(),
+        "--solver",
+        &solver,
+        "--polish",
+        "--truth",
+        b.to_str().unwrap(),
+        "--out",
+        polished.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["chi"].as_f64().unwrap(), chi);
+    let polish = &report["polish"][0];
+    assert!(polish["recovery"]["iterations"].as_u64().unwrap() >= 1);
+    let (op, exact) =
+        (report["operator"]["samples"][0]["error"].as_f64().unwrap(), polish["error"]["recovery"].as_f64().unwrap());
+    assert!(exact < 0.5 && op.is_finite(), "operator {op}, polished {exact} against noise 0.5");
+}

@@ -51,6 +51,10 @@ enum Command {
     Train(operator::TrainArgs),
     /// Train a denoise operator ((noisy phi_A, sigma) -> phi_A) on clean patterns, for `denoise --solver operator:DIR/best`.
     TrainDenoiser(operator::TrainDenoiserArgs),
+    /// chi from one or two clean samples, clean patterns by L-FTS at that chi, and a denoise operator trained on them.
+    Learn(operator::LearnArgs),
+    /// New patterns from a denoise operator by reverse diffusion, checked against L-FTS patterns.
+    GeneratePatterns(operator::GeneratePatternsArgs),
     /// Compare an operator's predictions with the exact densities of a dataset.
     Eval(operator::EvalArgs),
     /// Operator prediction with the contract of `solve`.
@@ -129,6 +133,8 @@ fn run(cli: Cli) -> Result<()> {
         Command::Plot(a) => data::plot(&a),
         Command::Train(a) => with_threads(a.common.threads, || operator::train(&a)),
         Command::TrainDenoiser(a) => with_threads(a.common.threads, || operator::train_denoiser(&a)),
+        Command::Learn(a) => with_threads(a.common.threads, || operator::learn(&a)),
+        Command::GeneratePatterns(a) => with_threads(a.common.threads, || operator::generate_patterns(&a)),
         Command::Eval(a) => with_threads(a.common.threads, || operator::eval(&a)),
         Command::Predict(a) => with_threads(a.common.threads, || operator::predict(&a)),
         Command::BenchOperator(a) => with_threads(a.common.threads, || operator::bench_operator(&a)),

@@ -325,6 +325,7 @@ fn denoise_rows(
         data_weight: 1.0,
         max_iterations: 500,
         compare_relaxation: false,
+        starts: None,
     };
     let mut rates = Vec::new();
     for (label, choice) in choices {

@@ -71,7 +71,26 @@ pub fn default_network() -> FnoConfig {
 
 /// Trains a denoise operator on `clean` into `out` (`best`, `last`,
 /// `metrics.jsonl`, `report.json`); the last patterns are held out.
+#[allow(clippy::too_many_arguments)]
 pub fn train_denoiser(
+    clean: &Patterns,
+    model: &ChainModel,
+    settings: &DenoiserSettings,
+    config: TrainConfig,
+    out: &Path,
+    resume: bool,
+    stop: &Stop,
+    progress: &mut dyn FnMut(Progress<'_>),
+) -> Result<DenoiserReport> {
+    let report = fit_denoiser(clean, model, settings, config, out, resume, stop, progress)?;
+    let text = serde_json::to_string_pretty(&report)?;
+    mesofield_physics::io::write_atomic(&out.join("report.json"), text.as_bytes())?;
+    Ok(report)
+}
+
+/// `train_denoiser` without `report.json` (callers with a report of their own).
+#[allow(clippy::too_many_arguments)]
+pub fn fit_denoiser(
     clean: &Patterns,
     model: &ChainModel,
     settings: &DenoiserSettings,
@@ -122,8 +141,6 @@ pub fn train_denoiser(
         best_valid_error: state.best_valid,
         minutes: started.elapsed().as_secs_f64() / 60.0,
     };
-    let text = serde_json::to_string_pretty(&report)?;
-    mesofield_physics::io::write_atomic(&out.join("report.json"), text.as_bytes())?;
     Ok(report)
 }
 
@@ -141,6 +158,8 @@ pub struct OperatorDenoised {
     pub recovered: Vec<f64>,
     pub patterns: Vec<OperatorRecovery>,
     pub seconds: f64,
+    /// What the operator was trained on and for.
+    pub spec: DenoiseSpec,
 }
 
 /// Every pattern of `noisy` through the denoise operator in `dir` in one
@@ -173,5 +192,5 @@ pub fn denoise_with_operator(
             OperatorRecovery { sigma: sigmas[s], error: errors.map(|e| e.0), noisy_error: errors.map(|e| e.1) }
         })
         .collect();
-    Ok(OperatorDenoised { recovered, patterns, seconds })
+    Ok(OperatorDenoised { recovered, patterns, seconds, spec: operator.spec.clone() })
 }

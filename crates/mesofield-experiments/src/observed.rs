@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use mesofield_inference::baselines::estimate_noise_sigma;
 use mesofield_inference::contrast_relative_error;
-use mesofield_inference::denoise::{DenoiseConfig, DenoiseOutcome, denoise};
+use mesofield_inference::denoise::{DenoiseConfig, DenoiseOutcome, denoise_from};
 use mesofield_physics::chi::{ChiEstimate, ChiEstimator, estimate_chi};
 use mesofield_physics::inverse::{InverseConfig, Inverter};
 use mesofield_physics::spectral::SpectralPlan;
@@ -203,6 +203,9 @@ pub struct DenoiseSpec {
     pub max_iterations: usize,
     /// Also run the relaxation without data and report both.
     pub compare_relaxation: bool,
+    /// `[n][M]` phi_A to start each descent from (a denoise operator's
+    /// output, `denoise --polish`); None: the noisy patterns.
+    pub starts: Option<Vec<f64>>,
 }
 
 /// Contrast-relative errors against the clean original.
@@ -264,8 +267,11 @@ pub fn denoise_patterns(
         };
         let run = |config: &DenoiseConfig| -> Result<DenoiseOutcome> {
             let base = (s * spec.max_iterations) as u64;
-            denoise(solvers, gradient.as_ref(), y, config, &mut |p| stage.set_position(base + p.iteration as u64))
-                .with_context(|| format!("pattern {s}"))
+            let start = spec.starts.as_ref().map(|x| &x[s * m..(s + 1) * m]);
+            denoise_from(solvers, gradient.as_ref(), y, start, config, &mut |p| {
+                stage.set_position(base + p.iteration as u64)
+            })
+            .with_context(|| format!("pattern {s}"))
         };
         let recovery = run(&config)?;
         let relaxation = if spec.compare_relaxation {

@@ -175,21 +175,29 @@ fn fig4_infers_chi_and_ranks_the_methods() {
         rbm_posterior_sweeps = 10
         rbm_validation_patterns = 2
         extrapolate = []
+        learn_patterns = 4
+        learn_burn_in = 60
+        denoiser_sizes = [2, 50]
+        denoiser_epochs = 1
     "#;
     let spec: Fig4Spec = parse_spec(&format!("[default]\n{text}\n[quick]\n{text}"), false).unwrap();
     let ws = Workspace::new(&root);
-    let report = fig4(&spec, "fig4-tiny", ws.experiments("denoise"), &ws, Backend::Cpu, &Reporter::silent()).unwrap();
+    let report =
+        fig4(&spec, "fig4-tiny", ws.experiments("denoise"), &ws, Backend::Cpu, &Stop::never(), &Reporter::silent())
+            .unwrap();
     // chi from two samples: the equipartition estimator on L-FTS at chi = 0.4.
     assert_eq!(report.chi_pairs.len(), 1);
     assert!((report.chi_used - 0.4).abs() < 0.1, "chi from two samples {}", report.chi_used);
     assert_eq!(report.chi_spread, 0.0);
-    // No operator there; RBM-50 is larger than the pool of 2 patterns.
+    // No density operator there; RBM-50 and FNO-50 are larger than the pool of 2 patterns.
     assert!(report.operator.is_none());
     let methods: Vec<&str> = report.methods.iter().map(|m| m.method.as_str()).collect();
     assert_eq!(
         methods,
         [
             "physics, exact solver",
+            "physics operator (two samples)",
+            "FNO-2 (data only)",
             "SCF relaxation (no data)",
             "oracle Gaussian blur",
             "Wiener filter",
@@ -205,6 +213,18 @@ fn fig4_infers_chi_and_ranks_the_methods() {
     assert!((error("noisy input") - 0.5).abs() < 0.05, "{}", error("noisy input"));
     assert!(error("physics, exact solver") < error("noisy input"));
     assert!(error("RBM-2, convolutional, augmented (posterior)").is_finite());
+    // The denoise operators: learned from the chi pair, trained on the pool; each one batched call.
+    assert!(error("physics operator (two samples)").is_finite() && error("FNO-2 (data only)").is_finite());
+    assert!(report.table.contains("learned from two samples (4 L-FTS patterns"), "{}", report.table);
+    exists(
+        &ws.checkpoints("fig4-tiny"),
+        &[
+            "learned/best/denoise.json",
+            "learned/report.json",
+            "learned/patterns.safetensors",
+            "fno-2-data-only/best/denoise.json",
+        ],
+    );
     // The protocol: each RBM denoiser scored on the validation patterns
     // (chi_pairs = 1: two runs) and on its own two training patterns, one
     // chosen for Fig. 2, the samples' S(q) peak measured.

@@ -195,11 +195,13 @@ impl DenoiseOperator {
     }
 
     /// phi_A for `noisy` (`[n][Mx*My]`) at noise levels `sigma` (one per
-    /// pattern), float64 `[n][Mx*My]`, in batches of `batch` patterns.
+    /// pattern), float64 `[n][Mx*My]`, in batches of at most `batch` patterns spread over the threads.
     pub fn denoise(&self, noisy: &[f64], sigma: &[f64]) -> Vec<f64> {
         use rayon::prelude::*;
         let m = self.spec.grid[0] * self.spec.grid[1];
-        let per = self.batch.max(1);
+        // Every worker thread gets a share: Flex runs one pass on about one core.
+        let n = sigma.len();
+        let per = self.batch.min(n.div_ceil(rayon::current_num_threads())).max(1);
         let f = self.spec.model.f_a();
         let parts: Vec<Vec<f64>> = noisy
             .par_chunks(per * m)

@@ -122,6 +122,21 @@ pub fn denoise(
     config: &DenoiseConfig,
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<DenoiseOutcome> {
+    denoise_from(solvers, gradient, y, None, config, progress)
+}
+
+/// `denoise` from the fields of a pattern `start` (`[M]` phi_A, e.g. a
+/// denoise operator's output) instead of the observation's: the descent
+/// and its fixed point are the same, the path shorter where the start is
+/// close.
+pub fn denoise_from(
+    solvers: Solvers<'_>,
+    gradient: &dyn DataGradient,
+    y: &[f64],
+    start: Option<&[f64]>,
+    config: &DenoiseConfig,
+    progress: &mut dyn FnMut(&Progress),
+) -> Result<DenoiseOutcome> {
     config.validate()?;
     let started = Instant::now();
     let exact = solvers.exact;
@@ -147,7 +162,12 @@ pub fn denoise(
         gradient_calls: 0,
         backtracks: 0,
     };
-    let (state, cost) = descent.compressor.start(&start_fields(config.chi, y))?;
+    if let Some(start) = start {
+        if start.len() != m || start.iter().any(|v| !v.is_finite()) {
+            return Err(Error::Shape(format!("the start needs {m} finite values, got {}", start.len())));
+        }
+    }
+    let (state, cost) = descent.compressor.start(&start_fields(config.chi, start.unwrap_or(y)))?;
     descent.cost += cost;
     let (state, value, iterations, converged) = descent.run(state, progress)?;
     if solvers.operator.is_none() {

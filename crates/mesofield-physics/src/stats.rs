@@ -1,6 +1,7 @@
 //! Sample statistics for measured series: means, standard deviations, the
 //! block-averaged standard error of a correlated (Markov-chain) series, the
-//! delete-one-group jackknife error and nearest-rank quantiles.
+//! delete-one-group jackknife error, nearest-rank quantiles, and the
+//! integrated autocorrelation time of scalar and pattern series.
 //!
 //! Every function sums in slice order, so callers that replaced a
 //! hand-written `sum / n` keep their numbers bit for bit.
@@ -86,4 +87,67 @@ pub fn quantile(sorted: &[f64], q: f64) -> f64 {
     }
     let i = ((sorted.len() - 1) as f64 * q.clamp(0.0, 1.0)).round() as usize;
     sorted[i.min(sorted.len() - 1)]
+}
+
+/// The autocorrelation of one or more series of vectors of `dim` values,
+/// pooled over the series, at lags 0..=`max_lag` (samples): rho(l) =
+/// <x_t . x_(t+l)> / <x_t . x_t>, each average over the pairs the series
+/// hold. The vectors are taken as deviations already: for patterns, phi_A
+/// minus its spatial mean, so a pattern that stays put keeps rho = 1 (the
+/// time mean of a frozen pattern is the pattern, and subtracting it would
+/// call it decorrelated). Lags with no pair are left out.
+pub fn vector_autocorrelation(series: &[&[f64]], dim: usize, max_lag: usize) -> Vec<f64> {
+    let mut rho = Vec::with_capacity(max_lag + 1);
+    let mut zero = 0.0;
+    for lag in 0..=max_lag {
+        let (mut sum, mut pairs) = (0.0, 0usize);
+        for x in series {
+            let t = x.len() / dim;
+            for i in 0..t.saturating_sub(lag) {
+                let (a, b) = (&x[i * dim..(i + 1) * dim], &x[(i + lag) * dim..(i + lag + 1) * dim]);
+                sum += a.iter().zip(b).map(|(u, v)| u * v).sum::<f64>();
+                pairs += 1;
+            }
+        }
+        if pairs == 0 {
+            break;
+        }
+        let c = sum / pairs as f64;
+        if lag == 0 {
+            zero = c;
+        }
+        rho.push(c / zero);
+    }
+    rho
+}
+
+/// The autocorrelation of scalar series, each about its own mean, pooled
+/// as `vector_autocorrelation` pools.
+pub fn scalar_autocorrelation(series: &[&[f64]], max_lag: usize) -> Vec<f64> {
+    let centred: Vec<Vec<f64>> = series
+        .iter()
+        .map(|x| {
+            let m = mean(x);
+            x.iter().map(|v| v - m).collect()
+        })
+        .collect();
+    let refs: Vec<&[f64]> = centred.iter().map(|x| x.as_slice()).collect();
+    vector_autocorrelation(&refs, 1, max_lag)
+}
+
+/// The integrated autocorrelation time, in samples, of a normalised
+/// autocorrelation rho (rho[0] = 1): tau = 1/2 + sum_(l=1..W) rho(l) with
+/// Sokal's self-consistent window, the first W with W >= 5 tau(W). An
+/// independent series has tau = 1/2, so 2 tau samples apart are about
+/// independent. Returns (tau, whether the window closed within the lags
+/// given; if not, tau is a lower bound).
+pub fn integrated_time(rho: &[f64]) -> (f64, bool) {
+    let mut tau = 0.5;
+    for (w, r) in rho.iter().enumerate().skip(1) {
+        tau += r;
+        if w as f64 >= 5.0 * tau {
+            return (tau, true);
+        }
+    }
+    (tau, false)
 }

@@ -132,7 +132,15 @@ pub fn denoise<'py>(
             None => None,
         };
         let chi = chi.or(inferred.as_ref().map(|e| e.chi)).expect("chi or samples, checked above");
-        let spec = DenoiseSpec { chi, beads_per_cell, sigma, data_weight, max_iterations, compare_relaxation: false };
+        let spec = DenoiseSpec {
+            chi,
+            beads_per_cell,
+            sigma,
+            data_weight,
+            max_iterations,
+            compare_relaxation: false,
+            starts: None,
+        };
         let done = denoise_patterns(&noisy, truth.as_ref(), &model, &spec, &source, &reporter)?;
         Ok((done, chi, inferred))
     })?;

@@ -1,4 +1,4 @@
-//! Operator commands: `train`, `eval`, `predict`, `bench-operator`.
+//! Operator commands: `train`, `train-denoiser`, `learn`, `eval`, `predict`, `bench-operator`.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -410,6 +410,210 @@ pub fn train_denoiser(a: &TrainDenoiserArgs) -> Result<()> {
             report.best_epoch,
             report.minutes,
             a.out.join("best").display()
+        );
+    }
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct LearnArgs {
+    /// Clean samples of the system (.safetensors, .npy or grayscale .png): one or two patterns are enough.
+    #[arg(long, num_args = 1.., required = true)]
+    pub samples: Vec<PathBuf>,
+    /// B of the ensemble the samples come from (and of the L-FTS replicas).
+    #[arg(long)]
+    pub beads_per_cell: f64,
+    /// The L-FTS step size of that ensemble (0: the continuum limit) and of the replicas.
+    #[arg(long)]
+    pub step_size: f64,
+    /// Folder: OUT/best, OUT/last, OUT/chi.json, OUT/patterns.safetensors, OUT/sampling.json, OUT/report.json.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Clean patterns to make, one per L-FTS replica at the inferred chi [default: 256; --quick 8].
+    #[arg(long)]
+    pub patterns: Option<usize>,
+    /// Steps each replica runs before its pattern is taken [default: until the replicas' mean H stops falling, between L-FTS time 10 and 100 (--quick 30)].
+    #[arg(long)]
+    pub burn_in: Option<usize>,
+    /// A small run that shows the whole pipeline in seconds (tests, first tries).
+    #[arg(long)]
+    pub quick: bool,
+    /// Noise levels to train over, LO,HI, in units of the clean patterns' standard deviation.
+    #[arg(long, default_value = "0.1,1.5")]
+    pub sigma: String,
+    /// Largest fraction of salt-and-pepper points (0: Gaussian noise only).
+    #[arg(long, default_value_t = 0.0)]
+    pub salt_pepper: f64,
+    /// Training epochs [default: 150; --quick 2].
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    #[arg(long, default_value_t = 16)]
+    pub batch: usize,
+    /// Seeds the L-FTS replicas (SEED + r) and the training.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    #[arg(long, default_value_t = 3e-3)]
+    pub lr: f64,
+    #[command(flatten)]
+    pub fno: FnoArgs,
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// phi_A of a PNG's black and white, LO,HI.
+    #[arg(long, default_value = "0,1")]
+    pub phi_range: String,
+    /// Continue in OUT: chi and the clean patterns are reused, training goes on from OUT/last.
+    #[arg(long)]
+    pub resume: bool,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+pub fn learn(a: &LearnArgs) -> Result<()> {
+    use mesofield_experiments::denoiser::DenoiserSettings;
+    use mesofield_experiments::learn::{BurnIn, LearnSettings, learn, steps_of};
+    if !(a.beads_per_cell.is_finite() && a.beads_per_cell > 0.0) {
+        bail!("--beads-per-cell must be finite and > 0, got {}", a.beads_per_cell);
+    }
+    if !(a.step_size.is_finite() && a.step_size > 0.0) {
+        bail!("--step-size must be finite and > 0 (the replicas step with it), got {}", a.step_size);
+    }
+    let clean =
+        mesofield_experiments::patterns::load_many(&a.samples, super::parse_range(&a.phi_range, "--phi-range")?, true)?;
+    let model = clean.chain_model(a.model.as_deref())?;
+    let mut settings = LearnSettings::new(a.beads_per_cell, a.step_size);
+    let epochs = a.epochs.unwrap_or(if a.quick { 2 } else { 150 });
+    if a.quick {
+        settings.patterns = 8;
+        settings.burn_in = BurnIn::Plateau { min: steps_of(10.0, a.step_size), max: steps_of(30.0, a.step_size) };
+    }
+    settings.patterns = a.patterns.unwrap_or(settings.patterns);
+    if let Some(n) = a.burn_in {
+        settings.burn_in = BurnIn::Fixed(n);
+    }
+    settings.seed = a.seed;
+    settings.denoiser = DenoiserSettings {
+        sigma_relative: super::parse_range(&a.sigma, "--sigma")?,
+        salt_pepper: a.salt_pepper,
+        ..DenoiserSettings::default()
+    };
+    if epochs == 0 || a.batch == 0 {
+        bail!("--epochs and --batch must be >= 1");
+    }
+    let config = TrainConfig::new(a.fno.config()?.with_predict_log_q(false))
+        .with_epochs(epochs)
+        .with_batch(a.batch)
+        .with_seed(a.seed)
+        .with_learning_rate(a.lr);
+    let reporter = reporter();
+    let mut stage = None;
+    let sources: Vec<String> = a.samples.iter().map(|p| p.display().to_string()).collect();
+    let report =
+        learn(&sources, clean, &model, &settings, config, &a.out, a.resume, ctrl_c_stop(), &reporter, &mut |p| {
+            if let Progress::Epoch(m) = p {
+                let s = stage.get_or_insert_with(|| reporter.stage(epochs as u64, "train denoiser"));
+                s.set_position(m.epoch as u64);
+                s.println(format!(
+                    "epoch {:>3} train {:.4} valid mean {:.4} median {:.4}{}",
+                    m.epoch,
+                    m.train_loss,
+                    m.valid_error_mean,
+                    m.valid_error_median,
+                    if m.best { " (best)" } else { "" }
+                ));
+            }
+        })?;
+    if let Some(s) = stage {
+        s.finish();
+    }
+    if report.training.epochs < epochs {
+        bail!(
+            "stopped after epoch {} of {}; {} holds it: run the same command with --resume to continue",
+            report.training.epochs,
+            epochs,
+            a.out.display()
+        );
+    }
+    if a.common.json {
+        print_json(&serde_json::to_value(&report)?);
+    } else {
+        let s = &report.sampling;
+        println!(
+            "chi {:.4} +- {:.4}; {} patterns, one per L-FTS replica after {} steps ({}; <(phi_A - phi_B)^2> {:.4}, samples {:.4}); \
+             denoiser best validation error {:.4}; {:.1} min -> {}",
+            report.chi.chi,
+            report.chi.std_error,
+            s.patterns,
+            s.burn_in,
+            s.burn_in_rule,
+            s.patterns_psi2,
+            s.samples_psi2,
+            report.training.best_valid_error,
+            report.minutes.total,
+            a.out.join("best").display()
+        );
+    }
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct GeneratePatternsArgs {
+    /// A denoise operator's checkpoint (`learn`'s OUT/best).
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    #[arg(long, default_value_t = 64)]
+    pub count: usize,
+    /// Batched operator calls, one per noise level walked down.
+    #[arg(long, default_value_t = 30)]
+    pub steps: usize,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// L-FTS patterns to compare with [default: the patterns.safetensors `learn` wrote beside the checkpoint].
+    #[arg(long)]
+    pub reference: Option<PathBuf>,
+    /// Output safetensors: `phi_a` [n, Mx, My], the mean S(q) (`sq_q`, `sq_S`), the report in the metadata.
+    #[arg(long)]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+pub fn generate_patterns(a: &GeneratePatternsArgs) -> Result<()> {
+    let report = mesofield_experiments::generate::generate_to_file(
+        &a.checkpoint,
+        a.count,
+        a.steps,
+        a.seed,
+        a.reference.as_deref(),
+        &a.out,
+    )?;
+    if a.common.json {
+        print_json(&serde_json::to_value(&report)?);
+        return Ok(());
+    }
+    let g = &report.generated;
+    println!(
+        "{} patterns in {} operator calls, {:.2} s ({:.1} patterns/s): S(q) peak {:.4} at q {:.4}, <(phi_A - phi_B)^2> {:.4} -> {}",
+        report.count,
+        report.steps,
+        report.seconds,
+        report.patterns_per_second,
+        g.peak.s,
+        g.peak.q,
+        g.psi2,
+        a.out.display()
+    );
+    if let Some(r) = &report.reference {
+        println!(
+            "against {} L-FTS patterns ({}): peak at {} q, height x{:.3}, <(phi_A - phi_B)^2> x{:.4}{}",
+            r.statistics.patterns,
+            r.file,
+            if r.same_peak_q { "the same" } else { "another" },
+            r.peak_ratio,
+            r.psi2_ratio,
+            match r.speedup {
+                Some(s) => format!(", {s:.1}x L-FTS's patterns per second"),
+                None => String::new(),
+            }
         );
     }
     Ok(())

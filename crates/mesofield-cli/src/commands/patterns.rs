@@ -160,6 +160,10 @@ pub struct DenoiseArgs {
     pub compare_relaxation: bool,
     #[arg(long, default_value_t = 500)]
     pub max_iterations: usize,
+    /// With a denoise operator: then minimise the action with the exact solver from the operator's
+    /// output (chi and B from the checkpoint where it states them, else --chi and --beads-per-cell).
+    #[arg(long)]
+    pub polish: bool,
     /// exact | operator:CHECKPOINT: a density operator for the W_+ loops and the data term's
     /// gradient, or a denoise operator (`train-denoiser`), one batched call in place of the minimisation.
     #[command(flatten)]
@@ -208,6 +212,7 @@ pub fn denoise(a: &DenoiseArgs) -> Result<()> {
         data_weight: a.data_weight,
         max_iterations: a.max_iterations,
         compare_relaxation: a.compare_relaxation,
+        starts: None,
     };
     let done = denoise_patterns(&noisy, truth.as_ref(), &model, &spec, &a.solvers.source(), &reporter())?;
     let meta = json!({"model": model, "chi": chi, "beads_per_cell": a.beads_per_cell,
@@ -249,6 +254,9 @@ fn denoise_by_operator(
     truth: Option<&Patterns>,
 ) -> Result<()> {
     let done = denoise_with_operator(noisy, model, dir, a.sigma, truth)?;
+    if a.polish {
+        return polish(a, noisy, model, done, truth);
+    }
     let meta = json!({"model": model, "solver": a.solvers.solver.to_string(), "input": a.input});
     let dims = [noisy.n, noisy.mx, noisy.my];
     write_patterns(&a.out, PatternFile::Denoised, dims, &done.recovered, None, meta)?;
@@ -266,6 +274,57 @@ fn denoise_by_operator(
             println!("pattern {s}: sigma {:.4}{error}", r.sigma);
         }
         println!("{} patterns in {:.3} s -> {}", noisy.n, done.seconds, a.out.display());
+    }
+    Ok(())
+}
+
+/// `denoise --solver operator:DIR --polish`: action minimisation with the
+/// exact solver from each of the operator's recoveries.
+fn polish(
+    a: &DenoiseArgs,
+    noisy: &Patterns,
+    model: &ChainModel,
+    done: mesofield_experiments::denoiser::OperatorDenoised,
+    truth: Option<&Patterns>,
+) -> Result<()> {
+    let Some(chi) = a.chi.or(done.spec.chi) else {
+        bail!("--polish: the checkpoint states no chi (trained on observed patterns only); give --chi");
+    };
+    let beads_per_cell = done.spec.beads_per_cell.unwrap_or(a.beads_per_cell);
+    let spec = DenoiseSpec {
+        chi,
+        beads_per_cell,
+        sigma: a.sigma,
+        data_weight: a.data_weight,
+        max_iterations: a.max_iterations,
+        compare_relaxation: false,
+        starts: Some(done.recovered.clone()),
+    };
+    let exact = mesofield_experiments::roles::Resolved { choice: SolverChoice::Exact, backend: Backend::Cpu };
+    let polished = denoise_patterns(noisy, truth, model, &spec, &exact, &reporter())?;
+    let meta = json!({"model": model, "chi": chi, "beads_per_cell": beads_per_cell,
+                      "solver": format!("{} + exact polish", a.solvers.solver), "input": a.input});
+    let dims = [noisy.n, noisy.mx, noisy.my];
+    write_patterns(&a.out, PatternFile::Denoised, dims, &polished.recovered, Some(&polished.fields), meta)?;
+    draw_recoveries(noisy, &polished.recovered, truth, &a.out.with_extension("png"))?;
+    let report = json!({"solver": a.solvers.solver.to_string(), "chi": chi, "beads_per_cell": beads_per_cell,
+                        "operator": {"samples": done.patterns, "seconds": done.seconds},
+                        "polish": polished.patterns, "out": a.out});
+    if a.common.json {
+        print_json(&report);
+    } else {
+        for (s, (op, r)) in done.patterns.iter().zip(&polished.patterns).enumerate() {
+            let rec = &r.recovery;
+            let errors = match (op.error, &r.error) {
+                (Some(e), Some(p)) => format!(", error {e:.4} -> {:.4}", p.recovery),
+                _ => String::new(),
+            };
+            println!(
+                "pattern {s}: operator, then {} iterations, {} exact solves, {:.2} s{errors}",
+                rec.iterations, rec.cost.exact_solves, rec.seconds
+            );
+        }
+        println!("{} patterns -> {}", noisy.n, a.out.display());
     }
     Ok(())
 }

@@ -21,6 +21,7 @@ use mesofield_physics::stats::mean_std;
 use mesofield_physics::{ChainModel, ExactSolver, FieldSolver, Grid, Solvers};
 
 use super::Fig4Spec;
+use super::operators::NamedDenoiser;
 use super::pool::Pool;
 use super::rbms::{self, Denoiser, NamedRbm, noisy};
 use crate::plot;
@@ -63,6 +64,8 @@ pub struct Picture {
     pub clean: Vec<f64>,
     pub exact: Vec<f64>,
     pub operator: Option<Vec<f64>>,
+    /// The first denoise operator's recovery (the physics operator's where learned).
+    pub learned: Option<Vec<f64>>,
     /// Every RBM method's recovery, by method name.
     pub rbm: Vec<(String, Vec<f64>)>,
 }
@@ -95,13 +98,14 @@ impl Comparison {
     }
 }
 
-fn method_names(operator: bool, rbms: &[NamedRbm]) -> Vec<String> {
-    let mut v = vec!["physics, exact solver"];
+fn method_names(operator: bool, denoisers: &[NamedDenoiser], rbms: &[NamedRbm]) -> Vec<String> {
+    let mut v: Vec<String> = vec!["physics, exact solver".into()];
     if operator {
-        v.push("physics, operator");
+        v.push("physics, operator".into());
     }
-    v.extend(["SCF relaxation (no data)", "oracle Gaussian blur", "Wiener filter", "noisy input"]);
-    v.into_iter().map(String::from).chain(rbms.iter().flat_map(|r| Denoiser::ALL.map(|d| d.method(&r.label)))).collect()
+    v.extend(denoisers.iter().map(|d| d.method.clone()));
+    v.extend(["SCF relaxation (no data)", "oracle Gaussian blur", "Wiener filter", "noisy input"].map(String::from));
+    v.into_iter().chain(rbms.iter().flat_map(|r| Denoiser::ALL.map(|d| d.method(&r.label)))).collect()
 }
 
 fn timed(f: impl FnOnce() -> Vec<f64>) -> (Vec<f64>, f64) {
@@ -117,11 +121,12 @@ pub fn compare(
     tests: &[usize],
     chi: f64,
     solvers: &Physics<'_>,
+    denoisers: &[NamedDenoiser],
     rbms: &[NamedRbm],
     plan: &SpectralPlan,
     reporter: &Reporter,
 ) -> Result<Comparison> {
-    let methods = method_names(solvers.operator.is_some(), rbms);
+    let methods = method_names(solvers.operator.is_some(), denoisers, rbms);
     let levels = spec.noise_levels.len();
     let mut errors = vec![vec![Vec::new(); levels]; methods.len()];
     let mut seconds = vec![vec![Vec::new(); levels]; methods.len()];
@@ -130,9 +135,23 @@ pub fn compare(
     let picture_level = rbms::picture_level(spec);
     let stage = reporter.stage((levels * tests.len()) as u64, "denoise");
     for (li, &level) in spec.noise_levels.iter().enumerate() {
+        // The denoise operators: one batched call per level, its time shared
+        // over the patterns.
+        let m = plan.grid().points();
+        let inputs: Vec<(Vec<f64>, f64)> =
+            tests.iter().enumerate().map(|(t, &i)| noisy(spec, plan, pool.phi_a(i), li, t as u64)).collect();
+        let ys: Vec<f64> = inputs.iter().flat_map(|(y, _)| y.iter().copied()).collect();
+        let sigmas: Vec<f64> = inputs.iter().map(|(_, s)| *s).collect();
+        let batched: Vec<(Vec<f64>, f64)> = denoisers
+            .iter()
+            .map(|d| {
+                let (x, s) = timed(|| d.operator.denoise(&ys, &sigmas));
+                (x, s / tests.len() as f64)
+            })
+            .collect();
         for (t, &i) in tests.iter().enumerate() {
             let clean = pool.phi_a(i);
-            let (y, sigma) = noisy(spec, plan, clean, li, t as u64);
+            let (y, sigma) = inputs[t].clone();
             let config = DenoiseConfig {
                 max_iterations: spec.max_iterations,
                 ..DenoiseConfig::new(chi, spec.beads_per_cell, sigma)
@@ -148,6 +167,10 @@ pub fn compare(
             if let Some((op, gradient)) = solvers.operator {
                 let out = physics(Some(op as &dyn FieldSolver), gradient, &config)?;
                 results.push((out.phi_a, out.seconds));
+            }
+            let learned_first = results.len();
+            for (x, s) in &batched {
+                results.push((x[t * m..(t + 1) * m].to_vec(), *s));
             }
             let relaxed = physics(None, solvers.linear, &DenoiseConfig { data_weight: 0.0, ..config.clone() })?;
             results.push((relaxed.phi_a, relaxed.seconds));
@@ -172,6 +195,7 @@ pub fn compare(
                     clean: clean.to_vec(),
                     exact: results[0].0.clone(),
                     operator: solvers.operator.map(|_| results[1].0.clone()),
+                    learned: (!denoisers.is_empty()).then(|| results[learned_first].0.clone()),
                     rbm: methods[rbm_first..]
                         .iter()
                         .cloned()
@@ -218,6 +242,9 @@ pub fn draw(p: &Picture, fig2: &[String], model: &ChainModel, chi: f64, grid: Gr
     let mut row = vec![panel(&p.noisy, "NOISY"), panel(&p.clean, "ORIGINAL"), panel(&p.exact, "RECOVERED EXACT")];
     if let Some(op) = &p.operator {
         row.push(panel(op, "RECOVERED OPERATOR"));
+    }
+    if let Some(learned) = &p.learned {
+        row.push(panel(learned, "DENOISE OPERATOR"));
     }
     plot::save_png(plot::tile(vec![row]), &out_dir.join("fig4.png"))?;
     super::fig2::draw(&p.clean, &p.noisy, &p.rbm, fig2, grid, out_dir)?;

@@ -13,6 +13,7 @@ mod chi_pairs;
 mod extrapolation;
 mod fig2;
 mod methods;
+mod operators;
 mod pool;
 mod rbms;
 
@@ -33,6 +34,8 @@ pub use extrapolation::{ExtrapolationRow, PhysicsPeak, RbmPeak, SqPeak};
 pub use fig2::{Fig2Report, fig2};
 pub use methods::{LevelErrors, MethodRow, RunRecord};
 pub use rbms::{Denoiser, RbmAssessment, RbmProtocol};
+
+use mesofield_fno::training::Stop;
 
 use crate::figure::{Figure, FigureContext, Produced};
 use crate::progress::Reporter;
@@ -89,6 +92,24 @@ pub struct Fig4Spec {
     pub rbm_validation_patterns: usize,
     /// Other interaction strengths to sample at with no new data.
     pub extrapolate: Vec<f64>,
+    /// The physics denoise operator (`learn` from the first chi pair's two
+    /// samples): clean L-FTS patterns it makes at the inferred chi (0: no
+    /// such row), and the burn-in steps of each (absent: `learn`'s plateau of H).
+    #[serde(default)]
+    pub learn_patterns: usize,
+    #[serde(default)]
+    pub learn_burn_in: Option<usize>,
+    /// The data-only denoise operators: the same network trained on this
+    /// many observed pool patterns each.
+    #[serde(default)]
+    pub denoiser_sizes: Vec<usize>,
+    /// Training epochs of every denoise operator.
+    #[serde(default = "default_denoiser_epochs")]
+    pub denoiser_epochs: usize,
+}
+
+fn default_denoiser_epochs() -> usize {
+    60
 }
 
 /// One setting for each kind of RBM.
@@ -148,6 +169,7 @@ pub fn fig4(
     out_dir: PathBuf,
     workspace: &Workspace,
     backend: Backend,
+    stop: &Stop,
     reporter: &Reporter,
 ) -> Result<Fig4Report> {
     if spec.test_runs == 0 || spec.chi_pairs == 0 || spec.snapshots == 0 || spec.noise_levels.is_empty() {
@@ -182,10 +204,12 @@ pub fn fig4(
     let protocol = rbms::assess(spec, &pool, &rbms, &validation, &tests, &plan, reporter)?;
     let linear = LinearResponse::new(&model, grid);
     let solvers = methods::Physics { exact: &exact, linear: &linear, operator: operator.as_ref() };
-    let comparison = methods::compare(spec, &pool, &tests, chi, &solvers, &rbms, &plan, reporter)?;
+    let denoisers = operators::denoisers(spec, &pool, &model, &workspace.checkpoints(name), stop, reporter)?;
+    let comparison = methods::compare(spec, &pool, &tests, chi, &solvers, &denoisers, &rbms, &plan, reporter)?;
 
     let mut table = methods::table(spec, &comparison, tests.len(), chi, grid);
     table.push_str(&settings_note(spec, &chi_values, (chi_mean, chi_spread), &protocol));
+    table.push_str(&operators::note(spec, &denoisers, &comparison.rows(spec)));
     let rows = comparison.rows(spec);
     let unseen = |method: &str, li: usize| rows.iter().find(|r| r.method == method).map(|r| r.levels[li].mean);
     table.push_str(&rbms::table(spec, &protocol, &unseen));
@@ -268,7 +292,8 @@ impl Figure for Fig4 {
     }
     fn run(&self, ctx: &FigureContext) -> Result<Produced> {
         let out_dir = ctx.workspace.experiments(&ctx.variant("denoise"));
-        let r = fig4(&ctx.spec()?, &ctx.variant(self.name()), out_dir, ctx.workspace, ctx.backend, ctx.reporter)?;
+        let r =
+            fig4(&ctx.spec()?, &ctx.variant(self.name()), out_dir, ctx.workspace, ctx.backend, ctx.stop, ctx.reporter)?;
         Ok(Produced { text: r.table, out_dir: r.out_dir })
     }
 }

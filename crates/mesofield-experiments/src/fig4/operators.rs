@@ -1,0 +1,181 @@
+//! Denoise operators beside action minimisation: the physics operator
+//! learned from the first chi pair's two samples (`learn`: chi, L-FTS
+//! patterns at it, training), and the same network trained on observed
+//! pool patterns only (`FNO-10 (data only)`, `FNO-80 (data only)`, with
+//! noise augmentation and the box's symmetries). Each is trained once into
+//! the figure's checkpoint folder and reused while its `report.json` is there.
+
+use std::path::Path;
+
+use anyhow::{Result, anyhow, bail};
+
+use mesofield_fno::TrainConfig;
+use mesofield_fno::denoise::DenoiseOperator;
+use mesofield_fno::training::Stop;
+use mesofield_physics::ChainModel;
+
+use super::pool::Pool;
+use super::{Fig4Spec, MethodRow};
+use crate::denoiser::{DenoiserSettings, default_network, train_denoiser};
+use crate::learn::{BurnIn, LearnSettings, learn};
+use crate::patterns::Patterns;
+use crate::progress::Reporter;
+use crate::solvers::Backend;
+
+pub struct NamedDenoiser {
+    pub method: String,
+    pub operator: DenoiseOperator,
+    /// Wall minutes from the observed samples to the checkpoint (learn:
+    /// chi, sampling and training; data only: training).
+    pub minutes: f64,
+}
+
+/// The method name of the physics operator's row.
+pub const PHYSICS_OPERATOR: &str = "physics operator (two samples)";
+
+fn train_config(spec: &Fig4Spec) -> TrainConfig {
+    TrainConfig::new(default_network()).with_epochs(spec.denoiser_epochs).with_batch(16).with_seed(spec.seed)
+}
+
+/// `samples` of the pool as clean patterns (phi_B from the pool).
+fn patterns_of(pool: &Pool, samples: &[usize], model: &ChainModel) -> Patterns {
+    let d = &pool.data;
+    let m = d.mx * d.my;
+    let phi = |c: usize| samples.iter().flat_map(move |&i| d.phi[i * 2 * m + c * m..i * 2 * m + (c + 1) * m].to_vec());
+    Patterns {
+        n: samples.len(),
+        mx: d.mx,
+        my: d.my,
+        phi_a: phi(0).collect(),
+        phi_b: Some(phi(1).collect()),
+        model: Some(model.clone()),
+    }
+}
+
+/// The minutes in `dir/report.json` at `minutes`, if its training at
+/// `epochs` ran all of `expected` epochs (else None: train, resuming).
+fn finished(dir: &Path, minutes: &[&str], epochs: &[&str], expected: usize) -> Option<f64> {
+    let text = std::fs::read_to_string(dir.join("report.json")).ok()?;
+    let report: serde_json::Value = serde_json::from_str(&text).ok()?;
+    let at = |keys: &[&str]| keys.iter().try_fold(&report, |v, k| v.get(*k));
+    (at(epochs)?.as_u64()? as usize >= expected).then_some(())?;
+    at(minutes)?.as_f64()
+}
+
+/// The physics operator and the data-only ones of `spec`, trained into
+/// `dir` or loaded from it.
+pub fn denoisers(
+    spec: &Fig4Spec,
+    pool: &Pool,
+    model: &ChainModel,
+    dir: &Path,
+    stop: &Stop,
+    reporter: &Reporter,
+) -> Result<Vec<NamedDenoiser>> {
+    let device = Backend::Cpu.device()?;
+    let mut out = Vec::new();
+    if spec.learn_patterns >= 2 {
+        let learned = dir.join("learned");
+        let runs = [spec.test_runs, spec.test_runs + 1];
+        let minutes = match finished(&learned, &["minutes", "total"], &["training", "epochs"], spec.denoiser_epochs) {
+            Some(m) => {
+                reporter.note(&format!("{PHYSICS_OPERATOR}: reusing {}", learned.display()));
+                m
+            }
+            None => {
+                let samples: Vec<usize> = runs.iter().map(|&r| pool.last_of(r)).collect::<Result<_>>()?;
+                let sources: Vec<String> = runs.iter().map(|r| format!("pool run {r}, last snapshot")).collect();
+                let mut settings = LearnSettings::new(spec.beads_per_cell, spec.step_size);
+                settings.patterns = spec.learn_patterns;
+                settings.seed = spec.seed;
+                if let Some(steps) = spec.learn_burn_in {
+                    settings.burn_in = BurnIn::Fixed(steps);
+                }
+                let report = learn(
+                    &sources,
+                    patterns_of(pool, &samples, model),
+                    model,
+                    &settings,
+                    train_config(spec),
+                    &learned,
+                    learned.join("last").exists(),
+                    stop,
+                    reporter,
+                    &mut |_| {},
+                )?;
+                if report.training.epochs < spec.denoiser_epochs {
+                    bail!(
+                        "{}: training stopped at epoch {}; run again to resume",
+                        learned.display(),
+                        report.training.epochs
+                    );
+                }
+                report.minutes.total
+            }
+        };
+        let operator = DenoiseOperator::load(&learned.join("best"), &device).map_err(|e| anyhow!(e))?;
+        out.push(NamedDenoiser { method: PHYSICS_OPERATOR.into(), operator, minutes });
+    }
+    let samples = pool.baseline_samples(spec);
+    for &size in &spec.denoiser_sizes {
+        if size > samples.len() {
+            reporter.note(&format!("FNO-{size}: the pool holds only {} patterns, skipped", samples.len()));
+            continue;
+        }
+        let folder = dir.join(format!("fno-{size}-data-only"));
+        let minutes = match finished(&folder, &["minutes"], &["epochs"], spec.denoiser_epochs) {
+            Some(m) => m,
+            None => {
+                let clean = patterns_of(pool, &samples[..size], model);
+                let settings = DenoiserSettings::default();
+                let resume = folder.join("last").exists();
+                let stage = reporter.stage(spec.denoiser_epochs as u64, &format!("train FNO-{size} (data only)"));
+                let report =
+                    train_denoiser(&clean, model, &settings, train_config(spec), &folder, resume, stop, &mut |p| {
+                        if let mesofield_fno::training::Progress::Epoch(m) = p {
+                            stage.set_position(m.epoch as u64);
+                        }
+                    })?;
+                stage.finish();
+                if report.epochs < spec.denoiser_epochs {
+                    bail!("{}: training stopped at epoch {}; run again to resume", folder.display(), report.epochs);
+                }
+                report.minutes
+            }
+        };
+        let operator = DenoiseOperator::load(&folder.join("best"), &device).map_err(|e| anyhow!(e))?;
+        out.push(NamedDenoiser { method: format!("FNO-{size} (data only)"), operator, minutes });
+    }
+    Ok(out)
+}
+
+/// The table's note on the denoise operators: their training minutes and,
+/// for each, how many patterns it must denoise before its training has
+/// paid against action minimisation with the exact solver.
+pub fn note(spec: &Fig4Spec, denoisers: &[NamedDenoiser], rows: &[MethodRow]) -> String {
+    if denoisers.is_empty() {
+        return String::new();
+    }
+    let seconds = |method: &str| rows.iter().find(|r| r.method == method).map(|r| r.seconds_mean);
+    let exact = seconds("physics, exact solver").unwrap_or(f64::NAN);
+    let mut text = format!(
+        "\nDenoise operators (FNO, {} epochs, one batched call per noise level; seconds per pattern are the call's over the patterns):",
+        spec.denoiser_epochs
+    );
+    for d in denoisers {
+        let mine = seconds(&d.method).unwrap_or(f64::NAN);
+        let break_even = (d.minutes * 60.0 / (exact - mine)).ceil().max(1.0);
+        let what = if d.method == PHYSICS_OPERATOR {
+            format!("learned from two samples ({} L-FTS patterns at the inferred chi)", spec.learn_patterns)
+        } else {
+            "trained on observed patterns only".to_string()
+        };
+        text.push_str(&format!(
+            " {}: {what} in {:.1} min, which one batched call repays against action minimisation from {:.0} patterns on;",
+            d.method, d.minutes, break_even
+        ));
+    }
+    text.pop();
+    text.push_str(".\n");
+    text
+}

@@ -1,0 +1,456 @@
+//! `mesofield learn`: a denoise operator from two clean samples and the
+//! field theory. chi comes from the samples (the inverse map and the
+//! equipartition estimator, as `infer-chi`); L-FTS replicas at that chi
+//! from independent random starts make the clean patterns, one per replica
+//! at the end of its burn-in; the denoise operator is trained on them with
+//! fresh noise each epoch. Each stage writes its result to DIR before the
+//! next starts (`chi.json`, `patterns.safetensors` with `sampling.json`,
+//! the checkpoints), so `resume` picks up at the first stage not done.
+//!
+//! Why one pattern per replica: within a run the pattern outlives any
+//! affordable run. At chi = 0.4, B = 100 (32 x 32, step 0.1) the overlap of
+//! phi_A - f with itself is still 0.97 after 100 steps and 0.71 after 1900
+//! (BENCHMARKS.md), while H and <(phi_A - phi_B)^2> reach their plateau
+//! within 200 steps. So a replica's burn-in ends at the plateau of H
+//! (measured), and further snapshots of the same run would add little that
+//! the box's translations in training do not; independent starts do.
+
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use mesofield_fno::TrainConfig;
+use mesofield_fno::training::{Progress, Stop};
+use mesofield_physics::fields::InitialField;
+use mesofield_physics::fts::{Lfts, LftsConfig, LftsState};
+use mesofield_physics::io::{TensorData, to_safetensors, write_atomic};
+use mesofield_physics::rng::StreamRng;
+use mesofield_physics::stats::{mean, vector_autocorrelation};
+use mesofield_physics::trajectory::{self, Analyzer, LftsChains, Replica};
+use mesofield_physics::{ChainModel, Grid, SolveCost};
+
+use crate::denoiser::{DenoiserReport, DenoiserSettings, fit_denoiser};
+use crate::observed::chi_from_samples;
+use crate::patterns::{Patterns, load_patterns};
+use crate::progress::Reporter;
+use crate::roles::Resolved;
+use crate::solvers::{Backend, SolverChoice};
+
+/// The field theory the samples came from, apart from chi, and how the
+/// clean patterns are made.
+#[derive(Clone, Debug)]
+pub struct LearnSettings {
+    /// B and the L-FTS step size of the ensemble the samples were drawn
+    /// from (the estimator needs both) and of the replicas.
+    pub beads_per_cell: f64,
+    pub step_size: f64,
+    /// Clean patterns to make, one per L-FTS replica (the last fifth held
+    /// out for validation).
+    pub patterns: usize,
+    pub burn_in: BurnIn,
+    /// The compressor's max |phi_A + phi_B - 1|.
+    pub tol: f64,
+    /// Seeds the replicas (seed + r) and the training.
+    pub seed: u64,
+    pub denoiser: DenoiserSettings,
+}
+
+/// The plateau test's scale: a fall of the replicas' mean H over L-FTS
+/// time 5 below this fraction of the spread of H between replicas is flat.
+pub const PLATEAU_FRACTION: f64 = 0.1;
+
+/// When a replica's pattern is taken.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum BurnIn {
+    /// After this many steps.
+    Fixed(usize),
+    /// Once the replicas' mean H has stopped falling: over the last L-FTS
+    /// time 5 it is no lower than over the 5 before, within twice the
+    /// standard error of that change over the replicas or by less than
+    /// `PLATEAU_FRACTION` of the spread of H between replicas; not before
+    /// `min` steps, at most `max`.
+    Plateau { min: usize, max: usize },
+}
+
+impl LearnSettings {
+    /// Defaults in units of L-FTS time t = steps x step size: the plateau
+    /// of H between t = 10 and t = 100 (the Fig. 1 pattern forms by t = 15
+    /// from a random start, and H is flat from t = 20).
+    pub fn new(beads_per_cell: f64, step_size: f64) -> Self {
+        LearnSettings {
+            beads_per_cell,
+            step_size,
+            patterns: 256,
+            burn_in: BurnIn::Plateau { min: steps_of(10.0, step_size), max: steps_of(100.0, step_size) },
+            tol: 1e-6,
+            seed: 0,
+            denoiser: DenoiserSettings::default(),
+        }
+    }
+
+    /// States are recorded every this many steps (t = 0.5) for the plateau
+    /// and overlap measurements.
+    fn record_every(&self) -> usize {
+        steps_of(0.5, self.step_size).max(1)
+    }
+}
+
+/// Steps of `step_size` in L-FTS time `t`.
+pub fn steps_of(t: f64, step_size: f64) -> usize {
+    (t / step_size).ceil() as usize
+}
+
+/// `DIR/chi.json`: chi from the samples.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct LearnedChi {
+    /// Where the samples came from (their files).
+    pub samples: Vec<String>,
+    pub chi: f64,
+    pub std_error: f64,
+    pub per_sample: Vec<f64>,
+    pub beads_per_cell: f64,
+    pub step_size: f64,
+    pub seconds: f64,
+}
+
+/// `DIR/sampling.json`: how the clean patterns were made and how
+/// independent they are.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Sampling {
+    pub chi: f64,
+    /// One per pattern, seeds seed + r.
+    pub replicas: usize,
+    pub seed: u64,
+    /// `fixed` or `H plateau`, and the steps it gave.
+    pub burn_in_rule: String,
+    pub burn_in: usize,
+    pub record_every: usize,
+    /// The replicas' mean H per chain at each record (every `record_every` steps).
+    pub hamiltonian: Vec<f64>,
+    /// The change of the replicas' mean H over the last L-FTS time 5 and
+    /// its standard error over the replicas (the plateau test).
+    pub final_drift: f64,
+    pub final_drift_stderr: f64,
+    /// The overlap of a replica's phi_A - f with itself `lag` steps
+    /// earlier, pooled over replicas, over the last L-FTS time 10: how
+    /// alike further snapshots of one run would be.
+    pub self_overlap: Vec<(usize, f64)>,
+    /// The overlap between different replicas' patterns, mean of its
+    /// modulus and largest: independent starts, independent patterns.
+    pub cross_overlap_mean: f64,
+    pub cross_overlap_max: f64,
+    /// <(phi_A - phi_B)^2> of the samples and of the patterns made.
+    pub samples_psi2: f64,
+    pub patterns_psi2: f64,
+    pub patterns: usize,
+    pub seconds: f64,
+    pub replica_steps_per_second: f64,
+    #[serde(flatten)]
+    pub cost: SolveCost,
+}
+
+/// `DIR/report.json`.
+#[derive(Clone, Debug, Serialize)]
+pub struct LearnReport {
+    pub chi: LearnedChi,
+    pub sampling: Sampling,
+    pub training: DenoiserReport,
+    /// `metrics.jsonl`: one record per epoch.
+    pub curve: Vec<serde_json::Value>,
+    /// Wall minutes of each stage run by this invocation (0 for a stage a
+    /// resumed run reused) and of the whole.
+    pub minutes: StageMinutes,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct StageMinutes {
+    pub chi: f64,
+    pub sampling: f64,
+    pub training: f64,
+    pub total: f64,
+}
+
+/// Learns a denoise operator for the ensemble of `samples` into `dir`.
+#[allow(clippy::too_many_arguments)]
+pub fn learn(
+    samples: &[String],
+    clean: Patterns,
+    model: &ChainModel,
+    settings: &LearnSettings,
+    config: TrainConfig,
+    dir: &Path,
+    resume: bool,
+    stop: &Stop,
+    reporter: &Reporter,
+    progress: &mut dyn FnMut(Progress<'_>),
+) -> Result<LearnReport> {
+    if settings.patterns < 2 {
+        bail!("learn needs at least 2 patterns (one held out for validation), got {}", settings.patterns);
+    }
+    let started = Instant::now();
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut minutes = StageMinutes::default();
+    let grid = Grid::for_model(model, clean.mx, clean.my)?;
+    let samples_psi2 = psi2(&clean.densities(), grid.points());
+
+    let chi_path = dir.join("chi.json");
+    let chi = if resume && chi_path.exists() {
+        let chi: LearnedChi = read_json(&chi_path)?;
+        if chi.samples != samples
+            || chi.beads_per_cell != settings.beads_per_cell
+            || chi.step_size != settings.step_size
+        {
+            bail!("--resume: {} was learned from other samples or another B or step size", dir.display());
+        }
+        reporter.note(&format!("chi {:.4} from {} (resumed)", chi.chi, chi_path.display()));
+        chi
+    } else {
+        let t = Instant::now();
+        let source = Resolved { choice: SolverChoice::Exact, backend: Backend::Cpu };
+        let estimate = chi_from_samples(clean, model, settings.beads_per_cell, settings.step_size, &source, reporter)?;
+        let chi = LearnedChi {
+            samples: samples.to_vec(),
+            chi: estimate.chi,
+            std_error: estimate.std_error,
+            per_sample: estimate.per_sample,
+            beads_per_cell: settings.beads_per_cell,
+            step_size: settings.step_size,
+            seconds: t.elapsed().as_secs_f64(),
+        };
+        if !(chi.chi.is_finite() && chi.chi > 0.0) {
+            bail!("chi from the samples is {}: the samples show no segregation to learn from", chi.chi);
+        }
+        write_atomic(&chi_path, serde_json::to_string_pretty(&chi)?.as_bytes())?;
+        minutes.chi = t.elapsed().as_secs_f64() / 60.0;
+        reporter.note(&format!("chi {:.4} +- {:.4} from {} samples", chi.chi, chi.std_error, samples.len()));
+        chi
+    };
+
+    let patterns_path = dir.join("patterns.safetensors");
+    let sampling_path = dir.join("sampling.json");
+    let (patterns, sampling) = if resume && patterns_path.exists() && sampling_path.exists() {
+        let sampling: Sampling = read_json(&sampling_path)?;
+        let patterns = load_patterns(&patterns_path, [0.0, 1.0], true)?;
+        reporter.note(&format!("{} clean patterns from {} (resumed)", patterns.n, patterns_path.display()));
+        (patterns, sampling)
+    } else {
+        let t = Instant::now();
+        let (patterns, sampling) = sample_patterns(model, &grid, chi.chi, settings, samples_psi2, reporter)?;
+        let m = grid.points();
+        let densities = patterns.densities();
+        let meta = json!({"format": "mesofield-patterns", "model": model, "chi": chi.chi,
+                          "beads_per_cell": settings.beads_per_cell, "step_size": settings.step_size});
+        let bytes = to_safetensors(
+            &[("phi", vec![patterns.n, 2, grid.mx, grid.my], TensorData::F64(&densities))],
+            &meta.to_string(),
+        )?;
+        debug_assert_eq!(densities.len(), patterns.n * 2 * m);
+        write_atomic(&patterns_path, &bytes)?;
+        write_atomic(&sampling_path, serde_json::to_string_pretty(&sampling)?.as_bytes())?;
+        minutes.sampling = t.elapsed().as_secs_f64() / 60.0;
+        (patterns, sampling)
+    };
+
+    let t = Instant::now();
+    let denoiser = DenoiserSettings {
+        chi: Some(chi.chi),
+        beads_per_cell: Some(settings.beads_per_cell),
+        step_size: Some(settings.step_size),
+        ..settings.denoiser.clone()
+    };
+    let resume_training = resume && dir.join("last").exists();
+    let training = fit_denoiser(&patterns, model, &denoiser, config, dir, resume_training, stop, progress)?;
+    minutes.training = t.elapsed().as_secs_f64() / 60.0;
+    minutes.total = started.elapsed().as_secs_f64() / 60.0;
+    let curve = std::fs::read_to_string(dir.join("metrics.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let report = LearnReport { chi, sampling, training, curve, minutes };
+    write_atomic(&dir.join("report.json"), serde_json::to_string_pretty(&report)?.as_bytes())?;
+    Ok(report)
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{}: not what learn writes", path.display()))
+}
+
+/// One replica's H at every record and phi_A - f at the records of the
+/// last L-FTS time 10.
+struct Recorder {
+    every: usize,
+    keep: usize,
+    f: f64,
+    hamiltonian: Vec<f64>,
+    /// The last `keep` recorded `[M]` phi_A - f, oldest first.
+    deviation: std::collections::VecDeque<Vec<f64>>,
+    /// phi_B of the last state (the pattern keeps the compressor's pair).
+    phi_b: Vec<f64>,
+}
+
+impl Analyzer<LftsState, SolveCost> for Recorder {
+    fn sample(&mut self, state: &LftsState, _: &SolveCost) -> mesofield_physics::Result<()> {
+        if state.step.is_multiple_of(self.every) {
+            let m = state.phi.len() / 2;
+            self.hamiltonian.push(state.hamiltonian);
+            if self.deviation.len() == self.keep {
+                self.deviation.pop_front();
+            }
+            self.deviation.push_back(state.phi[..m].iter().map(|v| v - self.f).collect());
+            self.phi_b.clear();
+            self.phi_b.extend_from_slice(&state.phi[m..]);
+        }
+        Ok(())
+    }
+}
+
+/// mean(phi_A - phi_B)^2 over `[n][2][M]` densities.
+fn psi2(densities: &[f64], m: usize) -> f64 {
+    let pairs = densities.chunks(2 * m);
+    let n = pairs.len() as f64;
+    pairs.map(|p| p[..m].iter().zip(&p[m..]).map(|(a, b)| (a - b).powi(2)).sum::<f64>() / m as f64).sum::<f64>() / n
+}
+
+/// The change of the replicas' mean H between the last two windows of
+/// `window` records, its standard error over the replicas, and the spread
+/// of H between replicas (the standard deviation of their last-window means).
+fn drift(recorders: &[Recorder], window: usize) -> (f64, f64, f64) {
+    let k = recorders[0].hamiltonian.len();
+    if k < 2 * window {
+        return (f64::NAN, f64::NAN, f64::NAN);
+    }
+    let (changes, last): (Vec<f64>, Vec<f64>) = recorders
+        .iter()
+        .map(|r| {
+            let h = &r.hamiltonian;
+            let last = mean(&h[k - window..]);
+            (last - mean(&h[k - 2 * window..k - window]), last)
+        })
+        .unzip();
+    let (d, spread) = mesofield_physics::stats::mean_std(&changes);
+    (d, spread / (changes.len() as f64).sqrt(), mesofield_physics::stats::std_dev(&last))
+}
+
+/// One clean pattern from each of `settings.patterns` L-FTS replicas at
+/// `chi`, started from independent random fields and taken at the end of
+/// the burn-in.
+pub fn sample_patterns(
+    model: &ChainModel,
+    grid: &Grid,
+    chi: f64,
+    settings: &LearnSettings,
+    samples_psi2: f64,
+    reporter: &Reporter,
+) -> Result<(Patterns, Sampling)> {
+    let m = grid.points();
+    let f = model.f_a();
+    let every = settings.record_every();
+    let window = steps_of(5.0, settings.step_size).div_ceil(every).max(1);
+    let replicas = settings.patterns;
+    let set = crate::roles::resolve(&SolverChoice::Exact, Backend::Cpu, model, grid)?;
+    let config = LftsConfig::new(chi, settings.beads_per_cell, settings.step_size, settings.seed)
+        .with_pressure_tolerance(settings.tol);
+    let sampler = Lfts::new(config, set.solvers())?;
+    let seeds: Vec<u64> = (0..replicas as u64).map(|r| settings.seed.wrapping_add(r)).collect();
+    let mut w = Vec::with_capacity(replicas * 2 * m);
+    for &seed in &seeds {
+        w.extend(InitialField::Random { amplitude: 0.01 }.fields(model, grid, chi, &mut StreamRng::new(seed, 0)));
+    }
+    let mut recorders: Vec<Recorder> = (0..replicas)
+        .map(|_| Recorder {
+            every,
+            keep: 2 * window + 1,
+            f,
+            hamiltonian: Vec::new(),
+            deviation: Default::default(),
+            phi_b: Vec::new(),
+        })
+        .collect();
+    let chains = LftsChains { lfts: &sampler, seeds: seeds.clone() };
+    let (min, max, rule) = match settings.burn_in {
+        BurnIn::Fixed(n) => (n, n, "fixed"),
+        BurnIn::Plateau { min, max } => (min, max.max(min), "H plateau"),
+    };
+    if max == 0 {
+        bail!("the burn-in must be at least one step");
+    }
+    let started = Instant::now();
+    let stage = reporter.stage(max as u64, &format!("burn in {replicas} L-FTS replicas"));
+    let mut states: Vec<(LftsState, SolveCost)> = sampler.start_replicas(&w, 0)?;
+    let mut step = 0;
+    let (final_drift, final_drift_stderr) = loop {
+        let until = (step + every).min(max);
+        let mut chain_states: Vec<Replica<'_, LftsState, SolveCost>> = states
+            .into_iter()
+            .zip(recorders.iter_mut())
+            .map(|((state, cost), r)| Replica { state, cost, analyzers: vec![r as &mut dyn Analyzer<_, _>] })
+            .collect();
+        trajectory::run(&chains, &mut chain_states, until, &mut |_| {})?;
+        states = chain_states.into_iter().map(|r| (r.state, r.cost)).collect();
+        step = until;
+        let (d, se, spread) = drift(&recorders, window);
+        stage.set_position(step as u64);
+        let h = mean(&states.iter().map(|s| s.0.hamiltonian).collect::<Vec<_>>());
+        stage.set_message(format!("mean H {h:.4}, change over t = 5 {d:.1e} +- {se:.1e}"));
+        // Flat: no fall beyond twice its error, or one too small to matter,
+        // under a tenth of the spread of H between patterns. Slow annealing
+        // keeps a small fall significant over many replicas for long.
+        let flat = d.is_finite() && (d >= -2.0 * se || d >= -PLATEAU_FRACTION * spread || replicas < 2);
+        if step >= max || (step >= min && matches!(settings.burn_in, BurnIn::Plateau { .. }) && flat) {
+            break (d, se);
+        }
+    };
+    stage.finish();
+    let seconds = started.elapsed().as_secs_f64();
+    let cost: SolveCost = states.iter().map(|s| s.1).sum();
+    reporter.note(&format!("burn-in: {step} steps ({rule}), {seconds:.0} s"));
+
+    let deviations: Vec<Vec<f64>> = recorders.iter().map(|r| r.deviation.iter().flatten().copied().collect()).collect();
+    let refs: Vec<&[f64]> = deviations.iter().map(|d| d.as_slice()).collect();
+    let rho = vector_autocorrelation(&refs, m, 2 * window);
+    let self_overlap = rho.iter().enumerate().skip(1).map(|(l, r)| (l * every, *r)).collect();
+    let last: Vec<&[f64]> = recorders.iter().map(|r| &r.deviation.back().expect("recorded")[..]).collect();
+    let (mut cross_sum, mut cross_max, mut pairs) = (0.0, 0.0f64, 0usize);
+    for i in 0..last.len() {
+        for j in i + 1..last.len() {
+            let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(u, v)| u * v).sum::<f64>();
+            let c = dot(last[i], last[j]) / (dot(last[i], last[i]) * dot(last[j], last[j])).sqrt();
+            cross_sum += c.abs();
+            cross_max = cross_max.max(c.abs());
+            pairs += 1;
+        }
+    }
+    let phi_a: Vec<f64> = last.iter().flat_map(|d| d.iter().map(|v| v + f)).collect();
+    let phi_b: Vec<f64> = recorders.iter().flat_map(|r| r.phi_b.iter().copied()).collect();
+    let patterns =
+        Patterns { n: replicas, mx: grid.mx, my: grid.my, phi_a, phi_b: Some(phi_b), model: Some(model.clone()) };
+    let replica_means: Vec<f64> = (0..recorders[0].hamiltonian.len())
+        .map(|k| mean(&recorders.iter().map(|r| r.hamiltonian[k]).collect::<Vec<_>>()))
+        .collect();
+    let sampling = Sampling {
+        chi,
+        replicas,
+        seed: settings.seed,
+        burn_in_rule: rule.into(),
+        burn_in: step,
+        record_every: every,
+        hamiltonian: replica_means,
+        final_drift,
+        final_drift_stderr,
+        self_overlap,
+        cross_overlap_mean: if pairs > 0 { cross_sum / pairs as f64 } else { f64::NAN },
+        cross_overlap_max: cross_max,
+        samples_psi2,
+        patterns_psi2: psi2(&patterns.densities(), m),
+        patterns: replicas,
+        seconds,
+        replica_steps_per_second: (replicas * step) as f64 / seconds,
+        cost,
+    };
+    Ok((patterns, sampling))
+}
