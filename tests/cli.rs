@@ -982,6 +982,14 @@ fn learn_quick_from_two_samples_then_resume() {
     assert!(s["self_overlap"][0][1].as_f64().unwrap() > 0.8, "{}", s["self_overlap"]);
     assert_eq!(report["curve"].as_array().unwrap().len(), 2);
     assert!(first.join("best/denoise.json").exists() && first.join("report.json").exists());
+    assert!(first.join("generator/best/denoise.json").exists());
+    // The generator's range hides the patterns; the denoiser's is train-denoiser's.
+    let range = |d: &str| -> f64 {
+        let spec: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(first.join(d).join("denoise.json")).unwrap()).unwrap();
+        spec["sigma"][1].as_f64().unwrap() / spec["sigma"][0].as_f64().unwrap()
+    };
+    assert!((range("best") - 15.0).abs() < 1e-9 && (range("generator/best") - 200.0).abs() < 1e-6);
     let patterns = std::fs::read(first.join("patterns.safetensors")).unwrap();
 
     // The same seed, the same clean patterns.
@@ -995,15 +1003,17 @@ fn learn_quick_from_two_samples_then_resume() {
     assert_eq!(resumed["chi"]["chi"].as_f64().unwrap(), chi);
     assert_eq!(resumed["training"]["epochs"], 3);
     assert_eq!(resumed["curve"].as_array().unwrap().len(), 3);
+    assert_eq!(resumed["generator"]["epochs"], 3);
+    assert_eq!(resumed["generator_curve"].as_array().unwrap().len(), 3);
     assert!(std::fs::read(first.join("patterns.safetensors")).unwrap() == patterns);
 
-    // New patterns by reverse diffusion, checked against the L-FTS ones beside the checkpoint.
+    // New patterns by reverse diffusion, checked against the L-FTS ones learn made.
     let best = first.join("best");
     let generated = dir.join("generated.safetensors");
     let out = run(&[
         "generate-patterns",
         "--checkpoint",
-        best.to_str().unwrap(),
+        first.join("generator/best").to_str().unwrap(),
         "--count",
         "3",
         "--steps",
@@ -1019,6 +1029,13 @@ fn learn_quick_from_two_samples_then_resume() {
     assert!(report["reference"]["peak_ratio"].as_f64().unwrap().is_finite());
     let out = run(&["dataset", "info", generated.to_str().unwrap(), "--json"]);
     assert!(out.status.success(), "{}", stderr(&out));
+    // Densities the chain allows, of the chain's mean f = 0.7 (the output's shift fixes it).
+    let info: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let phi_a = info["info"]["tensors"].as_array().unwrap().iter().find(|t| t["name"] == "phi_a").unwrap();
+    let stats = &phi_a["channels"][0];
+    assert_eq!(phi_a["shape"], serde_json::json!([3, 32, 32]));
+    assert!(stats["min"].as_f64().unwrap() > 0.0 && stats["max"].as_f64().unwrap() < 1.0, "{stats}");
+    assert!((stats["mean"].as_f64().unwrap() - 0.7).abs() < 1e-5, "{stats}");
 
     // The operator as the start of exact action minimisation (chi and B from the checkpoint).
     let noisy = dir.join("noisy.safetensors");

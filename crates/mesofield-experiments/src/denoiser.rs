@@ -25,6 +25,8 @@ pub struct DenoiserSettings {
     /// The noise levels to train over, in units of the clean patterns'
     /// standard deviation (as `noise --sigma` counts them).
     pub sigma_relative: [f64; 2],
+    /// Half of the draws below this level (same units), where set.
+    pub focus_relative: Option<f64>,
     /// Largest salt-and-pepper fraction (0: Gaussian noise only).
     pub salt_pepper: f64,
     /// Patterns held out for validation (at least one).
@@ -39,6 +41,7 @@ impl Default for DenoiserSettings {
     fn default() -> Self {
         DenoiserSettings {
             sigma_relative: [0.1, 1.5],
+            focus_relative: None,
             salt_pepper: 0.0,
             valid_fraction: 0.2,
             chi: None,
@@ -121,6 +124,7 @@ pub fn fit_denoiser(
         beads_per_cell: settings.beads_per_cell,
         step_size: settings.step_size,
         sigma: [low * contrast, high * contrast],
+        sigma_focus: settings.focus_relative.map(|f| f * contrast),
         salt_pepper: settings.salt_pepper,
         contrast,
     };

@@ -127,7 +127,7 @@ pub struct GenerateReport {
     pub patterns_per_second: f64,
     pub generated: PatternStatistics,
     /// The L-FTS patterns compared against (`--reference`, else the
-    /// `patterns.safetensors` that `learn` wrote beside the checkpoint).
+    /// `patterns.safetensors` that `learn` wrote with the checkpoint).
     pub reference: Option<Reference>,
 }
 
@@ -169,7 +169,8 @@ pub fn generate_to_file(
     let plan = SpectralPlan::new(grid);
     let generated = generate(&operator, count, steps, seed);
     let statistics = PatternStatistics::of(&plan, &generated.phi_a, 20)?;
-    let beside = checkpoint.parent().map(|p| p.join("patterns.safetensors")).filter(|p| p.exists());
+    // `learn` writes the patterns beside `best` and above `generator/best`.
+    let beside = checkpoint.ancestors().skip(1).take(2).map(|p| p.join("patterns.safetensors")).find(|p| p.exists());
     let reference = match reference.map(std::path::Path::to_path_buf).or(beside) {
         None => None,
         Some(file) => {

@@ -48,6 +48,11 @@ pub struct DenoiseSpec {
     /// points set to the pattern's minimum or maximum ("salt and pepper",
     /// as `noise` makes it), at most `salt_pepper`.
     pub sigma: [f64; 2],
+    /// Where set, half of the training draws are log-uniform over
+    /// [sigma[0], sigma_focus] instead of the whole range: a range wide
+    /// enough to generate from keeps the denoising band's accuracy.
+    #[serde(default)]
+    pub sigma_focus: Option<f64>,
     pub salt_pepper: f64,
     /// The clean training patterns' rms of phi_A - f: the inputs' scale.
     pub contrast: f64,
@@ -61,6 +66,11 @@ impl DenoiseSpec {
         }
         if !(self.contrast > 0.0 && self.contrast.is_finite()) {
             return Err(format!("the patterns' contrast must be > 0, got {}", self.contrast));
+        }
+        if let Some(focus) = self.sigma_focus {
+            if !(focus > low && focus <= high) {
+                return Err(format!("sigma focus must lie in ({low}, {high}], got {focus}"));
+            }
         }
         if !(0.0..1.0).contains(&self.salt_pepper) {
             return Err(format!("salt-and-pepper fraction must be in [0, 1), got {}", self.salt_pepper));
@@ -240,7 +250,8 @@ pub fn save(
 /// The denoise operator's training task: clean phi_A patterns (`[n][M]`),
 /// each drawn per epoch under a random symmetry of the box (a translation,
 /// reflections, and the transpose where the box is square) with fresh
-/// noise: sigma log-uniform over the spec's range, and, for half of the
+/// noise: sigma log-uniform over the spec's range (half of the draws
+/// below `sigma_focus` where set), and, for half of the
 /// patterns where the spec allows it, a fraction up to `salt_pepper` of
 /// the points set to the pattern's minimum or maximum. Validation: each
 /// validation pattern at the range's ends and its geometric middle, with
@@ -280,7 +291,10 @@ fn draw(spec: &DenoiseSpec, clean: &[f64], rng: &mut StreamRng, sigma: Option<f6
             moved[tx * my + ty] = clean[ix * my + iy];
         }
     }
-    let [low, high] = spec.sigma.map(f64::ln);
+    let [low, mut high] = spec.sigma.map(f64::ln);
+    if let Some(focus) = spec.sigma_focus.filter(|_| sigma.is_none() && rng.uniform() < 0.5) {
+        high = focus.ln();
+    }
     let sigma = sigma.unwrap_or_else(|| (low + (high - low) * rng.uniform()).exp());
     let salt = if spec.salt_pepper > 0.0 && rng.uniform() < 0.5 { spec.salt_pepper * rng.uniform() } else { 0.0 };
     let (lo, hi) = moved.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &v| (l.min(v), h.max(v)));
@@ -325,11 +339,16 @@ impl<'a> DenoiseTask<'a> {
             )));
         }
         let [low, high] = spec.sigma;
-        let levels = [low, (low * high).sqrt(), high];
+        // The range's ends and middle, and the focus band's middle and top:
+        // the best checkpoint is chosen on both.
+        let mut levels = vec![low, (low * high).sqrt(), high];
+        if let Some(focus) = spec.sigma_focus {
+            levels.extend([(low * focus).sqrt(), focus]);
+        }
         let mut rng = StreamRng::new(seed, VALID_STREAM);
         let (mut valid_noisy, mut valid_sigma, mut valid_clean) = (Vec::new(), Vec::new(), Vec::new());
         for clean in valid.chunks(m) {
-            for level in levels {
+            for &level in &levels {
                 let (noisy, moved, sigma) = draw(&spec, clean, &mut rng, Some(level));
                 valid_noisy.extend(noisy);
                 valid_clean.extend(moved);

@@ -83,6 +83,7 @@ fn spec(grid: [usize; 2]) -> DenoiseSpec {
         beads_per_cell: Some(100.0),
         step_size: Some(0.05),
         sigma: [0.02, 0.4],
+        sigma_focus: None,
         salt_pepper: 0.0,
         contrast: 0.3,
     }

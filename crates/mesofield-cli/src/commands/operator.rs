@@ -320,6 +320,10 @@ pub struct TrainDenoiserArgs {
     /// Noise levels to train over, LO,HI, in units of the clean patterns' standard deviation (as `noise --sigma`).
     #[arg(long, default_value = "0.1,1.5")]
     pub sigma: String,
+    /// Draw half of the noise levels below this one (same units), where given: a wide range for
+    /// generation that keeps the denoising band's accuracy.
+    #[arg(long)]
+    pub sigma_focus: Option<f64>,
     /// Largest fraction of salt-and-pepper points (0: Gaussian noise only).
     #[arg(long, default_value_t = 0.0)]
     pub salt_pepper: f64,
@@ -365,6 +369,7 @@ pub fn train_denoiser(a: &TrainDenoiserArgs) -> Result<()> {
     }
     let settings = DenoiserSettings {
         sigma_relative: super::parse_range(&a.sigma, "--sigma")?,
+        focus_relative: a.sigma_focus,
         salt_pepper: a.salt_pepper,
         chi: a.chi,
         beads_per_cell: a.beads_per_cell,
@@ -438,13 +443,14 @@ pub struct LearnArgs {
     /// A small run that shows the whole pipeline in seconds (tests, first tries).
     #[arg(long)]
     pub quick: bool,
-    /// Noise levels to train over, LO,HI, in units of the clean patterns' standard deviation.
-    #[arg(long, default_value = "0.1,1.5")]
-    pub sigma: String,
+    /// The denoiser's noise levels, LO,HI, in units of the clean patterns' standard deviation [default:
+    /// 0.1,1.5; the generator's are 0.1-20, half of its draws below 1.5].
+    #[arg(long)]
+    pub sigma: Option<String>,
     /// Largest fraction of salt-and-pepper points (0: Gaussian noise only).
     #[arg(long, default_value_t = 0.0)]
     pub salt_pepper: f64,
-    /// Training epochs [default: 150; --quick 2].
+    /// Training epochs of each operator [default: 150; --quick 2].
     #[arg(long)]
     pub epochs: Option<usize>,
     #[arg(long, default_value_t = 16)]
@@ -461,6 +467,9 @@ pub struct LearnArgs {
     /// phi_A of a PNG's black and white, LO,HI.
     #[arg(long, default_value = "0,1")]
     pub phi_range: String,
+    /// Train the denoiser only, not the generator (OUT/generator) that `generate-patterns` uses.
+    #[arg(long)]
+    pub no_generator: bool,
     /// Continue in OUT: chi and the clean patterns are reused, training goes on from OUT/last.
     #[arg(long)]
     pub resume: bool,
@@ -469,8 +478,7 @@ pub struct LearnArgs {
 }
 
 pub fn learn(a: &LearnArgs) -> Result<()> {
-    use mesofield_experiments::denoiser::DenoiserSettings;
-    use mesofield_experiments::learn::{BurnIn, LearnSettings, learn, steps_of};
+    use mesofield_experiments::learn::{BurnIn, LEARN_EPOCHS, LearnSettings, learn, steps_of};
     if !(a.beads_per_cell.is_finite() && a.beads_per_cell > 0.0) {
         bail!("--beads-per-cell must be finite and > 0, got {}", a.beads_per_cell);
     }
@@ -481,7 +489,7 @@ pub fn learn(a: &LearnArgs) -> Result<()> {
         mesofield_experiments::patterns::load_many(&a.samples, super::parse_range(&a.phi_range, "--phi-range")?, true)?;
     let model = clean.chain_model(a.model.as_deref())?;
     let mut settings = LearnSettings::new(a.beads_per_cell, a.step_size);
-    let epochs = a.epochs.unwrap_or(if a.quick { 2 } else { 150 });
+    let epochs = a.epochs.unwrap_or(if a.quick { 2 } else { LEARN_EPOCHS });
     if a.quick {
         settings.patterns = 8;
         settings.burn_in = BurnIn::Plateau { min: steps_of(10.0, a.step_size), max: steps_of(30.0, a.step_size) };
@@ -491,11 +499,16 @@ pub fn learn(a: &LearnArgs) -> Result<()> {
         settings.burn_in = BurnIn::Fixed(n);
     }
     settings.seed = a.seed;
-    settings.denoiser = DenoiserSettings {
-        sigma_relative: super::parse_range(&a.sigma, "--sigma")?,
-        salt_pepper: a.salt_pepper,
-        ..DenoiserSettings::default()
-    };
+    if let Some(sigma) = &a.sigma {
+        settings.denoiser.sigma_relative = super::parse_range(sigma, "--sigma")?;
+    }
+    settings.denoiser.salt_pepper = a.salt_pepper;
+    if a.no_generator {
+        settings.generator = None;
+    }
+    if let Some(g) = settings.generator.as_mut() {
+        g.salt_pepper = a.salt_pepper;
+    }
     if epochs == 0 || a.batch == 0 {
         bail!("--epochs and --batch must be >= 1");
     }
@@ -505,12 +518,21 @@ pub fn learn(a: &LearnArgs) -> Result<()> {
         .with_seed(a.seed)
         .with_learning_rate(a.lr);
     let reporter = reporter();
-    let mut stage = None;
+    let mut stage: Option<(mesofield_experiments::progress::Stage, usize)> = None;
     let sources: Vec<String> = a.samples.iter().map(|p| p.display().to_string()).collect();
     let report =
         learn(&sources, clean, &model, &settings, config, &a.out, a.resume, ctrl_c_stop(), &reporter, &mut |p| {
             if let Progress::Epoch(m) = p {
-                let s = stage.get_or_insert_with(|| reporter.stage(epochs as u64, "train denoiser"));
+                // The denoiser's epochs, then the generator's from 1 again.
+                if stage.as_ref().is_none_or(|(_, last)| m.epoch <= *last) {
+                    let what = if stage.is_none() { "train denoiser" } else { "train generator" };
+                    if let Some((s, _)) = stage.take() {
+                        s.finish();
+                    }
+                    stage = Some((reporter.stage(epochs as u64, what), 0));
+                }
+                let (s, last) = stage.as_mut().expect("set above");
+                *last = m.epoch;
                 s.set_position(m.epoch as u64);
                 s.println(format!(
                     "epoch {:>3} train {:.4} valid mean {:.4} median {:.4}{}",
@@ -522,10 +544,10 @@ pub fn learn(a: &LearnArgs) -> Result<()> {
                 ));
             }
         })?;
-    if let Some(s) = stage {
+    if let Some((s, _)) = stage {
         s.finish();
     }
-    if report.training.epochs < epochs {
+    if report.training.epochs < epochs || (settings.generator.is_some() && report.generator.is_none()) {
         bail!(
             "stopped after epoch {} of {}; {} holds it: run the same command with --resume to continue",
             report.training.epochs,
@@ -539,7 +561,7 @@ pub fn learn(a: &LearnArgs) -> Result<()> {
         let s = &report.sampling;
         println!(
             "chi {:.4} +- {:.4}; {} patterns, one per L-FTS replica after {} steps ({}; <(phi_A - phi_B)^2> {:.4}, samples {:.4}); \
-             denoiser best validation error {:.4}; {:.1} min -> {}",
+             denoiser best validation error {:.4}; {:.1} min -> {}{}",
             report.chi.chi,
             report.chi.std_error,
             s.patterns,
@@ -549,7 +571,12 @@ pub fn learn(a: &LearnArgs) -> Result<()> {
             s.samples_psi2,
             report.training.best_valid_error,
             report.minutes.total,
-            a.out.join("best").display()
+            a.out.join("best").display(),
+            if report.generator.is_some() {
+                format!(", generator {}", a.out.join("generator/best").display())
+            } else {
+                String::new()
+            }
         );
     }
     Ok(())
@@ -557,7 +584,8 @@ pub fn learn(a: &LearnArgs) -> Result<()> {
 
 #[derive(Args)]
 pub struct GeneratePatternsArgs {
-    /// A denoise operator's checkpoint (`learn`'s OUT/best).
+    /// A denoise operator's checkpoint (`learn`'s OUT/generator/best; one trained over noise levels
+    /// that hide the patterns).
     #[arg(long)]
     pub checkpoint: PathBuf,
     #[arg(long, default_value_t = 64)]
@@ -567,7 +595,7 @@ pub struct GeneratePatternsArgs {
     pub steps: usize,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// L-FTS patterns to compare with [default: the patterns.safetensors `learn` wrote beside the checkpoint].
+    /// L-FTS patterns to compare with [default: the patterns.safetensors `learn` wrote with the checkpoint].
     #[arg(long)]
     pub reference: Option<PathBuf>,
     /// Output safetensors: `phi_a` [n, Mx, My], the mean S(q) (`sq_q`, `sq_S`), the report in the metadata.

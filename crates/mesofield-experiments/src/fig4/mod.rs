@@ -109,7 +109,7 @@ pub struct Fig4Spec {
 }
 
 fn default_denoiser_epochs() -> usize {
-    60
+    crate::learn::LEARN_EPOCHS
 }
 
 /// One setting for each kind of RBM.

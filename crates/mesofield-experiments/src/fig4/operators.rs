@@ -87,6 +87,8 @@ pub fn denoisers(
                 let sources: Vec<String> = runs.iter().map(|r| format!("pool run {r}, last snapshot")).collect();
                 let mut settings = LearnSettings::new(spec.beads_per_cell, spec.step_size);
                 settings.patterns = spec.learn_patterns;
+                // The table needs the denoiser only.
+                settings.generator = None;
                 settings.seed = spec.seed;
                 if let Some(steps) = spec.learn_burn_in {
                     settings.burn_in = BurnIn::Fixed(steps);
