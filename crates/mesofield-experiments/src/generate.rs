@@ -19,7 +19,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use mesofield_fno::denoise::DenoiseOperator;
-use mesofield_physics::observables::{Peak, mean_of, structure_factor};
+use mesofield_physics::observables::{Peak, StructureFactor, mean_of, structure_factor};
 use mesofield_physics::rng::StreamRng;
 use mesofield_physics::spectral::SpectralPlan;
 use mesofield_physics::stats::mean_std;
@@ -44,9 +44,9 @@ pub fn generate(operator: &DenoiseOperator, count: usize, steps: usize, seed: u6
     let [low, high] = spec.sigma;
     let levels: Vec<f64> = (0..steps).map(|i| high * (low / high).powf(i as f64 / (steps - 1) as f64)).collect();
     let mut rngs: Vec<StreamRng> = (0..count as u64).map(|s| StreamRng::new(seed, s)).collect();
+    let mut z = vec![0.0; m];
     let mut noise = |x: &mut [f64], scale: f64| {
         for (rng, pattern) in rngs.iter_mut().zip(x.chunks_mut(m)) {
-            let mut z = vec![0.0; m];
             rng.fill_normal(&mut z);
             // Mean-free: the pattern's mean is f at every level.
             let mean = z.iter().sum::<f64>() / m as f64;
@@ -88,6 +88,15 @@ pub struct PatternStatistics {
 
 impl PatternStatistics {
     pub fn of(plan: &SpectralPlan, phi_a: &[f64], bins: usize) -> mesofield_physics::Result<Self> {
+        Ok(Self::with_structure_factor(plan, phi_a, bins)?.0)
+    }
+
+    /// The statistics and S(q) averaged over the patterns.
+    pub fn with_structure_factor(
+        plan: &SpectralPlan,
+        phi_a: &[f64],
+        bins: usize,
+    ) -> mesofield_physics::Result<(Self, StructureFactor)> {
         let m = plan.grid().points();
         let n = phi_a.len() / m;
         let sq: Vec<_> = phi_a.chunks(m).map(|p| structure_factor(plan, p)).collect();
@@ -104,14 +113,15 @@ impl PatternStatistics {
             histogram[b] += 1.0 / phi_a.len() as f64;
         }
         let root = (n as f64).sqrt();
-        Ok(PatternStatistics {
+        let statistics = PatternStatistics {
             patterns: n,
             peak,
             peak_stderr: spread / root,
             psi2: psi2_mean,
             psi2_stderr: psi2_spread / root,
             histogram,
-        })
+        };
+        Ok((statistics, mean))
     }
 }
 
@@ -168,7 +178,7 @@ pub fn generate_to_file(
     let grid = mesofield_physics::Grid::for_model(&spec.model, spec.grid[0], spec.grid[1])?;
     let plan = SpectralPlan::new(grid);
     let generated = generate(&operator, count, steps, seed);
-    let statistics = PatternStatistics::of(&plan, &generated.phi_a, 20)?;
+    let (statistics, sq) = PatternStatistics::with_structure_factor(&plan, &generated.phi_a, 20)?;
     // `learn` writes the patterns beside `best` and above `generator/best`.
     let beside = checkpoint.ancestors().skip(1).take(2).map(|p| p.join("patterns.safetensors")).find(|p| p.exists());
     let reference = match reference.map(std::path::Path::to_path_buf).or(beside) {
@@ -206,8 +216,6 @@ pub fn generate_to_file(
         generated: statistics,
         reference,
     };
-    let sq: Vec<_> = generated.phi_a.chunks(grid.points()).map(|p| structure_factor(&plan, p)).collect();
-    let sq = mean_of(&sq)?;
     let meta = serde_json::json!({"format": "mesofield-generated", "model": spec.model, "report": report});
     use mesofield_physics::io::{TensorData, to_safetensors, write_atomic};
     let bytes = to_safetensors(

@@ -26,18 +26,17 @@ use serde_json::json;
 
 use mesofield_fno::TrainConfig;
 use mesofield_fno::training::{Progress, Stop};
-use mesofield_physics::chi::{ChiEstimator, estimate_chi};
 use mesofield_physics::fields::InitialField;
 use mesofield_physics::fts::{Lfts, LftsConfig, LftsState};
 use mesofield_physics::io::{TensorData, to_safetensors, write_atomic};
+use mesofield_physics::observables::order_parameter;
 use mesofield_physics::rng::StreamRng;
-use mesofield_physics::spectral::SpectralPlan;
 use mesofield_physics::stats::{mean, vector_autocorrelation};
 use mesofield_physics::trajectory::{self, Analyzer, LftsChains, Replica};
 use mesofield_physics::{ChainModel, Grid, SolveCost};
 
 use crate::denoiser::{DenoiserReport, DenoiserSettings, fit_denoiser};
-use crate::observed::invert_patterns;
+use crate::observed::chi_from_samples;
 use crate::patterns::{Patterns, load_patterns};
 use crate::progress::Reporter;
 use crate::roles::Resolved;
@@ -234,7 +233,7 @@ pub fn learn(
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let mut minutes = StageMinutes::default();
     let grid = Grid::for_model(model, clean.mx, clean.my)?;
-    let samples_psi2: Vec<f64> = clean.densities().chunks(2 * grid.points()).map(|p| psi2(p, grid.points())).collect();
+    let samples_psi2: Vec<f64> = clean.densities().chunks(2 * grid.points()).map(order_parameter).collect();
 
     let chi_path = dir.join("chi.json");
     let chi = if resume && chi_path.exists() {
@@ -250,11 +249,7 @@ pub fn learn(
     } else {
         let t = Instant::now();
         let source = Resolved { choice: SolverChoice::Exact, backend: Backend::Cpu };
-        let inverted = invert_patterns(clean, model, &source, 1e-10, reporter)?;
-        let plan = SpectralPlan::new(inverted.grid);
-        let estimator =
-            ChiEstimator::Equipartition { beads_per_cell: settings.beads_per_cell, step_size: settings.step_size };
-        let estimate = estimate_chi(&plan, &inverted.w, &inverted.phi, estimator)?;
+        let estimate = chi_from_samples(clean, model, settings.beads_per_cell, settings.step_size, &source, reporter)?;
         let chi = LearnedChi {
             samples: samples.to_vec(),
             chi: estimate.chi,
@@ -384,13 +379,6 @@ impl Analyzer<LftsState, SolveCost> for Recorder {
     }
 }
 
-/// mean(phi_A - phi_B)^2 over `[n][2][M]` densities.
-fn psi2(densities: &[f64], m: usize) -> f64 {
-    let pairs = densities.chunks(2 * m);
-    let n = pairs.len() as f64;
-    pairs.map(|p| p[..m].iter().zip(&p[m..]).map(|(a, b)| (a - b).powi(2)).sum::<f64>() / m as f64).sum::<f64>() / n
-}
-
 /// The change of the replicas' mean H between the last two windows of
 /// `window` records, its standard error over the replicas, and the spread
 /// of H between replicas (the standard deviation of their last-window means).
@@ -481,7 +469,7 @@ pub fn sample_patterns(
         // between replicas over the root of the samples' count). H cannot be
         // compared: the samples' fields come from the inverse map, without
         // the high-q noise of W_- that L-FTS states carry.
-        let psi2_now: Vec<f64> = states.iter().map(|s| psi2(&s.0.phi, m)).collect();
+        let psi2_now: Vec<f64> = states.iter().map(|s| order_parameter(&s.0.phi)).collect();
         let (psi2_mean, psi2_spread) = mesofield_physics::stats::mean_std(&psi2_now);
         let reached = !samples_psi2.is_empty()
             && replicas > 1
@@ -535,7 +523,7 @@ pub fn sample_patterns(
         cross_overlap_mean: if pairs > 0 { cross_sum / pairs as f64 } else { f64::NAN },
         cross_overlap_max: cross_max,
         samples_psi2: mean(samples_psi2),
-        patterns_psi2: psi2(&patterns.densities(), m),
+        patterns_psi2: mean(&patterns.densities().chunks(2 * m).map(order_parameter).collect::<Vec<_>>()),
         patterns: replicas,
         seconds,
         replica_steps_per_second: (replicas * step) as f64 / seconds,

@@ -8,10 +8,12 @@ use clap::Args;
 use serde_json::json;
 
 use mesofield_experiments::operator_eval::{eval_pictures, interrupted, loss_curve};
+use mesofield_experiments::patterns::Patterns;
 use mesofield_fno::TrainConfig;
 use mesofield_fno::evaluation::{EvalReport, evaluate};
-use mesofield_fno::training::{Progress, Stop};
+use mesofield_fno::training::{EpochMetrics, Progress, Stop};
 use mesofield_fno::{FnoConfig, FnoOperator};
+use mesofield_physics::ChainModel;
 use mesofield_physics::dataset::Dataset;
 use mesofield_physics::io::{FieldFile, write_atomic};
 
@@ -309,6 +311,66 @@ pub fn predict(a: &PredictArgs) -> Result<()> {
     Ok(())
 }
 
+/// What `train-denoiser` and `learn` share: how the patterns are read, the
+/// noise model's salt and pepper, the network and the optimiser.
+#[derive(Args)]
+pub struct DenoiserTrainingArgs {
+    /// Largest fraction of salt-and-pepper points (0: Gaussian noise only).
+    #[arg(long, default_value_t = 0.0)]
+    pub salt_pepper: f64,
+    #[arg(long, default_value_t = 16)]
+    pub batch: usize,
+    /// Seeds the training (and `learn`'s L-FTS replicas, SEED + r).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    #[arg(long, default_value_t = 3e-3)]
+    pub lr: f64,
+    #[command(flatten)]
+    pub fno: FnoArgs,
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// phi_A of a PNG's black and white, LO,HI.
+    #[arg(long, default_value = "0,1")]
+    pub phi_range: String,
+}
+
+impl DenoiserTrainingArgs {
+    /// The clean patterns of `paths`, pooled, and their chain model.
+    fn patterns(&self, paths: &[PathBuf]) -> Result<(Patterns, ChainModel)> {
+        let clean = mesofield_experiments::patterns::load_many(
+            paths,
+            super::parse_range(&self.phi_range, "--phi-range")?,
+            true,
+        )?;
+        let model = clean.chain_model(self.model.as_deref())?;
+        Ok((clean, model))
+    }
+
+    /// The training config of a denoise operator for `epochs`.
+    fn config(&self, epochs: usize) -> Result<TrainConfig> {
+        if epochs == 0 || self.batch == 0 {
+            bail!("--epochs and --batch must be >= 1");
+        }
+        Ok(TrainConfig::new(self.fno.config()?.with_predict_log_q(false))
+            .with_epochs(epochs)
+            .with_batch(self.batch)
+            .with_seed(self.seed)
+            .with_learning_rate(self.lr))
+    }
+}
+
+/// A denoise operator's epoch, as its progress line.
+fn denoiser_epoch_line(m: &EpochMetrics) -> String {
+    format!(
+        "epoch {:>3} train {:.4} valid mean {:.4} median {:.4}{}",
+        m.epoch,
+        m.train_loss,
+        m.valid_error_mean,
+        m.valid_error_median,
+        if m.best { " (best)" } else { "" }
+    )
+}
+
 #[derive(Args)]
 pub struct TrainDenoiserArgs {
     /// Clean patterns (.safetensors, .npy or grayscale .png); several files are pooled. The last fifth is held out.
@@ -324,9 +386,6 @@ pub struct TrainDenoiserArgs {
     /// generation that keeps the denoising band's accuracy.
     #[arg(long)]
     pub sigma_focus: Option<f64>,
-    /// Largest fraction of salt-and-pepper points (0: Gaussian noise only).
-    #[arg(long, default_value_t = 0.0)]
-    pub salt_pepper: f64,
     /// The chi, B and L-FTS step size the patterns were sampled with, where known (stated in the checkpoint).
     #[arg(long)]
     pub chi: Option<f64>,
@@ -336,19 +395,8 @@ pub struct TrainDenoiserArgs {
     pub step_size: Option<f64>,
     #[arg(long, default_value_t = 60)]
     pub epochs: usize,
-    #[arg(long, default_value_t = 16)]
-    pub batch: usize,
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-    #[arg(long, default_value_t = 3e-3)]
-    pub lr: f64,
     #[command(flatten)]
-    pub fno: FnoArgs,
-    #[arg(long)]
-    pub model: Option<PathBuf>,
-    /// phi_A of a PNG's black and white, LO,HI.
-    #[arg(long, default_value = "0,1")]
-    pub phi_range: String,
+    pub training: DenoiserTrainingArgs,
     /// Continue from OUT/last.
     #[arg(long)]
     pub resume: bool,
@@ -358,41 +406,22 @@ pub struct TrainDenoiserArgs {
 
 pub fn train_denoiser(a: &TrainDenoiserArgs) -> Result<()> {
     use mesofield_experiments::denoiser::{DenoiserSettings, train_denoiser};
-    let clean = mesofield_experiments::patterns::load_many(
-        &a.patterns,
-        super::parse_range(&a.phi_range, "--phi-range")?,
-        true,
-    )?;
-    let model = clean.chain_model(a.model.as_deref())?;
-    if a.epochs == 0 || a.batch == 0 {
-        bail!("--epochs and --batch must be >= 1");
-    }
+    let (clean, model) = a.training.patterns(&a.patterns)?;
+    let config = a.training.config(a.epochs)?;
     let settings = DenoiserSettings {
         sigma_relative: super::parse_range(&a.sigma, "--sigma")?,
         focus_relative: a.sigma_focus,
-        salt_pepper: a.salt_pepper,
+        salt_pepper: a.training.salt_pepper,
         chi: a.chi,
         beads_per_cell: a.beads_per_cell,
         step_size: a.step_size,
         ..DenoiserSettings::default()
     };
-    let config = TrainConfig::new(a.fno.config()?.with_predict_log_q(false))
-        .with_epochs(a.epochs)
-        .with_batch(a.batch)
-        .with_seed(a.seed)
-        .with_learning_rate(a.lr);
     let stage = reporter().stage(a.epochs as u64, "train denoiser");
     let report = train_denoiser(&clean, &model, &settings, config, &a.out, a.resume, ctrl_c_stop(), &mut |p| {
         if let Progress::Epoch(m) = p {
             stage.set_position(m.epoch as u64);
-            stage.println(format!(
-                "epoch {:>3} train {:.4} valid mean {:.4} median {:.4}{}",
-                m.epoch,
-                m.train_loss,
-                m.valid_error_mean,
-                m.valid_error_median,
-                if m.best { " (best)" } else { "" }
-            ));
+            stage.println(denoiser_epoch_line(m));
         }
     })?;
     stage.finish();
@@ -447,26 +476,11 @@ pub struct LearnArgs {
     /// 0.1,1.5; the generator's are 0.1-20, half of its draws below 1.5].
     #[arg(long)]
     pub sigma: Option<String>,
-    /// Largest fraction of salt-and-pepper points (0: Gaussian noise only).
-    #[arg(long, default_value_t = 0.0)]
-    pub salt_pepper: f64,
     /// Training epochs of each operator [default: 150; --quick 2].
     #[arg(long)]
     pub epochs: Option<usize>,
-    #[arg(long, default_value_t = 16)]
-    pub batch: usize,
-    /// Seeds the L-FTS replicas (SEED + r) and the training.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-    #[arg(long, default_value_t = 3e-3)]
-    pub lr: f64,
     #[command(flatten)]
-    pub fno: FnoArgs,
-    #[arg(long)]
-    pub model: Option<PathBuf>,
-    /// phi_A of a PNG's black and white, LO,HI.
-    #[arg(long, default_value = "0,1")]
-    pub phi_range: String,
+    pub training: DenoiserTrainingArgs,
     /// Train the denoiser only, not the generator (OUT/generator) that `generate-patterns` uses.
     #[arg(long)]
     pub no_generator: bool,
@@ -485,9 +499,7 @@ pub fn learn(a: &LearnArgs) -> Result<()> {
     if !(a.step_size.is_finite() && a.step_size > 0.0) {
         bail!("--step-size must be finite and > 0 (the replicas step with it), got {}", a.step_size);
     }
-    let clean =
-        mesofield_experiments::patterns::load_many(&a.samples, super::parse_range(&a.phi_range, "--phi-range")?, true)?;
-    let model = clean.chain_model(a.model.as_deref())?;
+    let (clean, model) = a.training.patterns(&a.samples)?;
     let mut settings = LearnSettings::new(a.beads_per_cell, a.step_size);
     let epochs = a.epochs.unwrap_or(if a.quick { 2 } else { LEARN_EPOCHS });
     if a.quick {
@@ -498,25 +510,18 @@ pub fn learn(a: &LearnArgs) -> Result<()> {
     if let Some(n) = a.burn_in {
         settings.burn_in = BurnIn::Fixed(n);
     }
-    settings.seed = a.seed;
+    settings.seed = a.training.seed;
     if let Some(sigma) = &a.sigma {
         settings.denoiser.sigma_relative = super::parse_range(sigma, "--sigma")?;
     }
-    settings.denoiser.salt_pepper = a.salt_pepper;
+    settings.denoiser.salt_pepper = a.training.salt_pepper;
     if a.no_generator {
         settings.generator = None;
     }
     if let Some(g) = settings.generator.as_mut() {
-        g.salt_pepper = a.salt_pepper;
+        g.salt_pepper = a.training.salt_pepper;
     }
-    if epochs == 0 || a.batch == 0 {
-        bail!("--epochs and --batch must be >= 1");
-    }
-    let config = TrainConfig::new(a.fno.config()?.with_predict_log_q(false))
-        .with_epochs(epochs)
-        .with_batch(a.batch)
-        .with_seed(a.seed)
-        .with_learning_rate(a.lr);
+    let config = a.training.config(epochs)?;
     let reporter = reporter();
     let mut stage: Option<(mesofield_experiments::progress::Stage, usize)> = None;
     let sources: Vec<String> = a.samples.iter().map(|p| p.display().to_string()).collect();
@@ -534,14 +539,7 @@ pub fn learn(a: &LearnArgs) -> Result<()> {
                 let (s, last) = stage.as_mut().expect("set above");
                 *last = m.epoch;
                 s.set_position(m.epoch as u64);
-                s.println(format!(
-                    "epoch {:>3} train {:.4} valid mean {:.4} median {:.4}{}",
-                    m.epoch,
-                    m.train_loss,
-                    m.valid_error_mean,
-                    m.valid_error_median,
-                    if m.best { " (best)" } else { "" }
-                ));
+                s.println(denoiser_epoch_line(m));
             }
         })?;
     if let Some((s, _)) = stage {
