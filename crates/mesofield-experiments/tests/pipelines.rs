@@ -179,6 +179,8 @@ fn fig4_infers_chi_and_ranks_the_methods() {
         learn_burn_in = 60
         denoiser_sizes = [2, 50]
         denoiser_epochs = 1
+        generate_count = 6
+        generate_steps = 3
     "#;
     let spec: Fig4Spec = parse_spec(&format!("[default]\n{text}\n[quick]\n{text}"), false).unwrap();
     let ws = Workspace::new(&root);
@@ -223,8 +225,24 @@ fn fig4_infers_chi_and_ranks_the_methods() {
             "learned/report.json",
             "learned/patterns.safetensors",
             "fno-2-data-only/best/denoise.json",
+            "learned/generator/best/denoise.json",
         ],
     );
+    // The sampling check: the generator's patterns beside the independent
+    // runs (the test run and the pool run; the chi pair was learned from)
+    // and learn's 4 replicas, each ensemble's statistics over its own patterns.
+    let check = report.sampling.as_ref().expect("the sampling check ran");
+    assert_eq!(check.reference_runs, [0, 3]);
+    assert_eq!((check.generated, check.operator_calls), (6, 3));
+    let sizes: Vec<usize> = check.ensembles.iter().map(|e| e.statistics.patterns).collect();
+    assert_eq!(sizes, [2, 4, 6]);
+    assert_eq!((check.ensembles[0].peak_ratio, check.ensembles[0].histogram_distance), (1.0, 0.0));
+    for e in &check.ensembles {
+        let s = &e.statistics;
+        assert!((s.histogram.iter().sum::<f64>() - 1.0).abs() < 1e-9, "{e:?}");
+        assert!(s.psi2 > 0.0 && s.psi2 <= 1.0 && e.peak_ratio > 0.0 && check.speedup > 0.0, "{e:?}");
+    }
+    assert!(report.table.contains("Sampling check: 6 patterns"), "{}", report.table);
     // The protocol: each RBM denoiser scored on the validation patterns
     // (chi_pairs = 1: two runs) and on its own two training patterns, one
     // chosen for Fig. 2, the samples' S(q) peak measured.
@@ -243,7 +261,7 @@ fn fig4_infers_chi_and_ranks_the_methods() {
     assert!(report.extrapolation.is_empty());
     exists(
         &report.out_dir,
-        &["fig4.png", "fig2.png", "table.md", "table.json", "report.json", "recovered.safetensors"],
+        &["fig4.png", "fig2.png", "generated.png", "table.md", "table.json", "report.json", "recovered.safetensors"],
     );
     assert!(report.out_dir.ends_with("experiments/denoise"));
     // Fig. 2 on its own, on the same data: the same RBMs (reused from their

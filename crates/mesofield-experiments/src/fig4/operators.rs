@@ -4,10 +4,12 @@
 //! pool patterns only (`FNO-10 (data only)`, `FNO-80 (data only)`, with
 //! noise augmentation and the box's symmetries). Each is trained once into
 //! the figure's checkpoint folder and reused while its `report.json` is there.
+//! Where the spec asks for the sampling check, `learn` trains its generator
+//! as well (`learned/generator`).
 
 use std::path::Path;
 
-use anyhow::{Result, anyhow, bail};
+use anyhow::{Context, Result, anyhow, bail};
 
 use mesofield_fno::TrainConfig;
 use mesofield_fno::denoise::DenoiseOperator;
@@ -15,10 +17,11 @@ use mesofield_fno::training::Stop;
 use mesofield_physics::ChainModel;
 
 use super::pool::Pool;
+use super::sampling::Generator;
 use super::{Fig4Spec, MethodRow};
 use crate::denoiser::{DenoiserSettings, default_network, train_denoiser};
-use crate::learn::{BurnIn, LearnSettings, learn};
-use crate::patterns::Patterns;
+use crate::learn::{BurnIn, LearnSettings, Sampling, learn};
+use crate::patterns::{Patterns, load_patterns};
 use crate::progress::Reporter;
 use crate::solvers::Backend;
 
@@ -62,6 +65,17 @@ fn finished(dir: &Path, minutes: &[&str], epochs: &[&str], expected: usize) -> O
     at(minutes)?.as_f64()
 }
 
+/// The denoise operators of the table and the generator of the sampling check.
+pub struct Denoisers {
+    pub named: Vec<NamedDenoiser>,
+    pub generator: Option<Generator>,
+}
+
+/// The pool runs whose last snapshots `learn` starts from: the first chi pair's.
+pub fn learned_from(spec: &Fig4Spec) -> [usize; 2] {
+    [spec.test_runs, spec.test_runs + 1]
+}
+
 /// The physics operator and the data-only ones of `spec`, trained into
 /// `dir` or loaded from it.
 pub fn denoisers(
@@ -71,13 +85,21 @@ pub fn denoisers(
     dir: &Path,
     stop: &Stop,
     reporter: &Reporter,
-) -> Result<Vec<NamedDenoiser>> {
+) -> Result<Denoisers> {
     let device = Backend::Cpu.device()?;
     let mut out = Vec::new();
+    let mut generator = None;
     if spec.learn_patterns >= 2 {
         let learned = dir.join("learned");
-        let runs = [spec.test_runs, spec.test_runs + 1];
-        let minutes = match finished(&learned, &["minutes", "total"], &["training", "epochs"], spec.denoiser_epochs) {
+        let runs = learned_from(spec);
+        let wants_generator = spec.generate_count > 0;
+        let trained =
+            finished(&learned, &["minutes", "total"], &["training", "epochs"], spec.denoiser_epochs).filter(|_| {
+                !wants_generator
+                    || finished(&learned, &["minutes", "total"], &["generator", "epochs"], spec.denoiser_epochs)
+                        .is_some()
+            });
+        let minutes = match trained {
             Some(m) => {
                 reporter.note(&format!("{PHYSICS_OPERATOR}: reusing {}", learned.display()));
                 m
@@ -87,8 +109,9 @@ pub fn denoisers(
                 let sources: Vec<String> = runs.iter().map(|r| format!("pool run {r}, last snapshot")).collect();
                 let mut settings = LearnSettings::new(spec.beads_per_cell, spec.step_size);
                 settings.patterns = spec.learn_patterns;
-                // The table needs the denoiser only.
-                settings.generator = None;
+                if !wants_generator {
+                    settings.generator = None;
+                }
                 settings.seed = spec.seed;
                 if let Some(steps) = spec.learn_burn_in {
                     settings.burn_in = BurnIn::Fixed(steps);
@@ -117,6 +140,21 @@ pub fn denoisers(
         };
         let operator = DenoiseOperator::load(&learned.join("best"), &device).map_err(|e| anyhow!(e))?;
         out.push(NamedDenoiser { method: PHYSICS_OPERATOR.into(), operator, minutes });
+        if wants_generator {
+            let operator =
+                DenoiseOperator::load(&learned.join("generator").join("best"), &device).map_err(|e| anyhow!(e))?;
+            let patterns = learned.join("patterns.safetensors");
+            let sampling: Sampling = serde_json::from_str(
+                &std::fs::read_to_string(learned.join("sampling.json"))
+                    .with_context(|| format!("cannot read {}", learned.join("sampling.json").display()))?,
+            )
+            .with_context(|| format!("cannot parse {}", learned.join("sampling.json").display()))?;
+            generator = Some(Generator {
+                operator,
+                learned: load_patterns(&patterns, [0.0, 1.0], true)?,
+                lfts_patterns_per_second: sampling.patterns as f64 / sampling.seconds,
+            });
+        }
     }
     let samples = pool.baseline_samples(spec);
     for &size in &spec.denoiser_sizes {
@@ -148,7 +186,7 @@ pub fn denoisers(
         let operator = DenoiseOperator::load(&folder.join("best"), &device).map_err(|e| anyhow!(e))?;
         out.push(NamedDenoiser { method: format!("FNO-{size} (data only)"), operator, minutes });
     }
-    Ok(out)
+    Ok(Denoisers { named: out, generator })
 }
 
 /// The table's note on the denoise operators: their training minutes and,
