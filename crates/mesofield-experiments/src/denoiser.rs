@@ -178,7 +178,23 @@ pub fn denoise_with_operator(
 ) -> Result<OperatorDenoised> {
     let device = Backend::Cpu.device()?;
     let operator = DenoiseOperator::load(dir, &device).map_err(|e| anyhow!(e))?;
+    denoise_loaded(&operator, noisy, model, sigma, truth)
+}
+
+/// `denoise_with_operator` with the operator loaded.
+pub fn denoise_loaded(
+    operator: &DenoiseOperator,
+    noisy: &Patterns,
+    model: &ChainModel,
+    sigma: Option<f64>,
+    truth: Option<&Patterns>,
+) -> Result<OperatorDenoised> {
     operator.require(model, [noisy.mx, noisy.my]).map_err(|e| anyhow!(e))?;
+    if let Some(s) = sigma
+        && !(s.is_finite() && s > 0.0)
+    {
+        bail!("sigma must be finite and > 0, got {s}");
+    }
     let grid = mesofield_physics::Grid::for_model(model, noisy.mx, noisy.my)?;
     let plan = SpectralPlan::new(grid);
     let sigmas: Vec<f64> =

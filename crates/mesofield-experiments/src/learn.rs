@@ -112,6 +112,33 @@ impl LearnSettings {
         }
     }
 
+    /// `learn --quick`: 8 patterns, the burn-in between t = 10 and 30
+    /// (with `QUICK_EPOCHS`): the whole pipeline in seconds.
+    pub fn quick(beads_per_cell: f64, step_size: f64) -> Self {
+        LearnSettings {
+            patterns: 8,
+            burn_in: BurnIn::Plateau { min: steps_of(10.0, step_size), max: steps_of(30.0, step_size) },
+            ..LearnSettings::new(beads_per_cell, step_size)
+        }
+    }
+
+    /// The settings a run can start with.
+    pub fn validate(&self) -> Result<()> {
+        if !(self.beads_per_cell.is_finite() && self.beads_per_cell > 0.0) {
+            bail!("beads per cell (B) must be finite and > 0, got {}", self.beads_per_cell);
+        }
+        if !(self.step_size.is_finite() && self.step_size > 0.0) {
+            bail!("the step size must be finite and > 0 (the replicas step with it), got {}", self.step_size);
+        }
+        if self.patterns < 2 {
+            bail!("learn needs at least 2 patterns (one held out for validation), got {}", self.patterns);
+        }
+        if self.burn_in == BurnIn::Fixed(0) {
+            bail!("the burn-in must be at least 1 step");
+        }
+        Ok(())
+    }
+
     /// States are recorded every this many steps (t = 0.5) for the plateau
     /// and overlap measurements.
     fn record_every(&self) -> usize {
@@ -132,6 +159,9 @@ pub const GENERATOR_FOCUS: f64 = 1.5;
 
 /// Training epochs of each of `learn`'s operators.
 pub const LEARN_EPOCHS: usize = 150;
+
+/// Training epochs of `learn --quick`.
+pub const QUICK_EPOCHS: usize = 2;
 
 /// Steps of `step_size` in L-FTS time `t`.
 pub fn steps_of(t: f64, step_size: f64) -> usize {
@@ -234,9 +264,7 @@ pub fn learn(
     reporter: &Reporter,
     progress: &mut dyn FnMut(Progress<'_>),
 ) -> Result<LearnReport> {
-    if settings.patterns < 2 {
-        bail!("learn needs at least 2 patterns (one held out for validation), got {}", settings.patterns);
-    }
+    settings.validate()?;
     let started = Instant::now();
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let mut minutes = StageMinutes::default();

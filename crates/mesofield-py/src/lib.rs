@@ -12,6 +12,7 @@
 
 mod arrays;
 mod fields;
+mod learned;
 mod model;
 mod operator;
 mod patterns;
@@ -24,6 +25,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_class::<model::PyChainModel>()?;
     m.add_class::<operator::PyOperator>()?;
+    m.add_class::<learned::PyDenoiseOperator>()?;
     m.add_function(wrap_pyfunction!(fields::solve, m)?)?;
     m.add_function(wrap_pyfunction!(fields::scft, m)?)?;
     m.add_function(wrap_pyfunction!(fields::spinodal, m)?)?;
@@ -32,6 +34,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(patterns::infer_chi, m)?)?;
     m.add_function(wrap_pyfunction!(patterns::denoise, m)?)?;
     m.add_function(wrap_pyfunction!(operator::load_dataset, m)?)?;
+    m.add_function(wrap_pyfunction!(learned::learn, m)?)?;
     m.add_function(wrap_pyfunction!(fields::rust_solve_seconds, m)?)?;
     Ok(())
 }

@@ -21,7 +21,7 @@ use crate::run::{Failure, Outcome, interruptible};
 
 /// phi_A patterns from an array `[n, Mx, My]` or `[Mx, My]`, checked as
 /// the CLI checks a file's (`clean`: within (0, 1)); with `batched`.
-fn read_patterns(obj: &Bound<'_, PyAny>, name: &str, clean: bool) -> PyResult<(Patterns, bool)> {
+pub fn read_patterns(obj: &Bound<'_, PyAny>, name: &str, clean: bool) -> PyResult<(Patterns, bool)> {
     let input = read_f64(obj, name)?;
     let (n, mx, my, batched) = pattern_shape(&input.shape, name)?;
     let patterns = Patterns { n, mx, my, phi_a: input.data, phi_b: None, model: None };

@@ -11,6 +11,7 @@ use std::time::Duration;
 use pyo3::exceptions::{PyKeyboardInterrupt, PyOSError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 
+use mesofield_fno::training::Stop;
 use mesofield_physics::Error;
 use mesofield_physics::interrupt::with_interrupt;
 
@@ -83,6 +84,26 @@ where
     T: Send,
     F: FnOnce() -> Outcome<T> + Send,
 {
+    interruptible_with(py, None, work)
+}
+
+/// `interruptible` for work that trains: Ctrl-C also asks the training
+/// loop to stop (it saves `last` after the batch in progress, so the same
+/// call with `resume=True` goes on from there).
+pub fn interruptible_training<T, F>(py: Python<'_>, work: F) -> PyResult<T>
+where
+    T: Send,
+    F: FnOnce(&Stop) -> Outcome<T> + Send,
+{
+    let stop = Stop::never();
+    interruptible_with(py, Some(&stop), || work(&stop))
+}
+
+fn interruptible_with<T, F>(py: Python<'_>, stop: Option<&Stop>, work: F) -> PyResult<T>
+where
+    T: Send,
+    F: FnOnce() -> Outcome<T> + Send,
+{
     let flag = Arc::new(AtomicBool::new(false));
     let (outcome, signal) = py.detach(|| {
         std::thread::scope(|scope| {
@@ -102,6 +123,9 @@ where
                             && let Err(e) = Python::attach(|py| py.check_signals())
                         {
                             flag.store(true, Ordering::Relaxed);
+                            if let Some(stop) = stop {
+                                stop.requested.store(true, Ordering::Relaxed);
+                            }
                             signal = Some(e);
                         }
                     }

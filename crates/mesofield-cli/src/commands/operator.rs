@@ -492,20 +492,15 @@ pub struct LearnArgs {
 }
 
 pub fn learn(a: &LearnArgs) -> Result<()> {
-    use mesofield_experiments::learn::{BurnIn, LEARN_EPOCHS, LearnSettings, learn, steps_of};
-    if !(a.beads_per_cell.is_finite() && a.beads_per_cell > 0.0) {
-        bail!("--beads-per-cell must be finite and > 0, got {}", a.beads_per_cell);
-    }
-    if !(a.step_size.is_finite() && a.step_size > 0.0) {
-        bail!("--step-size must be finite and > 0 (the replicas step with it), got {}", a.step_size);
-    }
+    use mesofield_experiments::learn::{BurnIn, LEARN_EPOCHS, LearnSettings, QUICK_EPOCHS, learn};
+    let mut settings = if a.quick {
+        LearnSettings::quick(a.beads_per_cell, a.step_size)
+    } else {
+        LearnSettings::new(a.beads_per_cell, a.step_size)
+    };
+    settings.validate()?;
     let (clean, model) = a.training.patterns(&a.samples)?;
-    let mut settings = LearnSettings::new(a.beads_per_cell, a.step_size);
-    let epochs = a.epochs.unwrap_or(if a.quick { 2 } else { LEARN_EPOCHS });
-    if a.quick {
-        settings.patterns = 8;
-        settings.burn_in = BurnIn::Plateau { min: steps_of(10.0, a.step_size), max: steps_of(30.0, a.step_size) };
-    }
+    let epochs = a.epochs.unwrap_or(if a.quick { QUICK_EPOCHS } else { LEARN_EPOCHS });
     settings.patterns = a.patterns.unwrap_or(settings.patterns);
     if let Some(n) = a.burn_in {
         settings.burn_in = BurnIn::Fixed(n);

@@ -6,7 +6,9 @@ computes the densities phi = (phi_A, phi_B) and ln Q from w by chain
 propagators; SCFT finds saddle points, L-FTS samples the field theory, the
 inverse map finds fields for given densities, chi is inferred from clean
 patterns and noisy patterns are recovered by action minimisation. Trained
-Fourier neural operators (``mesofield train``) load with ``Operator.load``.
+Fourier neural operators (``mesofield train``) load with ``Operator.load``;
+``learn`` trains a denoiser and a pattern generator on L-FTS patterns at
+the chi of two clean samples, and ``DenoiseOperator`` runs them.
 
 Conventions:
 
@@ -55,6 +57,8 @@ __all__ = [
     "DenoiseResult",
     "load_dataset",
     "exchange_pressure",
+    "learn",
+    "DenoiseOperator",
 ]
 
 Init = Union[str, np.ndarray]
@@ -370,3 +374,135 @@ def exchange_pressure(w: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
     """(W_-, W_+) = ((w_B - w_A) / 2, (w_A + w_B) / 2) of fields ``[..., 2, Mx, My]``."""
     w = np.asarray(w)
     return 0.5 * (w[..., 1, :, :] - w[..., 0, :, :]), 0.5 * (w[..., 0, :, :] + w[..., 1, :, :])
+
+
+def learn(
+    samples: np.ndarray,
+    beads_per_cell: float,
+    step_size: float,
+    out: str,
+    patterns: Optional[int] = None,
+    burn_in_steps: Optional[int] = None,
+    epochs: Optional[int] = None,
+    quick: bool = False,
+    generator: bool = True,
+    seed: int = 0,
+    resume: bool = False,
+    model: Optional[ChainModel] = None,
+) -> Dict[str, Any]:
+    """Learn a denoiser (and a pattern generator) from one or two clean
+    samples, as ``mesofield learn``: chi from the samples (the equipartition
+    estimator at ``beads_per_cell`` and ``step_size``), then one clean L-FTS
+    pattern per replica at that chi after its burn-in, then a denoise
+    operator trained on them with fresh noise each epoch (``out/best``) and
+    the generator over a wider noise range (``out/generator/best``).
+
+    Args:
+        samples: clean phi_A ``[n, Mx, My]`` or ``[Mx, My]`` in (0, 1).
+        beads_per_cell: B of the ensemble the samples come from (and of the replicas).
+        step_size: the L-FTS step size of that ensemble (> 0; the replicas step with it).
+        out: folder for ``best``, ``generator/best``, ``chi.json``,
+            ``patterns.safetensors``, ``sampling.json``, ``report.json``.
+        patterns: clean patterns to make (default 256; 8 with ``quick``).
+        burn_in_steps: steps per replica before its pattern is taken
+            (default: until the replicas' H stops falling or they are as
+            segregated as the samples, between L-FTS time 20 and 100).
+        epochs: training epochs of each operator (default 150; 2 with ``quick``).
+        quick: the whole pipeline in seconds (tests, first tries).
+        generator: also train the generator (for ``DenoiseOperator.generate``).
+        seed: seeds the replicas (seed + r) and the training.
+        resume: continue in ``out`` (chi and patterns reused, training from ``out/last``).
+
+    Returns:
+        ``out/report.json`` as a dict: ``chi`` (value, standard error),
+        ``sampling`` (burn-in, decorrelation, cost), ``training`` and
+        ``generator`` (epochs, validation error), ``minutes``.
+
+    Raises:
+        ValueError: bad samples or settings; RuntimeError: a loop failed;
+        KeyboardInterrupt: Ctrl-C (training saves ``out/last``; call again
+        with ``resume=True``).
+    """
+    return json.loads(
+        _native.learn(
+            samples,
+            beads_per_cell,
+            step_size,
+            str(out),
+            patterns,
+            burn_in_steps,
+            epochs,
+            quick,
+            generator,
+            seed,
+            resume,
+            model,
+        )
+    )
+
+
+@dataclass
+class OperatorDenoised:
+    """Patterns recovered by a denoise operator: ``phi_a`` (the noisy
+    input's shape) and the report (``samples``: sigma per pattern and, with
+    ``truth``, the contrast-relative errors; ``seconds`` of the one call)."""
+
+    phi_a: np.ndarray
+    report: Dict[str, Any] = field(repr=False)
+
+    @property
+    def errors(self) -> Optional[List[float]]:
+        errors = [s.get("error") for s in self.report["samples"]]
+        return None if any(e is None for e in errors) else errors
+
+
+class DenoiseOperator:
+    """A denoise operator: ``learn``'s ``out/best`` (the denoiser) or
+    ``out/generator/best`` (the generator), or ``mesofield train-denoiser``'s.
+    It maps (noisy phi_A, noise level) to phi_A in one batched call and
+    keeps the mean of phi_A at the chain's f exactly."""
+
+    def __init__(self, native: "_native.DenoiseOperator") -> None:
+        self._native = native
+
+    @staticmethod
+    def load(path: str) -> "DenoiseOperator":
+        """Loads a checkpoint folder; ``OSError`` if it is missing,
+        ``ValueError`` if it holds another kind of operator."""
+        return DenoiseOperator(_native.DenoiseOperator.load(str(path)))
+
+    @property
+    def spec(self) -> Dict[str, Any]:
+        """What it was trained on and for (the checkpoint's ``denoise.json``):
+        ``model``, ``grid``, ``chi``, ``beads_per_cell``, ``step_size``,
+        ``sigma`` (the noise range, phi units), ``contrast``."""
+        return json.loads(self._native.spec_json)
+
+    @property
+    def model(self) -> ChainModel:
+        return self._native.model
+
+    @property
+    def path(self) -> str:
+        return str(self._native.path)
+
+    def denoise(
+        self, noisy: np.ndarray, sigma: Optional[float] = None, truth: Optional[np.ndarray] = None
+    ) -> OperatorDenoised:
+        """Recovers ``noisy`` phi_A (``[n, Mx, My]`` or ``[Mx, My]`` on the
+        operator's grid) in one batched call, as ``mesofield denoise
+        --solver operator:PATH``: sigma (phi units) given, or estimated per
+        pattern as action minimisation estimates it; errors against
+        ``truth`` where given."""
+        phi_a, report = self._native.denoise(noisy, sigma, truth)
+        return OperatorDenoised(phi_a=phi_a, report=json.loads(report))
+
+    def generate(self, count: int, steps: int = 30, seed: int = 0) -> np.ndarray:
+        """``count`` new patterns ``[count, Mx, My]`` by reverse diffusion
+        in ``steps`` batched calls (``mesofield generate-patterns``; use the
+        generator, ``out/generator/best``, whose noise range hides the
+        patterns)."""
+        return self._native.generate(count, steps, seed)
+
+    def __repr__(self) -> str:
+        return repr(self._native)
