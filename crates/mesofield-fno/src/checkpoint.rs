@@ -139,8 +139,17 @@ impl std::fmt::Display for CheckpointError {
 
 impl std::error::Error for CheckpointError {}
 
-fn err(path: &Path, what: impl std::fmt::Display) -> CheckpointError {
+pub(crate) fn err(path: &Path, what: impl std::fmt::Display) -> CheckpointError {
     CheckpointError(format!("checkpoint {}: {what}", path.display()))
+}
+
+/// `DIR/state.json`, refusing another checkpoint format.
+pub(crate) fn read_state(dir: &Path) -> Result<TrainState, CheckpointError> {
+    let state: TrainState = read_json(dir, "state.json")?;
+    if state.format != FORMAT {
+        return Err(err(dir, format!("format {:?} is not {FORMAT:?}", state.format)));
+    }
+    Ok(state)
 }
 
 /// A loaded checkpoint (model on the device it was loaded to).
@@ -205,10 +214,7 @@ impl Checkpoint {
         if kind == OperatorKind::Denoise {
             return Err(err(dir, format!("is a {}, not a fields -> densities operator", kind.describe())));
         }
-        let state: TrainState = read_json(dir, "state.json")?;
-        if state.format != FORMAT {
-            return Err(err(dir, format!("format {:?} is not {FORMAT:?}", state.format)));
-        }
+        let state = read_state(dir)?;
         let config = read_config(dir)?;
         let normalization: Normalization = read_json(dir, "normalization.json")?;
         let model = read_weights(dir, &config, device)?;

@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use mesofield_physics::ChainModel;
 use mesofield_physics::rng::StreamRng;
 
-use crate::checkpoint::{self, CheckpointError, FORMAT, OperatorKind, OperatorSpec, TrainState};
+use crate::checkpoint::{self, CheckpointError, OperatorKind, OperatorSpec, TrainState, err};
 use crate::config::TrainConfig;
 use crate::model::Fno;
 use crate::training::{Progress, Stop, Task, mean_and_median, train_task};
@@ -161,10 +161,6 @@ pub struct DenoiseOperator {
     pub batch: usize,
 }
 
-fn err(dir: &Path, what: impl std::fmt::Display) -> CheckpointError {
-    CheckpointError(format!("checkpoint {}: {what}", dir.display()))
-}
-
 impl DenoiseOperator {
     /// Loads `dir`, refusing a folder of another kind.
     pub fn load(dir: &Path, device: &Device) -> Result<Self, CheckpointError> {
@@ -175,10 +171,7 @@ impl DenoiseOperator {
                 format!("is a {}; denoising needs a {}", kind.describe(), OperatorKind::Denoise.describe()),
             ));
         }
-        let state: TrainState = checkpoint::read_json(dir, "state.json")?;
-        if state.format != FORMAT {
-            return Err(err(dir, format!("format {:?} is not {FORMAT:?}", state.format)));
-        }
+        checkpoint::read_state(dir)?;
         let config = checkpoint::read_config(dir)?;
         let spec: DenoiseSpec = checkpoint::read_json(dir, "denoise.json")?;
         spec.validate().map_err(|e| err(dir, format!("denoise.json: {e}")))?;

@@ -432,14 +432,7 @@ fn start_or_resume(
                 kind.name()
             )));
         }
-        let state: TrainState = checkpoint::read_json(last_dir, "state.json")?;
-        if state.format != FORMAT {
-            return Err(CheckpointError(format!(
-                "{}: format {:?} is not {FORMAT:?}",
-                last_dir.display(),
-                state.format
-            )));
-        }
+        let state = checkpoint::read_state(last_dir)?;
         let mut cfg = checkpoint::read_config(last_dir)?;
         let model = checkpoint::read_weights(last_dir, &cfg, ad)?;
         let optim = checkpoint::optimizer(&cfg)
