@@ -40,6 +40,7 @@ pub mod spec;
 // Measurements: the exact solver's throughput, SCFT timings, the loops
 // side by side with and without an operator.
 pub mod bench;
+pub mod bench_crossover;
 pub mod bench_inverse;
 pub mod bench_loops;
 

@@ -37,6 +37,12 @@ pub fn gauge_free_log_q(model: &ChainModel, w: &[f64], log_q: f64) -> f64 {
 }
 
 impl Normalization {
+    /// The identity scaling for `model` (an untrained network's, as the
+    /// speed benchmarks use).
+    pub fn unit(model: &ChainModel) -> Self {
+        Normalization { w_std: [1.0; 2], logit_scale: [1.0; 2], log_q_mean: 0.0, log_q_std: 1.0, model: model.clone() }
+    }
+
     pub fn fit(data: &Dataset) -> Self {
         let m = data.mx * data.my;
         let model = data.meta.model.clone();

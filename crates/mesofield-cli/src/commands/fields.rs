@@ -128,8 +128,11 @@ pub struct BenchArgs {
     /// solver: exact solves per second and SCFT timings; loops: each loop on
     /// the exact solver beside the same loop with --solver's operator;
     /// inverse: the inverse map on a sweep of L-FTS patterns (chi 0.2-1.5,
-    /// B 30-1000, steps 200-5000, 32x32 and 64x64), drawn from --seed.
-    #[arg(default_value = "solver", value_parser = ["solver", "loops", "inverse"])]
+    /// B 30-1000, steps 200-5000, 32x32 and 64x64), drawn from --seed;
+    /// crossover: seconds per field of the exact solve (N = 50-800 beads)
+    /// and of a density FNO, grids 32-128, batch 1 and 64, 1 and 2 threads,
+    /// and the N from which the FNO is the cheaper.
+    #[arg(default_value = "solver", value_parser = ["solver", "loops", "inverse", "crossover"])]
     pub what: String,
     /// Solves per measurement at batch 64 (batch 1 uses the same count).
     #[arg(long, default_value_t = 256)]
@@ -147,7 +150,8 @@ pub struct BenchArgs {
     /// inverse: the seed the sweep's patterns are drawn from.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// inverse: six small patterns (16x16, steps 20-60), as CI runs it.
+    /// inverse: six small patterns (16x16, steps 20-60), as CI runs it;
+    /// crossover: two chain lengths on 32x32 (the harness in seconds).
     #[arg(long)]
     pub quick: bool,
     #[command(flatten)]
@@ -353,6 +357,17 @@ pub fn bench(a: &BenchArgs) -> Result<()> {
         let report = bench_inverse(&spec, &reporter())?;
         if a.common.json {
             print_json(&report);
+        } else {
+            println!("{}", report.markdown());
+        }
+        return Ok(());
+    }
+    if a.what == "crossover" {
+        use mesofield_experiments::bench_crossover::{CrossoverSpec, bench_crossover};
+        let spec = if a.quick { CrossoverSpec::quick() } else { CrossoverSpec::full() };
+        let report = bench_crossover(&spec, &reporter())?;
+        if a.common.json {
+            print_json(&serde_json::to_value(&report)?);
         } else {
             println!("{}", report.markdown());
         }
