@@ -56,6 +56,9 @@ pub fn learn<'py>(
         settings.burn_in = BurnIn::Fixed(n);
     }
     settings.seed = seed;
+    if let Some(e) = epochs {
+        settings.generator_epochs = e;
+    }
     if !generator {
         settings.generator = None;
     }
@@ -69,7 +72,6 @@ pub fn learn<'py>(
     }
     let config = TrainConfig::new(default_network()).with_epochs(epochs).with_batch(16).with_seed(seed);
     let sources: Vec<String> = (0..clean.n).map(|i| format!("array sample {i}")).collect();
-    let wants_generator = settings.generator.is_some();
     interruptible_training(py, |stop: &Stop| -> Outcome<String> {
         let report = learn_from(
             &sources,
@@ -83,13 +85,8 @@ pub fn learn<'py>(
             &Reporter::silent(),
             &mut |_| {},
         )?;
-        if report.training.epochs < epochs || (wants_generator && report.generator.is_none()) {
-            return Err(Failure::Run(format!(
-                "stopped after epoch {} of {}; {} holds it: call again with resume=True",
-                report.training.epochs,
-                epochs,
-                out.display()
-            )));
+        if let Some(why) = report.unfinished(&settings, epochs) {
+            return Err(Failure::Run(format!("{why}; {} holds it: call again with resume=True", out.display())));
         }
         serde_json::to_string(&report).map_err(|e| Failure::Run(e.to_string()))
     })

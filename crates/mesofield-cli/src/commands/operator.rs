@@ -476,7 +476,7 @@ pub struct LearnArgs {
     /// 0.1,1.5; the generator's are 0.1-20, half of its draws below 1.5].
     #[arg(long)]
     pub sigma: Option<String>,
-    /// Training epochs of each operator [default: 150; --quick 2].
+    /// Training epochs of each operator [default: the denoiser 300, the generator 150; --quick 2].
     #[arg(long)]
     pub epochs: Option<usize>,
     #[command(flatten)]
@@ -506,6 +506,9 @@ pub fn learn(a: &LearnArgs) -> Result<()> {
         settings.burn_in = BurnIn::Fixed(n);
     }
     settings.seed = a.training.seed;
+    if let Some(e) = a.epochs {
+        settings.generator_epochs = e;
+    }
     if let Some(sigma) = &a.sigma {
         settings.denoiser.sigma_relative = super::parse_range(sigma, "--sigma")?;
     }
@@ -525,11 +528,14 @@ pub fn learn(a: &LearnArgs) -> Result<()> {
             if let Progress::Epoch(m) = p {
                 // The denoiser's epochs, then the generator's from 1 again.
                 if stage.as_ref().is_none_or(|(_, last)| m.epoch <= *last) {
-                    let what = if stage.is_none() { "train denoiser" } else { "train generator" };
+                    let (what, length) = match stage {
+                        None => ("train denoiser", epochs),
+                        Some(_) => ("train generator", settings.generator_epochs),
+                    };
                     if let Some((s, _)) = stage.take() {
                         s.finish();
                     }
-                    stage = Some((reporter.stage(epochs as u64, what), 0));
+                    stage = Some((reporter.stage(length as u64, what), 0));
                 }
                 let (s, last) = stage.as_mut().expect("set above");
                 *last = m.epoch;
@@ -540,13 +546,8 @@ pub fn learn(a: &LearnArgs) -> Result<()> {
     if let Some((s, _)) = stage {
         s.finish();
     }
-    if report.training.epochs < epochs || (settings.generator.is_some() && report.generator.is_none()) {
-        bail!(
-            "stopped after epoch {} of {}; {} holds it: run the same command with --resume to continue",
-            report.training.epochs,
-            epochs,
-            a.out.display()
-        );
+    if let Some(why) = report.unfinished(&settings, epochs) {
+        bail!("{why}; {} holds it: run the same command with --resume to continue", a.out.display());
     }
     if a.common.json {
         print_json(&serde_json::to_value(&report)?);

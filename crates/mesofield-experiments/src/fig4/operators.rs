@@ -112,6 +112,7 @@ pub fn denoisers(
                 if !wants_generator {
                     settings.generator = None;
                 }
+                settings.generator_epochs = spec.denoiser_epochs;
                 settings.seed = spec.seed;
                 if let Some(steps) = spec.learn_burn_in {
                     settings.burn_in = BurnIn::Fixed(steps);
@@ -128,12 +129,8 @@ pub fn denoisers(
                     reporter,
                     &mut |_| {},
                 )?;
-                if report.training.epochs < spec.denoiser_epochs {
-                    bail!(
-                        "{}: training stopped at epoch {}; run again to resume",
-                        learned.display(),
-                        report.training.epochs
-                    );
+                if let Some(why) = report.unfinished(&settings, spec.denoiser_epochs) {
+                    bail!("{}: {why}; run again to resume", learned.display());
                 }
                 report.minutes.total
             }

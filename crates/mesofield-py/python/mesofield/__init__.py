@@ -31,6 +31,7 @@ command, so the same inputs give the CLI's numbers to the last bit.
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
@@ -302,9 +303,22 @@ def infer_chi(
     ``beads_per_cell`` drawn with Langevin steps ``step_size`` (0: the
     continuum limit). Returns the CLI's JSON report as a dict: ``chi``,
     ``std_error``, ``per_sample``, ``estimator``, ``saddle``,
-    ``equipartition``, ``inverse`` (per pattern).
+    ``equipartition``, ``inverse`` (per pattern), and ``all_converged``:
+    False where the inverse map stopped short of ``tol`` on a pattern (a
+    partial inversion, accepted within 3e-4 as ``infer-chi`` accepts it),
+    which also raises a ``RuntimeWarning`` naming the pattern and residual.
     """
-    return json.loads(_native.infer_chi(patterns, beads_per_cell, step_size, model, tol, operator))
+    report = json.loads(_native.infer_chi(patterns, beads_per_cell, step_size, model, tol, operator))
+    partial = [(i, r["inverse_residual"]) for i, r in enumerate(report["inverse"]) if not r["converged"]]
+    for i, residual in partial:
+        warnings.warn(
+            f"infer_chi: pattern {i} was inverted only to max |phi(w) - pattern| = {residual:.1e} "
+            f"(tol {tol:.0e}); chi uses its fields as they are",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+    report["all_converged"] = not partial
+    return report
 
 
 @dataclass
@@ -407,7 +421,8 @@ def learn(
         burn_in_steps: steps per replica before its pattern is taken
             (default: until the replicas' H stops falling or they are as
             segregated as the samples, between L-FTS time 20 and 100).
-        epochs: training epochs of each operator (default 150; 2 with ``quick``).
+        epochs: training epochs of each operator (default: the denoiser 300,
+            the generator 150; 2 with ``quick``).
         quick: the whole pipeline in seconds (tests, first tries).
         generator: also train the generator (for ``DenoiseOperator.generate``).
         seed: seeds the replicas (seed + r) and the training.
