@@ -20,7 +20,7 @@ def test_solve_shapes_dtypes_and_the_model_properties():
     phi, log_q = mf.solve(w, model)
     assert phi.shape == (3, 2, 16, 24) and phi.dtype == np.float64
     assert log_q.shape == (3,) and log_q.dtype == np.float64
-    # mean phi_A = N_A/N, mean phi_B = N_B/N (MODEL.md).
+    # mean phi_A = N_A/N, mean phi_B = N_B/N (docs/model.md).
     assert np.allclose(phi[:, 0].mean(axis=(1, 2)), 0.7, atol=1e-12)
     assert np.allclose(phi[:, 1].mean(axis=(1, 2)), 0.3, atol=1e-12)
     # Gauge: one constant on both fields leaves phi and shifts ln Q by -N c;

@@ -21,7 +21,7 @@ use mesofield_physics::ChainModel;
 use mesofield_physics::io::FieldFile;
 
 /// How far a pattern may stray outside (0, 1): exact densities of strong
-/// fields do, by the band-limited kernel's negative lobes (MODEL.md).
+/// fields do, by the band-limited kernel's negative lobes (docs/model.md).
 const PATTERN_SLACK: f64 = 0.01;
 
 #[derive(Clone, Debug)]

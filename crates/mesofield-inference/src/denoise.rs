@@ -2,7 +2,7 @@
 //!
 //! The L-FTS ensemble at fluctuation strength B is exp(-B G[W_-]), with
 //! dG/dW_-(r) = phi_B - phi_A + 2 W_- / chi (W_+ at its partial saddle
-//! point; G = (M/N) H/n, H/n the Hamiltonian per chain of MODEL.md). With a
+//! point; G = (M/N) H/n, H/n the Hamiltonian per chain of docs/model.md). With a
 //! noisy observation y = phi_A + Gaussian noise of standard deviation sigma,
 //! the most probable field given y minimises
 //!     A[W_-] = B G[W_-] + lambda_d ||phi_A[W] - y||^2 / (2 sigma^2),

@@ -13,7 +13,7 @@
 //!   condition holds only on average, and W_- carries noise at every wave
 //!   vector that psi does not follow, so this estimator is biased there.
 //! - `Equipartition { beads_per_cell: B, step_size: lambda }`: the L-FTS ensemble is
-//!   exp(-B G[W_-]) with dG/dW_-(r) = phi_B - phi_A + 2 W_- / chi (MODEL.md's
+//!   exp(-B G[W_-]) with dG/dW_-(r) = phi_B - phi_A + 2 W_- / chi (docs/model.md's
 //!   Langevin force), so <W_- dG/dW_-> = 1/B per degree of freedom
 //!   (equipartition); over the points kept (n of them, W_- and psi centred
 //!   on their mean there, which takes the gauge and one degree of freedom)

@@ -1,7 +1,7 @@
 //! Discrete-chain Debye functions and the RPA spinodal of the incompressible melt.
 //!
 //! S_XY(q) = (1/N) sum_{s in X} sum_{t in Y} prod of g_hat over the bonds
-//! between s and t (MODEL.md). The junction bond is two half bonds, so its
+//! between s and t (docs/model.md). The junction bond is two half bonds, so its
 //! factor is sqrt(g_A g_B). The incompressible RPA gives the composition
 //! structure factor S(q) with
 //!     1/S(q) = (S_AA + S_BB + 2 S_AB) / (S_AA S_BB - S_AB^2) - 2 chi,

@@ -30,7 +30,7 @@ pub enum DomainError {
     NonFiniteField { channel: usize, ix: usize, iy: usize, value: f64 },
     #[error(
         "single-chain partition function Q = {q:e} <= 0: the fields are outside the model's domain \
-         (too strong and rough for the band-limited bond kernel, see MODEL.md)"
+         (too strong and rough for the band-limited bond kernel, see docs/model.md)"
     )]
     NonPositiveQ { q: f64 },
     #[error("non-finite result ({what}): the fields are outside the model's domain")]

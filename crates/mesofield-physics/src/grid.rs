@@ -65,7 +65,7 @@ impl Grid {
         self.my / 2 + 1
     }
 
-    /// Signed wave index n in [-M/2, M/2) for FFT bin k (MODEL.md's convention).
+    /// Signed wave index n in [-M/2, M/2) for FFT bin k (docs/model.md's convention).
     pub fn wave_index(k: usize, m: usize) -> i64 {
         if 2 * k < m { k as i64 } else { k as i64 - m as i64 }
     }

@@ -1,4 +1,4 @@
-//! The Hamiltonian of MODEL.md and the residuals of its saddle-point
+//! The Hamiltonian of docs/model.md and the residuals of its saddle-point
 //! conditions, as functions of solved states: what SCFT, L-FTS, the
 //! compressor and dynamics all evaluate, in one place so that none of those
 //! loops imports another to reach it.
@@ -15,7 +15,7 @@ pub fn residuals(chi: f64, w: &[f64], phi: &[f64]) -> (f64, f64) {
     (r_minus, r_plus)
 }
 
-/// H/n relative to the homogeneous melt (MODEL.md):
+/// H/n relative to the homogeneous melt (docs/model.md):
 /// dF = -ln Q + N mean(W_-^2 / chi - W_+) + N chi (2f - 1)^2 / 4.
 pub fn free_energy(beads: usize, f_a: f64, chi: f64, w: &[f64], log_q: f64) -> f64 {
     let m = w.len() / 2;

@@ -1,4 +1,4 @@
-//! mesofield-physics: the microscopic model of MODEL.md and everything computed
+//! mesofield-physics: the microscopic model of docs/model.md and everything computed
 //! from it without machine learning: the exact propagator solver, Debye
 //! functions and the RPA spinodal, SCFT by Anderson mixing (also assisted by a
 //! trained operator), Langevin field-theoretic simulation (L-FTS), the inverse

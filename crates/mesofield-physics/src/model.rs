@@ -1,4 +1,4 @@
-//! Model parameters of MODEL.md: the AB diblock chain and the periodic box.
+//! Model parameters of docs/model.md: the AB diblock chain and the periodic box.
 //!
 //! The grid is not part of the model: it comes with the data (fields, datasets),
 //! so one model file serves every resolution.
@@ -14,7 +14,7 @@ pub const PAPER_LATTICE_SPACING: f64 = 0.2;
 /// The paper's bond stiffness in lattice units.
 pub const PAPER_STIFFNESS: f64 = 2.25;
 
-/// An AB diblock chain in a rectangular periodic box (MODEL.md, "System").
+/// An AB diblock chain in a rectangular periodic box (docs/model.md, "The system").
 ///
 /// Beads `0..a_beads` are A, the rest B. Segment lengths are in box units.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -44,7 +44,7 @@ struct ModelSpec {
 }
 
 /// b = h sqrt(3 / k): the Gaussian bond whose variance matches the lattice
-/// bond energy k |dr/h|^2 / 2 (MODEL.md).
+/// bond energy k |dr/h|^2 / 2 (docs/model.md).
 pub fn segment_from_stiffness(stiffness: f64, lattice_spacing: f64) -> f64 {
     lattice_spacing * (3.0 / stiffness).sqrt()
 }
@@ -58,7 +58,7 @@ impl Default for ChainModel {
 }
 
 impl ChainModel {
-    /// PSCF's published check `hex_bead` (MODEL.md): 30 A + 70 B beads,
+    /// PSCF's published check `hex_bead` (docs/model.md): 30 A + 70 B beads,
     /// b_A = b_B = 0.1, the rectangular cell of two hexagonally packed
     /// cylinders, solved on a 32 x 56 grid at chi = 0.2.
     pub fn pscf_hex_bead() -> Self {

@@ -197,7 +197,7 @@ pub mod conformance {
     ///   and buffers of the wrong size are an error, not a panic;
     /// - mass: mean(phi_A) = N_A/N and mean(phi_B) = N_B/N for every sample;
     /// - gauge invariance: constants c_A, c_B added to w_A and w_B leave phi
-    ///   unchanged and shift ln Q by -(N_A c_A + N_B c_B) (MODEL.md);
+    ///   unchanged and shift ln Q by -(N_A c_A + N_B c_B) (docs/model.md);
     /// - batches: a sample solved in a batch equals the sample solved alone;
     /// - non-finite input: an error that names the sample.
     pub fn check_field_solver(solver: &dyn FieldSolver, tol: f64) {

@@ -1,4 +1,4 @@
-//! The exact solver of MODEL.md: fields (w_A, w_B) -> (phi_A, phi_B, ln Q) by
+//! The exact solver of docs/model.md: fields (w_A, w_B) -> (phi_A, phi_B, ln Q) by
 //! discrete-chain propagators, in float64.
 //!
 //! Propagators are rescaled at every bead so strong fields cannot overflow:
@@ -21,7 +21,7 @@ use crate::model::ChainModel;
 use crate::paired_fft::{PairedPlan, PairedScratch};
 use crate::spectral::{SpectralPlan, SpectralScratch};
 
-/// Fourier transform of the bond kernels (MODEL.md, "Bond kernel").
+/// Fourier transform of the bond kernels (docs/model.md, "Bonds").
 pub fn bond_factor(segment_sq: f64, q_squared: f64) -> f64 {
     (-segment_sq * q_squared / 6.0).exp()
 }

@@ -1,7 +1,7 @@
 //! The exact solver's tangent map: phi(w + eps v) = phi(w) + eps J(w) v + O(eps^2),
 //! J v computed by tangent propagators through the same bead recursion.
 //!
-//! Differentiating MODEL.md's recursion,
+//! Differentiating docs/model.md's recursion,
 //!     dq_s  = -v_s q_s  + exp(-w_s) conv(g, dq_(s-1)),   dq_0 = -v_0 q_0,
 //!     dqd_s = -v_s qd_s + exp(-w_s) conv(g, dqd_(s+1)),  dqd_(N-1) = -v_(N-1) qd_(N-1),
 //!     d ln Q = mean(dq_(N-1)) / Q,

@@ -122,7 +122,7 @@ fn inverse_refuses_densities_no_field_can_make() {
 }
 
 /// The equipartition estimator on samples drawn, point by point, from the
-/// stationary ensemble of MODEL.md's discrete Langevin step with the
+/// stationary ensemble of docs/model.md's discrete Langevin step with the
 /// density held fixed: W_- = chi psi / 2 + x, x' = (1 - 2 lambda / chi) x +
 /// eta, so var x = (2 lambda / B) / (1 - (1 - 2 lambda / chi)^2), a third
 /// above the continuum's chi / (2 B) at lambda / chi = 1/4. Given lambda the

@@ -49,7 +49,7 @@ fn a_start_outside_the_domain_is_drawn_towards_the_melt_and_converges() {
     let solver = ExactSolver::new(&model, grid).unwrap();
     let m = grid.points();
     // White noise of standard deviation 3 in W_-: far beyond the kernel's
-    // domain (MODEL.md: about 0.7 on 1-2 cells).
+    // domain (docs/model.md: about 0.7 on 1-2 cells).
     let mut rng = StreamRng::new(5, 0);
     let mut w0 = vec![0.0; 2 * m];
     for i in 0..m {

@@ -1,4 +1,4 @@
-//! The exact solver against MODEL.md's listed properties and against a slow,
+//! The exact solver against docs/model.md's listed properties and against a slow,
 //! obviously correct reference written here (direct real-space convolution).
 
 use mesofield_physics::rng::StreamRng;
@@ -17,7 +17,7 @@ fn solve(model: &ChainModel, grid: Grid, w: &[f64]) -> (Vec<f64>, f64) {
     (phi, log_q[0])
 }
 
-/// MODEL.md's recursion, transcribed literally: the real-space kernel built
+/// docs/model.md's recursion, transcribed literally: the real-space kernel built
 /// by an explicit inverse DFT, convolutions as double sums, no rescaling.
 fn reference_solve(model: &ChainModel, grid: &Grid, w: &[f64]) -> (Vec<f64>, f64) {
     let (mx, my) = (grid.mx, grid.my);
@@ -270,7 +270,7 @@ fn results_are_bit_identical_across_thread_counts() {
 
 #[test]
 fn fields_outside_the_domain_are_reported_not_returned_as_nan() {
-    // MODEL.md: rough exchange fields of standard deviation ~0.7 on the grid
+    // docs/model.md: rough exchange fields of standard deviation ~0.7 on the grid
     // scale can drive q_s through the kernel's negative lobes (this draw does).
     let model = ChainModel::default();
     let grid = Grid::for_model(&model, 32, 32).unwrap();

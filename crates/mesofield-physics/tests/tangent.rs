@@ -1,7 +1,7 @@
 //! The tangent map J(w) v of the exact solver against independent references:
 //! central finite differences of the solver itself, the symmetry of J (it is
 //! a Hessian of ln Q), d ln Q = -(N/M) sum phi . v (phi is the gradient of
-//! ln Q), the fixed means, and the Debye response at w = 0 (MODEL.md).
+//! ln Q), the fixed means, and the Debye response at w = 0 (docs/model.md).
 
 use mesofield_physics::rng::StreamRng;
 use mesofield_physics::{ChainModel, Debye, ExactSolver, Grid};

@@ -1,4 +1,4 @@
-//! `ChainModel`: the AB diblock chain and its box (MODEL.md, "System").
+//! `ChainModel`: the AB diblock chain and its box (docs/model.md, "The system").
 
 use pyo3::prelude::*;
 use serde_json::json;

@@ -28,7 +28,7 @@ pub struct SampleArgs {
     pub beads_per_cell: f64,
     #[arg(long, default_value_t = 1000)]
     pub steps: usize,
-    /// Langevin step lambda (stable below chi; see MODEL.md).
+    /// Langevin step lambda (stable below chi; see docs/model.md).
     #[arg(long, default_value_t = 0.05)]
     pub step_size: f64,
     #[arg(long, default_value_t = 0)]

@@ -5,7 +5,7 @@
 //! it (the inverse map; both gauges cancel):
 //!     F[phi] = -ln Q[w] - N mean(w_A phi_A + w_B phi_B) + N chi mean(phi_A phi_B)
 //!              - N chi f (1 - f).
-//! At an SCFT saddle point it equals MODEL.md's dF. Its derivative at grid
+//! At an SCFT saddle point it equals docs/model.md's dF. Its derivative at grid
 //! point r (phi_B following phi_A; the terms from w's change cancel because
 //! phi = phi[w]) is (N/M) mu(r), with the exchange chemical potential
 //!     mu = dF/dphi_A - dF/dphi_B = 2 W_- - chi (phi_A - phi_B),

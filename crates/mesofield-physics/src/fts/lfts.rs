@@ -1,8 +1,8 @@
-//! Langevin field-theoretic simulation (MODEL.md): the exchange field W_-
+//! Langevin field-theoretic simulation (docs/model.md): the exchange field W_-
 //! fluctuates, the pressure field W_+ sits at its partial saddle point
 //! (phi_A + phi_B = 1) after every step.
 //!
-//! Scheme: MODEL.md's Euler-Maruyama step,
+//! Scheme: docs/model.md's Euler-Maruyama step,
 //!     W_- <- W_- - lambda (phi_B - phi_A + 2 W_- / chi) + eta,
 //!     <eta(r) eta(r')> = 2 lambda / B delta(r, r'),
 //! then the compressor (`fts::compressor`) brings W_+ back to its partial
@@ -61,7 +61,7 @@ impl LftsConfig {
     }
 }
 
-/// MODEL.md's update of W_- at every point, given the densities at the
+/// docs/model.md's update of W_- at every point, given the densities at the
 /// current fields and the noise `eta` (already scaled).
 pub fn langevin_update(w_minus: &mut [f64], phi: &[f64], chi: f64, step_size: f64, eta: &[f64]) {
     let m = w_minus.len();

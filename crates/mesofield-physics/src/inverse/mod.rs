@@ -1,7 +1,7 @@
 //! The inverse map: densities -> the fields that make them.
 //!
 //! Given phi* = (phi_A*, phi_B*), find w with phi(w) = phi*. Both means of w
-//! are gauges (MODEL.md); the answer has zero-mean w_A and w_B. In strong
+//! are gauges (docs/model.md); the answer has zero-mean w_A and w_B. In strong
 //! segregation w is not unique beyond them (see `inverse::newton`). The
 //! first iteration is a quasi-Newton step with the free chains'
 //! response at the homogeneous state as the Jacobian,
@@ -198,7 +198,7 @@ pub fn check_target(solver: &dyn FieldSolver, target: &[f64]) -> Result<()> {
         return Err(Error::Shape(format!("target densities have {} values, the grid needs 2 x {m}", target.len())));
     }
     // Not >= 0: the band-limited bond kernel makes slightly negative
-    // densities at strong fields (MODEL.md), and they are reachable.
+    // densities at strong fields (docs/model.md), and they are reachable.
     if let Some(i) = target.iter().position(|v| !v.is_finite()) {
         return Err(Error::Parameter(format!(
             "target density {} at index {i} of channel {} is not finite",

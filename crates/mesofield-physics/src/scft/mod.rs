@@ -1,4 +1,4 @@
-//! Self-consistent field theory: the saddle point of MODEL.md at a given chi.
+//! Self-consistent field theory: the saddle point of docs/model.md at a given chi.
 //!
 //! Unknowns are the exchange and pressure fields (W_-, W_+). Residuals:
 //!     R_- = chi (phi_A - phi_B) / 2 - W_-        (exchange condition)

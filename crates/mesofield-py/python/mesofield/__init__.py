@@ -1,8 +1,8 @@
 """mesofield: polymer field theory and neural operators on numpy arrays.
 
-The model (MODEL.md): AB diblock chains of N beads (N_A of type A) in a 2D
-periodic box, coupled to auxiliary fields w = (w_A, w_B). The exact solver
-computes the densities phi = (phi_A, phi_B) and ln Q from w by chain
+The model (defined in the repository's docs/model.md): AB diblock chains
+of N beads (N_A of type A) in a 2D periodic box, coupled to auxiliary
+fields w = (w_A, w_B). The exact solver computes the densities phi = (phi_A, phi_B) and ln Q from w by chain
 propagators; SCFT finds saddle points, L-FTS samples the field theory, the
 inverse map finds fields for given densities, chi is inferred from clean
 patterns and noisy patterns are recovered by action minimisation. Trained
@@ -66,7 +66,7 @@ Init = Union[str, np.ndarray]
 
 
 def solve(w: np.ndarray, model: Optional[ChainModel] = None) -> Tuple[np.ndarray, Union[np.ndarray, float]]:
-    """Exact solve: fields -> densities and ln Q (MODEL.md's propagators).
+    """Exact solve: fields -> densities and ln Q (the chain propagators of docs/model.md).
 
     Args:
         w: fields, float64, ``[n, 2, Mx, My]`` or ``[2, Mx, My]`` (w_A, w_B in kT).
@@ -219,7 +219,7 @@ def sample(
         chi: Flory-Huggins parameter.
         beads_per_cell: B, the fluctuation strength (larger is weaker).
         steps: Langevin steps.
-        step_size: lambda (stable below chi; MODEL.md).
+        step_size: lambda (stable below chi; docs/model.md).
         seed: the noise's seed (and a random start's).
         init: start as in ``scft``; default ``"random:0.01"``.
         grid: ``(Mx, My)`` of a built-in start; default (32, 32).

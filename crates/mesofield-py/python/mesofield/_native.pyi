@@ -7,7 +7,7 @@ import numpy as np
 __version__: str
 
 class ChainModel:
-    """AB diblock chain and its periodic box (MODEL.md, "System"); arguments
+    """AB diblock chain and its periodic box (docs/model.md, "The system"); arguments
     not given are the paper's system (100 beads, 70 A, b = 0.2 sqrt(3/2.25),
     box 6.4 x 6.4). Give segment lengths b or stiffnesses k (with
     lattice_spacing h, b = h sqrt(3/k)), never both for one block."""
