@@ -1,4 +1,4 @@
-"""The PyTorch module of python/mesofield_torch.py against mesofield's own
+"""The PyTorch module of mesofield.torch against mesofield's own
 Operator.predict on the same fields, outside CI (needs torch):
 
     python bench/check_torch_export.py CHECKPOINT DATASET [--n 32]
@@ -14,9 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))
-import mesofield as mf  # noqa: E402
-import mesofield_torch  # noqa: E402
+import mesofield as mf
+import mesofield.torch as mesofield_torch
 
 parser = argparse.ArgumentParser()
 parser.add_argument("checkpoint")

@@ -185,3 +185,29 @@ def test_infer_chi_warns_on_a_partial_inversion():
         warnings.simplefilter("error")
         r = mf.infer_chi(t.phi_a[-1], beads_per_cell=100.0, step_size=0.05)
     assert r["all_converged"] is True
+
+
+def test_common_mistakes_name_the_parameter():
+    # A negative seed, a grid given as a list, a negative chi, an empty run,
+    # a missing checkpoint: each a ValueError or OSError that names it.
+    with pytest.raises(ValueError, match="seed"):
+        mf.sample(0.5, steps=1, seed=-1)
+    with pytest.raises(ValueError, match="seed"):
+        mf.scft(0.3, "lamellar:1", seed=1.5)
+    with pytest.raises(ValueError, match="grid"):
+        mf.scft(0.3, "lamellar:1", grid=(32,))
+    r = mf.scft(0.3, "lamellar:1", grid=[16, 16], tol=1e-6)
+    assert r.w.shape == (2, 16, 16)
+    with pytest.raises(ValueError, match="chi must be finite and > 0"):
+        mf.denoise(np.full((16, 16), 0.7), chi=-0.4)
+    t = mf.sample(0.5, steps=0, grid=(16, 16))
+    assert "0 steps" in repr(t) and np.isnan(t.peak()[0])
+    with pytest.raises(OSError, match="no such checkpoint folder"):
+        mf.Operator.load("/nonexistent/checkpoint")
+
+
+def test_the_model_is_documented_at_run_time():
+    doc = mf.ChainModel.__doc__ or ""
+    assert "docs/model.md" in doc and "box" in doc and "segment_a" in doc
+    assert "box units" in (mf.ChainModel.segment_a.__doc__ or "")
+    assert "docs/model.md" in (mf.__doc__ or "")

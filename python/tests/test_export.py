@@ -1,16 +1,11 @@
 """Operator.export: PyTorch's layout, checked by the numpy forward pass of
-python/mesofield_torch.py against Operator.predict (float32 rounding)."""
-
-import sys
-from pathlib import Path
+mesofield.torch against Operator.predict (float32 rounding)."""
 
 import numpy as np
 import pytest
 
 import mesofield as mf
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-import mesofield_torch  # noqa: E402
+import mesofield.torch as mesofield_torch
 
 
 def test_the_exported_weights_reproduce_predict(operator_dir, tmp_path):
@@ -48,3 +43,12 @@ def test_export_refuses_a_path_it_cannot_write(operator_dir, tmp_path):
         mf.Operator.load(str(best)).export(str(tmp_path / "taken"))
     # Nothing half-written is left beside it.
     assert sorted(p.name for p in tmp_path.iterdir()) == ["taken"]
+
+
+def test_the_torch_module_says_what_it_needs():
+    # Importable without torch (the numpy forward pass); loading into torch
+    # without it is a one-line ImportError naming torch.
+    assert callable(mesofield_torch.numpy_predict)
+    if mesofield_torch.torch is None:
+        with pytest.raises(ImportError, match="PyTorch"):
+            mesofield_torch.load("fno.safetensors")

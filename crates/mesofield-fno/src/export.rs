@@ -1,7 +1,7 @@
 //! A trained density operator for PyTorch: its weights in PyTorch's layout
 //! and everything the forward pass needs besides (config, normalisation,
 //! the chain's block fraction) in one safetensors file, read by
-//! `python/mesofield_torch.py` (a torch module and a numpy reference).
+//! the Python package's `mesofield.torch` (a torch module and a numpy reference).
 //!
 //! Layout (float32 unless noted), names as the torch module's state dict:
 //! - `lift_in`, `lift_out`, `layers.{i}.skip`, `project_in`, `project_out`,

@@ -9,7 +9,7 @@ pub mod data;
 pub mod denoise;
 pub mod dft;
 pub mod evaluation;
-// A density operator's weights for PyTorch (python/mesofield_torch.py).
+// A density operator's weights for PyTorch (the Python package's mesofield.torch).
 pub mod export;
 pub mod model;
 pub mod operator;

@@ -7,6 +7,13 @@ use mesofield_physics::ChainModel;
 
 use crate::run::Failure;
 
+/// AB diblock chain and its periodic box (docs/model.md, "The system"):
+/// `beads` N, `a_beads` N_A (A beads first), segment lengths `segment_a`,
+/// `segment_b` b (box units; or lattice stiffnesses `stiffness_a`,
+/// `stiffness_b` k with `lattice_spacing` h, b = h sqrt(3/k), never both
+/// for one block) and `box` (Lx, Ly) in box units. Anything not given is
+/// the paper's system: 100 beads, 70 A, b = 0.2 sqrt(3/2.25), box 6.4 x 6.4.
+/// `ChainModel.from_toml(path)` reads a model file, `to_toml()` writes one.
 #[pyclass(name = "ChainModel", module = "mesofield", frozen, eq)]
 #[derive(Clone, PartialEq)]
 pub struct PyChainModel {
@@ -75,26 +82,32 @@ impl PyChainModel {
         Ok(PyChainModel { inner })
     }
 
+    /// N, beads per chain.
     #[getter]
     fn beads(&self) -> usize {
         self.inner.beads
     }
+    /// N_A, the A beads (the first N_A of the chain).
     #[getter]
     fn a_beads(&self) -> usize {
         self.inner.a_beads
     }
+    /// N_B = N - N_A.
     #[getter]
     fn b_beads(&self) -> usize {
         self.inner.b_beads()
     }
+    /// b_A, the A segment length (box units).
     #[getter]
     fn segment_a(&self) -> f64 {
         self.inner.segment_a
     }
+    /// b_B, the B segment length (box units).
     #[getter]
     fn segment_b(&self) -> f64 {
         self.inner.segment_b
     }
+    /// (Lx, Ly), the box sides (box units).
     #[getter(r#box)]
     fn box_size(&self) -> (f64, f64) {
         (self.inner.box_size[0], self.inner.box_size[1])

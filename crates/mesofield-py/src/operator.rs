@@ -92,6 +92,9 @@ impl PyOperator {
     #[staticmethod]
     #[pyo3(signature = (path, device="cpu"))]
     fn load(path: PathBuf, device: &str) -> PyResult<Self> {
+        if !path.exists() {
+            return Err(Failure::Io(format!("{}: no such checkpoint folder", path.display())).into());
+        }
         let backend: Backend = device.parse().map_err(|e: anyhow::Error| Failure::Input(e.to_string()))?;
         let dev = backend.device().map_err(|e| Failure::Input(format!("{e:#}")))?;
         let ckpt = Checkpoint::load(&path, &dev)
@@ -165,7 +168,7 @@ impl PyOperator {
     }
 
     /// Writes the weights, config and normalisation for PyTorch as one
-    /// safetensors file (PyTorch's layout; `python/mesofield_torch.py`
+    /// safetensors file (PyTorch's layout; `mesofield.torch`
     /// loads it into a torch module with the same predictions).
     fn export(&self, path: PathBuf) -> PyResult<()> {
         let device = self.backend.device().map_err(|e| Failure::Input(format!("{e:#}")))?;

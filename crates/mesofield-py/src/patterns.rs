@@ -123,6 +123,11 @@ pub fn denoise<'py>(
     {
         return Err(Failure::Input(format!("sigma must be finite and > 0, got {s}")).into());
     }
+    if let Some(c) = chi
+        && !(c.is_finite() && c > 0.0)
+    {
+        return Err(Failure::Input(format!("chi must be finite and > 0, got {c}")).into());
+    }
     let source = loaded(operator);
     let (n, mx, my) = (noisy.n, noisy.mx, noisy.my);
     let (done, chi, inferred) = interruptible(py, || -> Outcome<_> {

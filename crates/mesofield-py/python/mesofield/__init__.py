@@ -65,6 +65,26 @@ __all__ = [
 Init = Union[str, np.ndarray]
 
 
+def _seed(seed: Any) -> int:
+    """A seed as the native layer takes it, or a ValueError naming it."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    return int(seed)
+
+
+def _grid(grid: Any) -> Optional[Tuple[int, int]]:
+    """``(Mx, My)`` from any pair (tuple, list, array), or a ValueError naming grid."""
+    if grid is None:
+        return None
+    try:
+        mx, my = grid
+    except (TypeError, ValueError):
+        raise ValueError(f"grid must be a pair (Mx, My), got {grid!r}") from None
+    if not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v > 0 for v in (mx, my)):
+        raise ValueError(f"grid must be two positive integers (Mx, My), got {grid!r}")
+    return int(mx), int(my)
+
+
 def solve(w: np.ndarray, model: Optional[ChainModel] = None) -> Tuple[np.ndarray, Union[np.ndarray, float]]:
     """Exact solve: fields -> densities and ln Q (the chain propagators of docs/model.md).
 
@@ -136,7 +156,7 @@ def scft(
         check: raise ``RuntimeError`` if the tolerance is not reached
             (False returns the last iterate with ``converged=False``).
     """
-    w, phi, report = _native.scft(chi, init, grid, tol, max_iterations, seed, model, check)
+    w, phi, report = _native.scft(chi, init, _grid(grid), tol, max_iterations, _seed(seed), model, check)
     r = json.loads(report)
     return ScftResult(
         w=w,
@@ -159,7 +179,7 @@ def spinodal(model: Optional[ChainModel] = None, grid: Optional[Tuple[int, int]]
     ``chi_s_grid``, ``chiN_s_grid`` and ``q_grid`` restricted to that grid's
     wave vectors.
     """
-    return json.loads(_native.spinodal(model, grid))
+    return json.loads(_native.spinodal(model, _grid(grid)))
 
 
 @dataclass
@@ -189,13 +209,17 @@ class Trajectory:
 
     def __repr__(self) -> str:
         k, mx, my = self.phi_a.shape
-        return (
-            f"Trajectory({len(self.hamiltonian) - 1} steps on {mx}x{my}, {k} snapshots, "
-            f"H (last half) {self.report['H_mean']:.6g}, S(q) peak {self.peak()})"
-        )
+        steps = len(self.hamiltonian) - 1
+        if steps == 0:
+            return f"Trajectory(0 steps on {mx}x{my}, {k} snapshots: the start only)"
+        h = self.report.get("H_mean")
+        h = "n/a" if h is None else f"{h:.6g}"
+        return f"Trajectory({steps} steps on {mx}x{my}, {k} snapshots, H (last half) {h}, S(q) peak {self.peak()})"
 
     def peak(self) -> Tuple[float, float]:
-        """(q, S) of the shell with the largest S."""
+        """(q, S) of the shell with the largest S; (nan, nan) for a run of no steps."""
+        if len(self.S) == 0:
+            return float("nan"), float("nan")
         i = int(np.argmax(self.S))
         return float(self.q[i]), float(self.S[i])
 
@@ -229,7 +253,9 @@ def sample(
         operator: a density operator inside the W_+ loop (every step still
             ends on exact solves; rejected operator results are counted in the report as "rejected").
     """
-    out = _native.sample(chi, beads_per_cell, steps, step_size, seed, init, grid, every, tol, model, operator)
+    out = _native.sample(
+        chi, beads_per_cell, steps, step_size, _seed(seed), init, _grid(grid), every, tol, model, operator
+    )
     report = json.loads(out.pop("report"))
     return Trajectory(report=report, **out)
 
@@ -449,7 +475,7 @@ def learn(
             epochs,
             quick,
             generator,
-            seed,
+            _seed(seed),
             resume,
             model,
         )
@@ -517,7 +543,7 @@ class DenoiseOperator:
         in ``steps`` batched calls (``mesofield generate-patterns``; use the
         generator, ``out/generator/best``, whose noise range hides the
         patterns)."""
-        return self._native.generate(count, steps, seed)
+        return self._native.generate(count, steps, _seed(seed))
 
     def __repr__(self) -> str:
         return repr(self._native)

@@ -4,8 +4,8 @@ in numpy as a reference.
     import mesofield
     mesofield.Operator.load("checkpoints/fig3/best").export("fno.safetensors")
 
-    import mesofield_torch
-    model = mesofield_torch.load("fno.safetensors")       # a torch.nn.Module
+    import mesofield.torch
+    model = mesofield.torch.load("fno.safetensors")       # a torch.nn.Module
     phi, log_q = model.predict(w)                          # w: [n, 2, Mx, My] (torch or numpy)
 
 `model(x)` is the network alone (normalised, channels-last inputs -> density
@@ -15,7 +15,8 @@ normalisation and the density map, so it returns what
 bench/check_torch_export.py). The file layout is in
 crates/mesofield-fno/src/export.rs. `numpy_predict` is the forward pass
 in float64 numpy (no torch needed), which CI checks against
-`Operator.predict`.
+`Operator.predict`. Reading an export needs the `safetensors` package;
+`load` needs PyTorch and says so where it is missing.
 """
 
 import json
@@ -31,7 +32,10 @@ UNIFORM_SLOPE = 0.6321205588285577
 
 def read(path):
     """(tensors as float32 numpy arrays, metadata dict) of an exported file."""
-    from safetensors import safe_open
+    try:
+        from safetensors import safe_open
+    except ImportError:
+        raise ImportError("reading a mesofield PyTorch export needs the safetensors package (pip install safetensors)") from None
 
     with safe_open(str(path), framework="numpy") as f:
         meta = json.loads((f.metadata() or {}).get("mesofield", "{}"))
@@ -218,3 +222,9 @@ if torch is not None:
         model = MesofieldFNO(meta)
         model.load_state_dict({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in tensors.items()})
         return model.to(device).eval()
+
+else:
+
+    def load(path, device="cpu"):
+        """Needs PyTorch; ``numpy_predict`` gives the same forward pass without it."""
+        raise ImportError("mesofield.torch.load needs PyTorch (pip install torch); numpy_predict works without it")
