@@ -31,3 +31,9 @@ def test_an_operator_refuses_what_it_was_not_made_for(operator_dir):
         op.predict(np.zeros((2, 4, 4)))
     with pytest.raises(OSError, match="checkpoint"):
         mf.Operator.load("/nonexistent/checkpoint")
+    # Fields of another box, said by the caller, are refused; of the
+    # checkpoint's own model they are predicted.
+    with pytest.raises(ValueError, match="another chain model or box"):
+        op.predict(np.zeros((2, 16, 16)), model=mf.ChainModel(box=(12.8, 12.8)))
+    phi, _ = op.predict(np.zeros((2, 16, 16)), model=op.model)
+    assert phi.shape == (2, 16, 16)

@@ -21,8 +21,12 @@ use crate::arrays::{field_shape, read_f64, to_numpy};
 use crate::model::PyChainModel;
 use crate::run::{Failure, Outcome, interruptible};
 
-/// A checkpoint folder, loaded once; the operator for a grid is built on
-/// first use and kept for the next call on that grid.
+/// A trained operator: a checkpoint folder of `mesofield train` (a density
+/// operator, w -> (phi, ln Q), or a pressure or inverse operator), loaded
+/// once with `Operator.load(path, device="cpu")`; the network for a grid is
+/// built on first use and kept for the next call on that grid. Pass it as
+/// `operator=` to `sample`, `invert`, `infer_chi` and `denoise` (the exact
+/// solver still checks every result), or call `predict` directly.
 #[pyclass(name = "Operator", module = "mesofield", frozen)]
 pub struct PyOperator {
     pub dir: PathBuf,
@@ -89,6 +93,9 @@ impl SolverSource for Loaded<'_> {
 #[pymethods]
 impl PyOperator {
     /// Loads a checkpoint folder (as written by `mesofield train`).
+    /// `device`: "cpu" (Burn's Flex backend) or "wgpu" (a GPU, in a build
+    /// with the `wgpu` feature). OSError if the folder is missing,
+    /// ValueError if it is not a checkpoint mesofield can read.
     #[staticmethod]
     #[pyo3(signature = (path, device="cpu"))]
     fn load(path: PathBuf, device: &str) -> PyResult<Self> {
@@ -114,14 +121,17 @@ impl PyOperator {
     fn kind(&self) -> &'static str {
         self.kind.name()
     }
+    /// The arrays the operator takes (e.g. ["w_A", "w_B"]).
     #[getter]
     fn inputs(&self) -> Vec<&'static str> {
         self.kind.inputs().to_vec()
     }
+    /// The arrays it predicts.
     #[getter]
     fn outputs(&self) -> Vec<&'static str> {
         self.kind.outputs().to_vec()
     }
+    /// How the gauge of its inputs is fixed (the fields' means are free).
     #[getter]
     fn gauge(&self) -> &'static str {
         self.kind.gauge()
@@ -131,10 +141,12 @@ impl PyOperator {
     fn model(&self) -> PyChainModel {
         PyChainModel { inner: self.model.clone() }
     }
+    /// The checkpoint folder.
     #[getter]
     fn path(&self) -> PathBuf {
         self.dir.clone()
     }
+    /// The backend it runs on ("cpu" or "wgpu").
     #[getter]
     fn device(&self) -> String {
         self.backend.to_string()
@@ -142,12 +154,26 @@ impl PyOperator {
 
     /// Predicted (phi, log_q) for fields `w` as in `solve` (float64 out,
     /// float32 inside the network). log_q is NaN for an operator without
-    /// a ln Q head.
+    /// a ln Q head. The fields are taken to be of the checkpoint's chain
+    /// model and box; `model`, where given, is the one they come from, and
+    /// another than the checkpoint's is refused (the network would answer
+    /// for the wrong box). A grid below twice the network's modes is refused.
+    #[pyo3(signature = (w, model=None))]
     fn predict<'py>(
         &self,
         py: Python<'py>,
         w: &Bound<'py, PyAny>,
+        model: Option<&Bound<'py, PyChainModel>>,
     ) -> PyResult<(Bound<'py, PyArrayDyn<f64>>, Bound<'py, PyAny>)> {
+        if let Some(m) = model
+            && m.get().inner != self.model
+        {
+            return Err(Failure::Input(format!(
+                "operator {}: trained for another chain model or box than the fields' (model=)",
+                self.dir.display()
+            ))
+            .into());
+        }
         if self.kind != OperatorKind::Density {
             return Err(Failure::Input(format!(
                 "operator {}: predict needs a {}, this is a {}",

@@ -295,6 +295,17 @@ def invert(
     short of ``tol`` but within 3e-4 (max-norm) is returned with its best
     fields; its record says ``converged: False`` and the residual reached.
 
+    Args:
+        phi_a: clean patterns ``[n, Mx, My]`` or ``[Mx, My]`` in (0, 1).
+        model: the chain and box; default the paper's system.
+        tol: max |phi(w) - pattern| on every point to reach.
+        operator: a density or inverse ``Operator`` for the start.
+
+    Returns:
+        ``InverseResult``: ``w`` (zero-mean fields, the patterns' shape with
+        a channel axis), ``residual``, ``converged`` and ``mean_shift`` per
+        pattern, and the CLI's per-pattern ``records``.
+
     Raises:
         ValueError: patterns outside (0, 1) or not finite.
         RuntimeError: a pattern the chain cannot make (too sharp: the
@@ -327,7 +338,17 @@ def infer_chi(
     Without ``beads_per_cell`` the saddle estimator (exact for SCFT saddle
     points); with it, the equipartition estimator of an L-FTS ensemble at B =
     ``beads_per_cell`` drawn with Langevin steps ``step_size`` (0: the
-    continuum limit). Returns the CLI's JSON report as a dict: ``chi``,
+    continuum limit).
+
+    Args:
+        patterns: clean phi_A ``[n, Mx, My]`` or ``[Mx, My]`` in (0, 1).
+        beads_per_cell: B of the ensemble (None: the saddle estimator).
+        step_size: the L-FTS step the patterns were drawn with.
+        model: the chain and box; default the paper's system.
+        tol: the inverse map's tolerance, max |phi(w) - pattern|.
+        operator: an ``Operator`` for the inverse map's start.
+
+    Returns the CLI's JSON report as a dict: ``chi``,
     ``std_error``, ``per_sample``, ``estimator``, ``saddle``,
     ``equipartition``, ``inverse`` (per pattern), and ``all_converged``:
     False where the inverse map stopped short of ``tol`` on a pattern (a
@@ -521,10 +542,12 @@ class DenoiseOperator:
 
     @property
     def model(self) -> ChainModel:
+        """The chain model and box it was trained for."""
         return self._native.model
 
     @property
     def path(self) -> str:
+        """The checkpoint folder."""
         return str(self._native.path)
 
     def denoise(
