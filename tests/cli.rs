@@ -422,6 +422,15 @@ fn sample_writes_its_run_folder_and_resumes_the_same_trajectory() {
         assert!((x - y).abs() < 1e-9 * x.abs().max(1.0), "{key}: {x} vs {y}");
     }
     assert!(a["final_pressure_residual"].as_f64().unwrap() < 1e-6);
+    // Integrated times over the last half's 20 records, and the effective
+    // samples per second they give (the slower series' 2 tau per sample).
+    let f = |v: &serde_json::Value, key: &str| v[key].as_f64().unwrap_or_else(|| panic!("{key}: {}", v[key]));
+    let (h_tau, psi2_tau) = (f(&a, "H_tau_int"), f(&a, "psi2_tau_int"));
+    assert!((f(&b, "H_tau_int") - h_tau).abs() < 1e-6 * h_tau.abs().max(1.0), "a resumed run's tau");
+    let slower = h_tau.max(psi2_tau);
+    let expected = f(&a, "steps_per_second") / (2.0 * slower);
+    assert!((f(&a, "effective_samples_per_second") - expected).abs() < 1e-9 * expected, "{a}");
+    assert!(a["tau_window_closed"].is_boolean());
     assert_eq!(a["operator_calls"], 0);
     assert_eq!(a["rejected"], 0);
     for file in

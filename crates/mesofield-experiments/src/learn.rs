@@ -213,9 +213,9 @@ pub struct Sampling {
     /// The change of the replicas' mean H over the last L-FTS time 5 and
     /// its standard error over the replicas (the plateau test; NaN, written
     /// as null, where the burn-in was shorter than that).
-    #[serde(deserialize_with = "null_as_nan")]
+    #[serde(deserialize_with = "crate::sampling::null_as_nan")]
     pub final_drift: f64,
-    #[serde(deserialize_with = "null_as_nan")]
+    #[serde(deserialize_with = "crate::sampling::null_as_nan")]
     pub final_drift_stderr: f64,
     /// The overlap of a replica's phi_A - f with itself `lag` steps
     /// earlier, pooled over replicas, over the last L-FTS time 10: how
@@ -233,11 +233,6 @@ pub struct Sampling {
     pub replica_steps_per_second: f64,
     #[serde(flatten)]
     pub cost: SolveCost,
-}
-
-/// JSON writes a NaN as null; read it back as NaN.
-fn null_as_nan<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<f64, D::Error> {
-    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
 /// `DIR/report.json`.

@@ -79,6 +79,27 @@ pub struct SampleSummary {
     pub psi2_stderr: f64,
     pub statistics_over_steps: usize,
     pub final_pressure_residual: f64,
+    /// Integrated autocorrelation times (steps) of H and of
+    /// (phi_A - phi_B)^2 over the last half, whether Sokal's windows closed
+    /// (else lower bounds), and the decorrelated samples per second they
+    /// give: steps per second / (2 tau) of the slower series.
+    #[serde(rename = "H_tau_int", default = "nan", deserialize_with = "null_as_nan")]
+    pub h_tau: f64,
+    #[serde(rename = "psi2_tau_int", default = "nan", deserialize_with = "null_as_nan")]
+    pub psi2_tau: f64,
+    #[serde(default)]
+    pub tau_window_closed: bool,
+    #[serde(default = "nan", deserialize_with = "null_as_nan")]
+    pub effective_samples_per_second: f64,
+}
+
+fn nan() -> f64 {
+    f64::NAN
+}
+
+/// JSON writes a NaN as null; read it back as NaN.
+pub(crate) fn null_as_nan<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
 impl SampleSummary {
@@ -113,6 +134,10 @@ impl SampleSummary {
             psi2_stderr: half.psi2_stderr,
             statistics_over_steps: half.count,
             final_pressure_residual,
+            h_tau: half.h_tau,
+            psi2_tau: half.psi2_tau,
+            tau_window_closed: half.tau_window_closed,
+            effective_samples_per_second: steps_run as f64 / seconds * half.effective_per_step(),
         }
     }
 }

@@ -297,3 +297,34 @@ fn integrated_time_of_an_ar1_series() {
     assert!(rho3.iter().all(|r| (r - 1.0).abs() < 1e-12) && rho3.len() == 20);
     assert!(!integrated_time(&rho3).1);
 }
+
+#[test]
+fn a_runs_last_half_reports_the_integrated_times_of_its_series() {
+    use mesofield_physics::seam::SolveCost;
+    use mesofield_physics::trajectory::analyzer::{LastHalf, SampleRecord};
+    // H an AR(1) series (tau = 1/2 + a/(1 - a) = 4.5 steps), psi^2 white
+    // noise (tau = 1/2), over a run of 40000 steps: the last half counts.
+    let a: f64 = 0.8;
+    let mut rng = StreamRng::new(77, 0);
+    let mut h = 0.0;
+    let records: Vec<SampleRecord> = (0..=40_000)
+        .map(|step| {
+            h = a * h + rng.normal();
+            SampleRecord {
+                step,
+                hamiltonian: h,
+                psi2: 0.7 + 0.01 * rng.normal(),
+                pressure_residual: 0.0,
+                cost: SolveCost::default(),
+            }
+        })
+        .collect();
+    let half = LastHalf::of(&records, 40_000);
+    assert_eq!(half.count, 20_000);
+    assert!(half.tau_window_closed);
+    assert!((half.h_tau - 4.5).abs() < 0.08 * 4.5, "tau_int(H) {}", half.h_tau);
+    assert!((half.psi2_tau - 0.5).abs() < 0.1, "tau_int(psi^2) {}", half.psi2_tau);
+    assert!((half.effective_per_step() - 1.0 / (2.0 * half.h_tau)).abs() < 1e-15);
+    // Too short to measure: NaN, not a number that looks like one.
+    assert!(LastHalf::of(&records[..5], 4).h_tau.is_nan());
+}

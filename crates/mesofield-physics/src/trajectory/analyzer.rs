@@ -9,11 +9,15 @@ use crate::fts::LftsState;
 use crate::observables::{RunningStructureFactor, order_parameter, structure_factor};
 use crate::seam::SolveCost;
 use crate::spectral::SpectralPlan;
-use crate::stats::block_mean_error;
+use crate::stats::{block_mean_error, integrated_time, scalar_autocorrelation};
 use crate::trajectory::{Analyzer, Observed};
 
 /// Blocks of the standard errors of a run's means.
 pub const BLOCKS: usize = 10;
+
+/// The largest lag of the autocorrelations behind `LastHalf`'s integrated
+/// times: Sokal's window closes by then for tau up to 400 steps.
+pub const MAX_LAG: usize = 2000;
 
 /// One L-FTS step's record (a line of `trace.jsonl`).
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -55,24 +59,56 @@ impl Analyzer<LftsState, SolveCost> for Trace {
 }
 
 /// Means of H and (phi_A - phi_B)^2 over the steps of the last half
-/// (step > steps / 2) with block-averaged standard errors (`BLOCKS`).
+/// (step > steps / 2) with block-averaged standard errors (`BLOCKS`), and
+/// the integrated autocorrelation time of each series in steps (Sokal's
+/// window, `stats::integrated_time`; NaN for fewer than 4 records or a
+/// constant series).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct LastHalf {
     pub h_mean: f64,
     pub h_stderr: f64,
     pub psi2_mean: f64,
     pub psi2_stderr: f64,
+    pub h_tau: f64,
+    pub psi2_tau: f64,
+    /// Whether both windows closed within the lags (else the times are lower bounds).
+    pub tau_window_closed: bool,
     /// Records averaged.
     pub count: usize,
+}
+
+/// The integrated time of one series (see `LastHalf`).
+fn tau_of(x: &[f64]) -> (f64, bool) {
+    if x.len() < 4 {
+        return (f64::NAN, false);
+    }
+    integrated_time(&scalar_autocorrelation(&[x], (x.len() / 2).min(MAX_LAG)))
 }
 
 impl LastHalf {
     /// Over the records of a run of `steps` steps.
     pub fn of(records: &[SampleRecord], steps: usize) -> Self {
         let half: Vec<&SampleRecord> = records.iter().filter(|t| t.step > steps / 2).collect();
-        let (h_mean, h_stderr) = block_mean_error(&half.iter().map(|t| t.hamiltonian).collect::<Vec<_>>(), BLOCKS);
-        let (psi2_mean, psi2_stderr) = block_mean_error(&half.iter().map(|t| t.psi2).collect::<Vec<_>>(), BLOCKS);
-        LastHalf { h_mean, h_stderr, psi2_mean, psi2_stderr, count: half.len() }
+        let h: Vec<f64> = half.iter().map(|t| t.hamiltonian).collect();
+        let psi2: Vec<f64> = half.iter().map(|t| t.psi2).collect();
+        let (h_mean, h_stderr) = block_mean_error(&h, BLOCKS);
+        let (psi2_mean, psi2_stderr) = block_mean_error(&psi2, BLOCKS);
+        let ((h_tau, h_closed), (psi2_tau, psi2_closed)) = (tau_of(&h), tau_of(&psi2));
+        LastHalf {
+            h_mean,
+            h_stderr,
+            psi2_mean,
+            psi2_stderr,
+            h_tau,
+            psi2_tau,
+            tau_window_closed: h_closed && psi2_closed,
+            count: half.len(),
+        }
+    }
+
+    /// Decorrelated samples per step: 1 / (2 tau) of the slower series.
+    pub fn effective_per_step(&self) -> f64 {
+        1.0 / (2.0 * self.h_tau.max(self.psi2_tau))
     }
 }
 
