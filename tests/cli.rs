@@ -460,6 +460,8 @@ fn sample_writes_its_run_folder_and_resumes_the_same_trajectory() {
     assert_eq!(replica.fields("w").unwrap().3, last.fields("w").unwrap().3);
     let h: Vec<f64> = (0..2).map(|r| pooled["per_replica"][r]["H_mean"].as_f64().unwrap()).collect();
     assert!((pooled["H_mean"].as_f64().unwrap() - 0.5 * (h[0] + h[1])).abs() < 1e-12);
+    let ess: f64 = (0..2).map(|r| f(&pooled["per_replica"][r], "effective_samples_per_second")).sum();
+    assert!((f(&pooled, "effective_samples_per_second") - ess).abs() < 1e-9 * ess);
     assert!(dir.join("replicas/summary.json").exists() && dir.join("replicas/replica_00/trace.jsonl").exists());
 
     // Resuming with other settings, or with nothing to resume, is refused.

@@ -264,6 +264,10 @@ pub struct ReplicaSummary {
     pub h_stderr: f64,
     pub psi2_mean: f64,
     pub psi2_stderr: f64,
+    /// Decorrelated samples per second of wall time, all chains together
+    /// (the sum of the replicas').
+    #[serde(default = "nan", deserialize_with = "null_as_nan")]
+    pub effective_samples_per_second: f64,
     pub per_replica: Vec<SampleSummary>,
 }
 
@@ -399,6 +403,7 @@ pub fn run_replicas(
             h_stderr,
             psi2_mean,
             psi2_stderr,
+            effective_samples_per_second: runs.iter().map(|r| r.summary.effective_samples_per_second).sum(),
             per_replica: runs.iter().map(|r| r.summary.clone()).collect(),
         }
     });

@@ -70,7 +70,7 @@ pub fn sample(a: &SampleArgs) -> Result<()> {
     if let Some(pooled) = &out.summary {
         if !a.run.print_json(pooled) {
             println!(
-                "{} replicas x {} steps ({:.1} replica-steps/s), H = {:.5} +- {:.5}, <(phi_A - phi_B)^2> = {:.5} +- {:.5} (errors from the spread of the replicas), {} exact solves, {} operator calls -> {}",
+                "{} replicas x {} steps ({:.1} replica-steps/s), H = {:.5} +- {:.5}, <(phi_A - phi_B)^2> = {:.5} +- {:.5} (errors from the spread of the replicas), {:.1} effective samples/s, {} exact solves, {} operator calls -> {}",
                 pooled.replicas,
                 out.runs[0].steps_run,
                 pooled.steps_per_second,
@@ -78,6 +78,7 @@ pub fn sample(a: &SampleArgs) -> Result<()> {
                 pooled.h_stderr,
                 pooled.psi2_mean,
                 pooled.psi2_stderr,
+                pooled.effective_samples_per_second,
                 pooled.cost.exact_solves,
                 pooled.cost.operator_calls,
                 a.run.out.display()
