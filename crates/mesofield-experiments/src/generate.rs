@@ -125,6 +125,37 @@ impl PatternStatistics {
     }
 }
 
+/// One ensemble's statistics against a reference ensemble's: the peak's
+/// shell equal, the ratios of the peak heights and of <(phi_A - phi_B)^2>
+/// with their standard errors (both ensembles' combined), and the total
+/// variation distance of the phi_A histograms.
+#[derive(Clone, Debug, Serialize)]
+pub struct Comparison {
+    pub same_peak_q: bool,
+    pub peak_ratio: f64,
+    pub peak_ratio_stderr: f64,
+    pub psi2_ratio: f64,
+    pub psi2_ratio_stderr: f64,
+    pub histogram_distance: f64,
+}
+
+impl PatternStatistics {
+    pub fn compare(&self, reference: &PatternStatistics) -> Comparison {
+        let r = reference;
+        let ratio = |a: f64, sa: f64, b: f64, sb: f64| (a / b, a / b * ((sa / a).powi(2) + (sb / b).powi(2)).sqrt());
+        let (peak_ratio, peak_ratio_stderr) = ratio(self.peak.s, self.peak_stderr, r.peak.s, r.peak_stderr);
+        let (psi2_ratio, psi2_ratio_stderr) = ratio(self.psi2, self.psi2_stderr, r.psi2, r.psi2_stderr);
+        Comparison {
+            same_peak_q: (self.peak.q - r.peak.q).abs() <= 1e-9 * r.peak.q,
+            peak_ratio,
+            peak_ratio_stderr,
+            psi2_ratio,
+            psi2_ratio_stderr,
+            histogram_distance: 0.5 * self.histogram.iter().zip(&r.histogram).map(|(a, b)| (a - b).abs()).sum::<f64>(),
+        }
+    }
+}
+
 /// `generate-patterns`' report.
 #[derive(Clone, Debug, Serialize)]
 pub struct GenerateReport {
@@ -145,11 +176,9 @@ pub struct GenerateReport {
 pub struct Reference {
     pub file: String,
     pub statistics: PatternStatistics,
-    /// Generated against reference: the peak's shell equal, the ratio of
-    /// the peak heights and of <(phi_A - phi_B)^2>.
-    pub same_peak_q: bool,
-    pub peak_ratio: f64,
-    pub psi2_ratio: f64,
+    /// Generated against reference.
+    #[serde(flatten)]
+    pub comparison: Comparison,
     /// L-FTS patterns per second where `sampling.json` lies beside the
     /// reference (`learn`'s: one pattern per replica burn-in), and the
     /// generator's speed-up over it.
@@ -196,9 +225,7 @@ pub fn generate_to_file(
             let rate = count as f64 / generated.seconds;
             Some(Reference {
                 file: file.display().to_string(),
-                same_peak_q: (r.peak.q - statistics.peak.q).abs() < 1e-9 * r.peak.q,
-                peak_ratio: statistics.peak.s / r.peak.s,
-                psi2_ratio: statistics.psi2 / r.psi2,
+                comparison: statistics.compare(&r),
                 lfts_patterns_per_second: lfts,
                 speedup: lfts.map(|l| rate / l),
                 statistics: r,

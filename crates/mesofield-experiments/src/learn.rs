@@ -126,6 +126,20 @@ impl LearnSettings {
         }
     }
 
+    /// The denoiser's training epochs of a run: `given`, which the
+    /// generator then trains too, else the default (`QUICK_EPOCHS` for a
+    /// quick run, `LEARN_EPOCHS`; the generator keeps its own).
+    pub fn apply_epochs(&mut self, given: Option<usize>, quick: bool) -> usize {
+        match given {
+            Some(e) => {
+                self.generator_epochs = e;
+                e
+            }
+            None if quick => QUICK_EPOCHS,
+            None => LEARN_EPOCHS,
+        }
+    }
+
     /// The settings a run can start with.
     pub fn validate(&self) -> Result<()> {
         if !(self.beads_per_cell.is_finite() && self.beads_per_cell > 0.0) {

@@ -236,11 +236,14 @@ fn fig4_infers_chi_and_ranks_the_methods() {
     assert_eq!((check.generated, check.operator_calls), (6, 3));
     let sizes: Vec<usize> = check.ensembles.iter().map(|e| e.statistics.patterns).collect();
     assert_eq!(sizes, [2, 4, 6]);
-    assert_eq!((check.ensembles[0].peak_ratio, check.ensembles[0].histogram_distance), (1.0, 0.0));
+    assert_eq!(
+        (check.ensembles[0].comparison.peak_ratio, check.ensembles[0].comparison.histogram_distance),
+        (1.0, 0.0)
+    );
     for e in &check.ensembles {
         let s = &e.statistics;
         assert!((s.histogram.iter().sum::<f64>() - 1.0).abs() < 1e-9, "{e:?}");
-        assert!(s.psi2 > 0.0 && s.psi2 <= 1.0 && e.peak_ratio > 0.0 && check.speedup > 0.0, "{e:?}");
+        assert!(s.psi2 > 0.0 && s.psi2 <= 1.0 && e.comparison.peak_ratio > 0.0 && check.speedup > 0.0, "{e:?}");
     }
     assert!(report.table.contains("Sampling check: 6 patterns"), "{}", report.table);
     // The protocol: each RBM denoiser scored on the validation patterns

@@ -5,7 +5,7 @@
 //! run, so the same inputs give the CLI's numbers.
 
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 
 use numpy::PyArrayDyn;
 use pyo3::prelude::*;
@@ -13,7 +13,7 @@ use pyo3::prelude::*;
 use mesofield_experiments::Reporter;
 use mesofield_experiments::denoiser::{default_network, denoise_loaded};
 use mesofield_experiments::generate::generate;
-use mesofield_experiments::learn::{BurnIn, LEARN_EPOCHS, LearnSettings, QUICK_EPOCHS, learn as learn_from};
+use mesofield_experiments::learn::{BurnIn, LearnSettings, learn as learn_from};
 use mesofield_experiments::solvers::Backend;
 use mesofield_fno::TrainConfig;
 use mesofield_fno::denoise::DenoiseOperator;
@@ -21,7 +21,7 @@ use mesofield_fno::training::Stop;
 
 use crate::arrays::{batch_shape, to_numpy};
 use crate::model::{PyChainModel, model_or_default};
-use crate::patterns::read_patterns;
+use crate::patterns::{read_patterns, read_truth};
 use crate::run::{Failure, Outcome, interruptible_training};
 
 /// `mesofield learn` on arrays: returns the report JSON (`DIR/report.json`).
@@ -56,14 +56,11 @@ pub fn learn<'py>(
         settings.burn_in = BurnIn::Fixed(n);
     }
     settings.seed = seed;
-    if let Some(e) = epochs {
-        settings.generator_epochs = e;
-    }
+    let epochs = settings.apply_epochs(epochs, quick);
     if !generator {
         settings.generator = None;
     }
     settings.validate().map_err(|e| Failure::Input(format!("{e:#}")))?;
-    let epochs = epochs.unwrap_or(if quick { QUICK_EPOCHS } else { LEARN_EPOCHS });
     if epochs == 0 {
         return Err(Failure::Input("epochs must be at least 1".into()).into());
     }
@@ -97,14 +94,11 @@ pub fn learn<'py>(
 #[pyclass(name = "DenoiseOperator", module = "mesofield", frozen)]
 pub struct PyDenoiseOperator {
     operator: Mutex<DenoiseOperator>,
-    spec_json: String,
-    dir: PathBuf,
 }
 
 impl PyDenoiseOperator {
-    fn with<T>(&self, f: impl FnOnce(&DenoiseOperator) -> T) -> PyResult<T> {
-        let op = self.operator.lock().map_err(|_| Failure::Run("denoise operator poisoned".into()))?;
-        Ok(f(&op))
+    fn operator(&self) -> PyResult<MutexGuard<'_, DenoiseOperator>> {
+        Ok(self.operator.lock().map_err(|_| Failure::Run("denoise operator poisoned".into()))?)
     }
 }
 
@@ -117,24 +111,23 @@ impl PyDenoiseOperator {
         }
         let device = Backend::Cpu.device().map_err(|e| Failure::Run(format!("{e:#}")))?;
         let operator = DenoiseOperator::load(&path, &device).map_err(|e| Failure::Input(e.to_string()))?;
-        let spec_json = serde_json::to_string(&operator.spec).map_err(|e| Failure::Run(e.to_string()))?;
-        Ok(PyDenoiseOperator { operator: Mutex::new(operator), spec_json, dir: path })
+        Ok(PyDenoiseOperator { operator: Mutex::new(operator) })
     }
 
     /// The checkpoint's `denoise.json` as JSON text.
     #[getter]
-    fn spec_json(&self) -> String {
-        self.spec_json.clone()
+    fn spec_json(&self) -> PyResult<String> {
+        Ok(serde_json::to_string(&self.operator()?.spec).map_err(|e| Failure::Run(e.to_string()))?)
     }
 
     #[getter]
     fn model(&self) -> PyResult<PyChainModel> {
-        self.with(|op| PyChainModel { inner: op.spec.model.clone() })
+        Ok(PyChainModel { inner: self.operator()?.spec.model.clone() })
     }
 
     #[getter]
-    fn path(&self) -> PathBuf {
-        self.dir.clone()
+    fn path(&self) -> PyResult<PathBuf> {
+        Ok(self.operator()?.dir.clone())
     }
 
     /// Recovered patterns and the JSON report (sigma per pattern, errors
@@ -148,24 +141,15 @@ impl PyDenoiseOperator {
         truth: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<(Bound<'py, PyArrayDyn<f64>>, String)> {
         let (noisy, batched) = read_patterns(noisy, "noisy", false)?;
-        let truth = truth.map(|t| read_patterns(t, "truth", true)).transpose()?.map(|(p, _)| p);
-        if let Some(t) = &truth
-            && (t.n, t.mx, t.my) != (noisy.n, noisy.mx, noisy.my)
-        {
-            return Err(Failure::Input(format!(
-                "truth holds {} patterns of {}x{}, noisy {} of {}x{}",
-                t.n, t.mx, t.my, noisy.n, noisy.mx, noisy.my
-            ))
-            .into());
-        }
-        let op = self.operator.lock().map_err(|_| Failure::Run("denoise operator poisoned".into()))?;
+        let truth = read_truth(truth, &noisy)?;
+        let op = self.operator()?;
         let model = op.spec.model.clone();
         let (n, mx, my) = (noisy.n, noisy.mx, noisy.my);
         let done = crate::run::interruptible(py, || -> Outcome<_> {
             denoise_loaded(&op, &noisy, &model, sigma, truth.as_ref()).map_err(|e| Failure::Input(format!("{e:#}")))
         })?;
         let report = serde_json::json!({"samples": done.patterns, "seconds": done.seconds,
-                                         "solver": format!("operator:{}", self.dir.display())});
+                                         "solver": format!("operator:{}", op.dir.display())});
         Ok((to_numpy(py, &batch_shape(n, batched, &[mx, my]), done.recovered), report.to_string()))
     }
 
@@ -185,23 +169,22 @@ impl PyDenoiseOperator {
             ))
             .into());
         }
-        let op = self.operator.lock().map_err(|_| Failure::Run("denoise operator poisoned".into()))?;
+        let op = self.operator()?;
         let [mx, my] = op.spec.grid;
         let made = crate::run::interruptible(py, || -> Outcome<_> { Ok(generate(&op, count, steps, seed)) })?;
         Ok(to_numpy(py, &[count, mx, my], made.phi_a))
     }
 
     fn __repr__(&self) -> PyResult<String> {
-        self.with(|op| {
-            let s = &op.spec;
-            format!(
-                "DenoiseOperator({:?}, grid={}x{}, chi={}, sigma={:?})",
-                self.dir.display().to_string(),
-                s.grid[0],
-                s.grid[1],
-                s.chi.map_or("None".into(), |c| format!("{c:.4}")),
-                s.sigma
-            )
-        })
+        let op = self.operator()?;
+        let s = &op.spec;
+        Ok(format!(
+            "DenoiseOperator({:?}, grid={}x{}, chi={}, sigma={:?})",
+            op.dir.display().to_string(),
+            s.grid[0],
+            s.grid[1],
+            s.chi.map_or("None".into(), |c| format!("{c:.4}")),
+            s.sigma
+        ))
     }
 }

@@ -29,6 +29,20 @@ pub fn read_patterns(obj: &Bound<'_, PyAny>, name: &str, clean: bool) -> PyResul
     Ok((patterns, batched))
 }
 
+/// The clean originals of `noisy`, where given, of its count and grid.
+pub fn read_truth(truth: Option<&Bound<'_, PyAny>>, noisy: &Patterns) -> PyResult<Option<Patterns>> {
+    let Some(truth) = truth else { return Ok(None) };
+    let (t, _) = read_patterns(truth, "truth", true)?;
+    if (t.n, t.mx, t.my) != (noisy.n, noisy.mx, noisy.my) {
+        return Err(Failure::Input(format!(
+            "truth holds {} patterns of {}x{}, noisy {} of {}x{}",
+            t.n, t.mx, t.my, noisy.n, noisy.mx, noisy.my
+        ))
+        .into());
+    }
+    Ok(Some(t))
+}
+
 fn loaded<'a>(operator: Option<&'a Bound<'_, PyOperator>>) -> Loaded<'a> {
     Loaded { operator: operator.map(|o| o.get()) }
 }
@@ -99,16 +113,7 @@ pub fn denoise<'py>(
 ) -> PyResult<(Bound<'py, PyArrayDyn<f64>>, Bound<'py, PyArrayDyn<f64>>, String)> {
     let (noisy, batched) = read_patterns(noisy, "noisy", false)?;
     let clean = samples.map(|s| read_patterns(s, "samples", true)).transpose()?.map(|(p, _)| p);
-    let truth = truth.map(|t| read_patterns(t, "truth", true)).transpose()?.map(|(p, _)| p);
-    if let Some(t) = &truth
-        && (t.n, t.mx, t.my) != (noisy.n, noisy.mx, noisy.my)
-    {
-        return Err(Failure::Input(format!(
-            "truth holds {} patterns of {}x{}, noisy {} of {}x{}",
-            t.n, t.mx, t.my, noisy.n, noisy.mx, noisy.my
-        ))
-        .into());
-    }
+    let truth = read_truth(truth, &noisy)?;
     let model: ChainModel = model_or_default(model);
     Grid::for_model(&model, noisy.mx, noisy.my).map_err(Failure::from)?;
     let (chi, clean) = match (chi, clean) {

@@ -492,7 +492,7 @@ pub struct LearnArgs {
 }
 
 pub fn learn(a: &LearnArgs) -> Result<()> {
-    use mesofield_experiments::learn::{BurnIn, LEARN_EPOCHS, LearnSettings, QUICK_EPOCHS, learn};
+    use mesofield_experiments::learn::{BurnIn, LearnSettings, learn};
     let mut settings = if a.quick {
         LearnSettings::quick(a.beads_per_cell, a.step_size)
     } else {
@@ -500,15 +500,12 @@ pub fn learn(a: &LearnArgs) -> Result<()> {
     };
     settings.validate()?;
     let (clean, model) = a.training.patterns(&a.samples)?;
-    let epochs = a.epochs.unwrap_or(if a.quick { QUICK_EPOCHS } else { LEARN_EPOCHS });
     settings.patterns = a.patterns.unwrap_or(settings.patterns);
     if let Some(n) = a.burn_in {
         settings.burn_in = BurnIn::Fixed(n);
     }
     settings.seed = a.training.seed;
-    if let Some(e) = a.epochs {
-        settings.generator_epochs = e;
-    }
+    let epochs = settings.apply_epochs(a.epochs, a.quick);
     if let Some(sigma) = &a.sigma {
         settings.denoiser.sigma_relative = super::parse_range(sigma, "--sigma")?;
     }
@@ -629,9 +626,9 @@ pub fn generate_patterns(a: &GeneratePatternsArgs) -> Result<()> {
             "against {} L-FTS patterns ({}): peak at {} q, height x{:.3}, <(phi_A - phi_B)^2> x{:.4}{}",
             r.statistics.patterns,
             r.file,
-            if r.same_peak_q { "the same" } else { "another" },
-            r.peak_ratio,
-            r.psi2_ratio,
+            if r.comparison.same_peak_q { "the same" } else { "another" },
+            r.comparison.peak_ratio,
+            r.comparison.psi2_ratio,
             match r.speedup {
                 Some(s) => format!(", {s:.1}x L-FTS's patterns per second"),
                 None => String::new(),

@@ -55,13 +55,16 @@ fn patterns_of(pool: &Pool, samples: &[usize], model: &ChainModel) -> Patterns {
     }
 }
 
-/// The minutes in `dir/report.json` at `minutes`, if its training at
-/// `epochs` ran all of `expected` epochs (else None: train, resuming).
-fn finished(dir: &Path, minutes: &[&str], epochs: &[&str], expected: usize) -> Option<f64> {
+/// The minutes in `dir/report.json` at `minutes`, if every training it
+/// holds at one of `epochs` ran all of `expected` epochs (else None: train,
+/// resuming).
+fn finished(dir: &Path, minutes: &[&str], epochs: &[&[&str]], expected: usize) -> Option<f64> {
     let text = std::fs::read_to_string(dir.join("report.json")).ok()?;
     let report: serde_json::Value = serde_json::from_str(&text).ok()?;
     let at = |keys: &[&str]| keys.iter().try_fold(&report, |v, k| v.get(*k));
-    (at(epochs)?.as_u64()? as usize >= expected).then_some(())?;
+    for keys in epochs {
+        (at(keys)?.as_u64()? as usize >= expected).then_some(())?;
+    }
     at(minutes)?.as_f64()
 }
 
@@ -93,13 +96,12 @@ pub fn denoisers(
         let learned = dir.join("learned");
         let runs = learned_from(spec);
         let wants_generator = spec.generate_count > 0;
-        let trained =
-            finished(&learned, &["minutes", "total"], &["training", "epochs"], spec.denoiser_epochs).filter(|_| {
-                !wants_generator
-                    || finished(&learned, &["minutes", "total"], &["generator", "epochs"], spec.denoiser_epochs)
-                        .is_some()
-            });
-        let minutes = match trained {
+        let trainings: &[&[&str]] = if wants_generator {
+            &[&["training", "epochs"], &["generator", "epochs"]]
+        } else {
+            &[&["training", "epochs"]]
+        };
+        let minutes = match finished(&learned, &["minutes", "total"], trainings, spec.denoiser_epochs) {
             Some(m) => {
                 reporter.note(&format!("{PHYSICS_OPERATOR}: reusing {}", learned.display()));
                 m
@@ -160,7 +162,7 @@ pub fn denoisers(
             continue;
         }
         let folder = dir.join(format!("fno-{size}-data-only"));
-        let minutes = match finished(&folder, &["minutes"], &["epochs"], spec.denoiser_epochs) {
+        let minutes = match finished(&folder, &["minutes"], &[&["epochs"]], spec.denoiser_epochs) {
             Some(m) => m,
             None => {
                 let clean = patterns_of(pool, &samples[..size], model);

@@ -19,7 +19,7 @@ use mesofield_physics::spectral::SpectralPlan;
 use super::Fig4Spec;
 use super::pool::Pool;
 use crate::charts::{COLOURS, LineChart, Series, line_chart, sq_range};
-use crate::generate::{PatternStatistics, generate};
+use crate::generate::{Comparison, PatternStatistics, generate};
 use crate::patterns::Patterns;
 use crate::plot;
 
@@ -40,15 +40,9 @@ pub struct Generator {
 pub struct Ensemble {
     pub name: String,
     pub statistics: PatternStatistics,
-    /// The ratios to the independent runs' (1 for those) and their
-    /// standard errors (the two ensembles' errors combined).
-    pub peak_ratio: f64,
-    pub peak_ratio_stderr: f64,
-    pub psi2_ratio: f64,
-    pub psi2_ratio_stderr: f64,
-    /// Total variation distance of the phi_A histogram from the runs'.
-    pub histogram_distance: f64,
-    pub same_peak_q: bool,
+    /// Against the independent runs' (ratio 1 and distance 0 for those).
+    #[serde(flatten)]
+    pub comparison: Comparison,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -76,7 +70,6 @@ pub fn check(
     plan: &SpectralPlan,
     out_dir: &Path,
 ) -> Result<SamplingCheck> {
-    let m = plan.grid().points();
     let runs = spec.test_runs + 2 * spec.chi_pairs + spec.pool_runs;
     let reference_runs: Vec<usize> = (0..runs).filter(|r| !samples.contains(r)).collect();
     let reference: Vec<f64> = reference_runs
@@ -90,22 +83,10 @@ pub fn check(
     let (runs_stats, runs_sq) = stats(&reference)?;
     let (learned_stats, learned_sq) = stats(&generator.learned.phi_a)?;
     let (made_stats, made_sq) = stats(&made.phi_a)?;
-    let ensemble = |name: &str, s: PatternStatistics| {
-        let r = &runs_stats;
-        let ratio = |a: f64, sa: f64, b: f64, sb: f64| (a / b, a / b * ((sa / a).powi(2) + (sb / b).powi(2)).sqrt());
-        let (peak_ratio, peak_ratio_stderr) = ratio(s.peak.s, s.peak_stderr, r.peak.s, r.peak_stderr);
-        let (psi2_ratio, psi2_ratio_stderr) = ratio(s.psi2, s.psi2_stderr, r.psi2, r.psi2_stderr);
-        let histogram_distance = 0.5 * s.histogram.iter().zip(&r.histogram).map(|(a, b)| (a - b).abs()).sum::<f64>();
-        Ensemble {
-            name: name.into(),
-            peak_ratio,
-            peak_ratio_stderr,
-            psi2_ratio,
-            psi2_ratio_stderr,
-            histogram_distance,
-            same_peak_q: (s.peak.q - r.peak.q).abs() <= 1e-9 * r.peak.q,
-            statistics: s,
-        }
+    let ensemble = |name: &str, s: PatternStatistics| Ensemble {
+        name: name.into(),
+        comparison: s.compare(&runs_stats),
+        statistics: s,
     };
     let ensembles = vec![
         ensemble("L-FTS, independent runs (true chi)", runs_stats.clone()),
@@ -113,7 +94,7 @@ pub fn check(
         ensemble("generated (reverse diffusion)", made_stats),
     ];
     let patterns_per_second = spec.generate_count as f64 / made.seconds;
-    draw(&reference, &made.phi_a, [&runs_sq, &learned_sq, &made_sq], &ensembles, *plan.grid(), m, out_dir)?;
+    draw(&reference, &made.phi_a, [&runs_sq, &learned_sq, &made_sq], &ensembles, *plan.grid(), out_dir)?;
     Ok(SamplingCheck {
         reference_runs,
         generated: spec.generate_count,
@@ -134,13 +115,12 @@ fn draw(
     sq: [&StructureFactor; 3],
     ensembles: &[Ensemble],
     grid: Grid,
-    m: usize,
     out_dir: &Path,
 ) -> Result<()> {
     let panel =
         |v: &[f64], title: &str| plot::titled(plot::field_image(v, grid.mx, grid.my, Some((0.0, 1.0)), 192).0, title);
     let row = |phi_a: &[f64], title: &str| -> Vec<image::RgbImage> {
-        phi_a.chunks(m).take(4).map(|p| panel(p, title)).collect()
+        phi_a.chunks(grid.points()).take(4).map(|p| panel(p, title)).collect()
     };
     let mut chart = LineChart::new("S(q) of phi_A", "|q| (box units)", "S(q)").y_from_zero().size(560, 380);
     for ((s, e), colour) in sq.iter().zip(ensembles).zip(COLOURS) {
@@ -175,16 +155,16 @@ pub fn table(check: &SamplingCheck) -> String {
             e.name,
             s.patterns,
             s.peak.q,
-            if e.same_peak_q { "" } else { " (other shell)" },
+            if e.comparison.same_peak_q { "" } else { " (other shell)" },
             s.peak.s,
             s.peak_stderr,
-            e.peak_ratio,
-            e.peak_ratio_stderr,
+            e.comparison.peak_ratio,
+            e.comparison.peak_ratio_stderr,
             s.psi2,
             s.psi2_stderr,
-            e.psi2_ratio,
-            e.psi2_ratio_stderr,
-            e.histogram_distance
+            e.comparison.psi2_ratio,
+            e.comparison.psi2_ratio_stderr,
+            e.comparison.histogram_distance
         ));
     }
     text
