@@ -469,10 +469,55 @@ fn sample_writes_its_run_folder_and_resumes_the_same_trajectory() {
     other[2] = "0.6".into();
     other.push("--resume".into());
     assert_clean_failure(&run_args(other), "chi");
+    let mut other = args(&p("split"), "60");
+    let not_default = match mesofield_physics::fts::Integrator::default() {
+        mesofield_physics::fts::Integrator::EulerMaruyama => "lm",
+        mesofield_physics::fts::Integrator::LeimkuhlerMatthews => "em",
+    };
+    other.extend(["--resume".to_string(), "--integrator".to_string(), not_default.to_string()]);
+    assert_clean_failure(&run_args(other), "integrator");
     let mut missing = args(&p("nothing"), "10");
     missing.push("--resume".into());
     assert_clean_failure(&run_args(missing), "does not exist");
     assert_clean_failure(&run(&["sample", "--chi", "0.5", "--step-size", "0", "--out", &p("bad")]), "step size");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// SCFT's fields out as a PSCF r-grid file and back in as a start: the
+/// saddle point is where it was (no iteration, the same dF); a file whose
+/// cell is not the model's box is refused.
+#[test]
+fn fields_go_to_pscf_and_come_back() {
+    let dir = scratch_dir("pscf");
+    let p = |name: &str| dir.join(name).to_str().unwrap().to_string();
+    let scft = |init: &str, out: &str| -> serde_json::Value {
+        let o = run(&["scft", "--chi", "0.3", "--grid", "16x16", "--init", init, "--output", out, "--json"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    let first = scft("lamellar:2", &p("a.safetensors"));
+    let out = run(&["export", "--input", &p("a.safetensors"), "--out", &p("a.rf")]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = std::fs::read_to_string(dir.join("a.rf")).unwrap();
+    assert!(text.starts_with(" format  1  0\ndim\n") && text.contains("square"), "{text}");
+    let again = scft(&format!("pscf:{}", p("a.rf")), &p("b.safetensors"));
+    assert_eq!(again["iterations"], 0, "{again}");
+    assert!((again["dF"].as_f64().unwrap() - first["dF"].as_f64().unwrap()).abs() < 1e-10);
+    let w_a = FieldFile::open(&dir.join("a.safetensors")).unwrap().fields("w").unwrap().3;
+    let w_b = FieldFile::open(&dir.join("b.safetensors")).unwrap().fields("w").unwrap().3;
+    let moved = w_a.iter().zip(&w_b).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max);
+    assert!(moved < 1e-12, "fields moved by {moved}");
+    let model = dir.join("box.toml");
+    std::fs::write(&model, "box = [3.2, 6.4]\n").unwrap();
+    let o =
+        run(&["scft", "--chi", "0.3", "--init", &format!("pscf:{}", p("a.rf")), "--model", model.to_str().unwrap()]);
+    assert_clean_failure(&o, "cell");
+    assert_clean_failure(
+        &run(&["scft", "--chi", "0.3", "--init", &format!("pscf:{}", p("none.rf"))]),
+        "does not exist",
+    );
+    let o = run(&["export", "--input", &p("a.safetensors"), "--format", "vtk", "--out", &p("a.vtk")]);
+    assert_clean_failure(&o, "pscf-rgrid");
     std::fs::remove_dir_all(&dir).ok();
 }
 

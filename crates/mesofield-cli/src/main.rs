@@ -45,6 +45,8 @@ enum Command {
     Dataset(data::DatasetCommand),
     /// PNG picture of a field or density.
     Plot(data::PlotArgs),
+    /// Write a field of a mesofield file as another program's file (PSCF r-grid).
+    Export(data::ExportArgs),
     /// Measure exact-solver throughput and SCFT timing.
     Bench(fields::BenchArgs),
     /// Train a Fourier neural operator on exact (w, phi) pairs.
@@ -131,6 +133,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Generate(a) => with_threads(a.common.threads, || data::generate(&a)),
         Command::Dataset(c) => data::dataset(&c),
         Command::Plot(a) => data::plot(&a),
+        Command::Export(a) => data::export(&a),
         Command::Train(a) => with_threads(a.common.threads, || operator::train(&a)),
         Command::TrainDenoiser(a) => with_threads(a.common.threads, || operator::train_denoiser(&a)),
         Command::Learn(a) => with_threads(a.common.threads, || operator::learn(&a)),

@@ -36,6 +36,9 @@ pub struct Fig1Spec {
     pub every: usize,
     pub tol: f64,
     pub init: String,
+    /// The Langevin integrator of every panel (the default's when absent).
+    #[serde(default)]
+    pub integrator: mesofield_physics::fts::Integrator,
     pub panels: Vec<Panel>,
 }
 
@@ -86,6 +89,7 @@ pub fn fig1(
             beads_per_cell: spec.beads_per_cell,
             steps: spec.steps,
             step_size: panel.step_size,
+            integrator: spec.integrator,
             seed: panel.seed,
             init: spec.init.parse()?,
             grid: format!("{mx}x{my}"),

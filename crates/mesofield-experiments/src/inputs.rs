@@ -1,6 +1,6 @@
 //! What the loops start from: the chain model (a model file, a file's
 //! metadata, or the paper's system) and the starting fields (a built-in
-//! pattern on a grid, or a file's first `w`).
+//! pattern on a grid, a file's first `w`, or a PSCF r-grid file).
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -9,6 +9,7 @@ use anyhow::{Context, Result, bail};
 
 use mesofield_physics::fields::InitialField;
 use mesofield_physics::io::FieldFile;
+use mesofield_physics::pscf::RGrid;
 use mesofield_physics::rng::StreamRng;
 use mesofield_physics::{ChainModel, Grid};
 
@@ -42,6 +43,9 @@ pub enum Start {
     Builtin(InitialField),
     /// A file's first `w` (its metadata gives the model unless a model file does).
     File(PathBuf),
+    /// A PSCF r-grid file of w_A, w_B (`mesofield_physics::pscf`): the
+    /// model from a model file or the defaults, its box the file's cell.
+    Pscf(PathBuf),
     /// Fields the caller passes itself (an array from Python).
     Given,
 }
@@ -49,11 +53,17 @@ pub enum Start {
 impl FromStr for Start {
     type Err = anyhow::Error;
     fn from_str(init: &str) -> Result<Start> {
+        if let Some(path) = init.strip_prefix("pscf:") {
+            if !Path::new(path).exists() {
+                bail!("--init pscf:{path}: {path} does not exist");
+            }
+            return Ok(Start::Pscf(PathBuf::from(path)));
+        }
         match InitialField::parse(init) {
             Some(field) => Ok(Start::Builtin(field?)),
             None if Path::new(init).exists() => Ok(Start::File(PathBuf::from(init))),
             None => bail!(
-                "--init {init:?} is neither a built-in (random[:AMP], lamellar[:N], hex:NX:NY, square:NX:NY) nor an existing file"
+                "--init {init:?} is neither a built-in (random[:AMP], lamellar[:N], hex:NX:NY, square:NX:NY), pscf:FILE nor an existing file"
             ),
         }
     }
@@ -78,6 +88,10 @@ pub fn initial_fields(
             return Ok((model, grid, w));
         }
         Start::File(path) => path,
+        Start::Pscf(path) => {
+            let (grid, w) = pscf_fields(path, &model)?;
+            return Ok((model, grid, w));
+        }
         Start::Given => bail!("the starting fields are the caller's: there is nothing to read"),
     };
     let file = FieldFile::open(path)?;
@@ -88,6 +102,28 @@ pub fn initial_fields(
         bail!("{}: non-finite field value at index {i}", path.display());
     }
     Ok((model, grid, w[..2 * grid.points()].to_vec()))
+}
+
+/// w_A, w_B of a PSCF r-grid file on `model`'s box (its cell must be the
+/// box: the two programs then share their length units).
+pub fn pscf_fields(path: &Path, model: &ChainModel) -> Result<(Grid, Vec<f64>)> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let rgrid = RGrid::parse(&text).with_context(|| path.display().to_string())?;
+    if rgrid.monomers != 2 {
+        bail!("{}: {} monomer types; mesofield's chain has two (A, B)", path.display(), rgrid.monomers);
+    }
+    let [lx, ly] = model.box_size;
+    let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * b.abs().max(1.0);
+    if !(close(rgrid.cell[0], lx) && close(rgrid.cell[1], ly)) {
+        bail!(
+            "{}: the PSCF cell is {} x {}, the model's box {lx} x {ly} (give --model with that box, in the units of PSCF's segment lengths)",
+            path.display(),
+            rgrid.cell[0],
+            rgrid.cell[1]
+        );
+    }
+    let grid = Grid::for_model(model, rgrid.mesh[0], rgrid.mesh[1])?;
+    Ok((grid, rgrid.fields))
 }
 
 /// The starting fields of a built-in `init` (random[:AMP], lamellar[:N],

@@ -27,7 +27,7 @@ use serde_json::json;
 use mesofield_fno::TrainConfig;
 use mesofield_fno::training::{Progress, Stop};
 use mesofield_physics::fields::InitialField;
-use mesofield_physics::fts::{Lfts, LftsConfig, LftsState};
+use mesofield_physics::fts::{Integrator, Lfts, LftsConfig, LftsState};
 use mesofield_physics::io::{TensorData, to_safetensors, write_atomic};
 use mesofield_physics::observables::order_parameter;
 use mesofield_physics::rng::StreamRng;
@@ -50,6 +50,9 @@ pub struct LearnSettings {
     /// from (the estimator needs both) and of the replicas.
     pub beads_per_cell: f64,
     pub step_size: f64,
+    /// The samples' L-FTS integrator (the estimator follows it), the
+    /// replicas' too.
+    pub integrator: Integrator,
     /// Clean patterns to make, one per L-FTS replica (the last fifth held
     /// out for validation).
     pub patterns: usize,
@@ -98,6 +101,7 @@ impl LearnSettings {
         LearnSettings {
             beads_per_cell,
             step_size,
+            integrator: Integrator::default(),
             patterns: 256,
             burn_in: BurnIn::Plateau { min: steps_of(20.0, step_size), max: steps_of(100.0, step_size) },
             // Training patterns need no tighter pressure than their noise:
@@ -207,6 +211,8 @@ pub struct LearnedChi {
     pub per_sample: Vec<f64>,
     pub beads_per_cell: f64,
     pub step_size: f64,
+    #[serde(default = "Integrator::legacy")]
+    pub integrator: Integrator,
     pub seconds: f64,
 }
 
@@ -318,15 +324,17 @@ pub fn learn(
         if chi.samples != samples
             || chi.beads_per_cell != settings.beads_per_cell
             || chi.step_size != settings.step_size
+            || chi.integrator != settings.integrator
         {
-            bail!("--resume: {} was learned from other samples or another B or step size", dir.display());
+            bail!("--resume: {} was learned from other samples or another B, step size or integrator", dir.display());
         }
         reporter.note(&format!("chi {:.4} from {} (resumed)", chi.chi, chi_path.display()));
         chi
     } else {
         let t = Instant::now();
         let source = Resolved { choice: SolverChoice::Exact, backend: Backend::Cpu };
-        let estimate = chi_from_samples(clean, model, settings.beads_per_cell, settings.step_size, &source, reporter)?;
+        let step = (settings.step_size, settings.integrator);
+        let estimate = chi_from_samples(clean, model, settings.beads_per_cell, step, &source, reporter)?;
         let chi = LearnedChi {
             samples: samples.to_vec(),
             chi: estimate.chi,
@@ -334,6 +342,7 @@ pub fn learn(
             per_sample: estimate.per_sample,
             beads_per_cell: settings.beads_per_cell,
             step_size: settings.step_size,
+            integrator: settings.integrator,
             seconds: t.elapsed().as_secs_f64(),
         };
         if !(chi.chi.is_finite() && chi.chi > 0.0) {
@@ -358,7 +367,8 @@ pub fn learn(
         let m = grid.points();
         let densities = patterns.densities();
         let meta = json!({"format": "mesofield-patterns", "model": model, "chi": chi.chi,
-                          "beads_per_cell": settings.beads_per_cell, "step_size": settings.step_size});
+                          "beads_per_cell": settings.beads_per_cell, "step_size": settings.step_size,
+                          "integrator": settings.integrator});
         let bytes = to_safetensors(
             &[("phi", vec![patterns.n, 2, grid.mx, grid.my], TensorData::F64(&densities))],
             &meta.to_string(),
@@ -494,7 +504,8 @@ pub fn sample_patterns(
     let replicas = settings.patterns;
     let set = crate::roles::resolve(&SolverChoice::Exact, Backend::Cpu, model, grid)?;
     let config = LftsConfig::new(chi, settings.beads_per_cell, settings.step_size, settings.seed)
-        .with_pressure_tolerance(settings.tol);
+        .with_pressure_tolerance(settings.tol)
+        .with_integrator(settings.integrator);
     let sampler = Lfts::new(config, set.solvers())?;
     let seeds: Vec<u64> = (0..replicas as u64).map(|r| settings.seed.wrapping_add(r)).collect();
     let mut w = Vec::with_capacity(replicas * 2 * m);

@@ -12,6 +12,7 @@ use mesofield_inference::baselines::estimate_noise_sigma;
 use mesofield_inference::contrast_relative_error;
 use mesofield_inference::denoise::{DenoiseConfig, DenoiseOutcome, denoise_from};
 use mesofield_physics::chi::{ChiEstimate, ChiEstimator, estimate_chi};
+use mesofield_physics::fts::Integrator;
 use mesofield_physics::inverse::{InverseConfig, Inverter};
 use mesofield_physics::spectral::SpectralPlan;
 use mesofield_physics::{ChainModel, Grid};
@@ -148,12 +149,13 @@ impl ChiInference {
 
 /// chi from clean patterns: the inverse map (to `tol`), then the saddle
 /// estimator and, given `beads_per_cell`, the equipartition estimator of
-/// an ensemble sampled with L-FTS steps of `step_size` (0: the continuum).
+/// an ensemble sampled with L-FTS steps `(step_size, integrator)`
+/// (step size 0: the continuum).
 pub fn infer_chi(
     patterns: Patterns,
     model: &ChainModel,
     beads_per_cell: Option<f64>,
-    step_size: f64,
+    (step_size, integrator): (f64, Integrator),
     source: &dyn SolverSource,
     tol: f64,
     reporter: &Reporter,
@@ -167,7 +169,7 @@ pub fn infer_chi(
             &plan,
             &inverted.w,
             &inverted.phi,
-            ChiEstimator::Equipartition { beads_per_cell: b, step_size },
+            ChiEstimator::Equipartition { beads_per_cell: b, step_size, integrator },
         )?),
         None => None,
     };
@@ -175,19 +177,19 @@ pub fn infer_chi(
 }
 
 /// chi from clean samples: the inverse map, then the equipartition estimator
-/// of an ensemble at `beads_per_cell` sampled with L-FTS steps of
-/// `step_size` (0: the continuum limit).
+/// of an ensemble at `beads_per_cell` sampled with L-FTS steps
+/// `(step_size, integrator)` (step size 0: the continuum limit).
 pub fn chi_from_samples(
     clean: Patterns,
     model: &ChainModel,
     beads_per_cell: f64,
-    step_size: f64,
+    (step_size, integrator): (f64, Integrator),
     source: &dyn SolverSource,
     reporter: &Reporter,
 ) -> Result<ChiEstimate> {
     let inv = invert_patterns(clean, model, source, 1e-10, reporter)?;
     let plan = SpectralPlan::new(inv.grid);
-    Ok(estimate_chi(&plan, &inv.w, &inv.phi, ChiEstimator::Equipartition { beads_per_cell, step_size })?)
+    Ok(estimate_chi(&plan, &inv.w, &inv.phi, ChiEstimator::Equipartition { beads_per_cell, step_size, integrator })?)
 }
 
 /// Denoising settings shared by every pattern of a call.

@@ -10,7 +10,7 @@ use anyhow::{Result, bail};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use mesofield_physics::fts::{Lfts, LftsConfig, LftsState};
+use mesofield_physics::fts::{Integrator, Lfts, LftsConfig, LftsState};
 use mesofield_physics::io::TensorData;
 use mesofield_physics::observables::{RunningStructureFactor, StructureFactor};
 use mesofield_physics::spectral::SpectralPlan;
@@ -34,6 +34,7 @@ pub struct SampleSpec {
     pub beads_per_cell: f64,
     pub steps: usize,
     pub step_size: f64,
+    pub integrator: Integrator,
     pub seed: u64,
     /// random[:AMP] | lamellar[:N] | hex:NX:NY | square:NX:NY | FILE.safetensors.
     pub init: Start,
@@ -63,6 +64,8 @@ pub struct SampleSummary {
     pub beads_per_cell: f64,
     pub steps: usize,
     pub step_size: f64,
+    #[serde(default = "Integrator::legacy")]
+    pub integrator: Integrator,
     pub seed: u64,
     pub solver: String,
     pub tol: f64,
@@ -121,6 +124,7 @@ impl SampleSummary {
             beads_per_cell: spec.beads_per_cell,
             steps: spec.steps,
             step_size: spec.step_size,
+            integrator: spec.integrator,
             seed,
             solver: spec.solver.to_string(),
             tol: spec.tol,
@@ -178,6 +182,7 @@ impl SampleRun {
         let same = summary.chi == spec.chi
             && summary.seed == spec.seed
             && summary.step_size == spec.step_size
+            && summary.integrator == spec.integrator
             && summary.beads_per_cell == spec.beads_per_cell
             && summary.steps == spec.steps
             && summary.grid == grid
@@ -224,6 +229,10 @@ fn start_of(spec: &SampleSpec, folder: &RunFolder, resume: bool) -> Result<Chain
     }
     let check = json!({"chi": spec.chi, "beads_per_cell": spec.beads_per_cell, "seed": spec.seed});
     let (_, meta) = folder.resume_point(&check, &["chi", "beads_per_cell", "seed"])?;
+    let saved = meta["run"]["integrator"].as_str().unwrap_or(Integrator::legacy().name());
+    if saved != spec.integrator.name() {
+        bail!("--resume: the run in {} has integrator = {saved}, not {}", folder.last().display(), spec.integrator);
+    }
     let Some(step) = meta["step"].as_u64() else { bail!("{}: no step in its metadata", folder.last().display()) };
     let sq_sum: RunningStructureFactor = serde_json::from_value(meta["sq_sum"].clone()).unwrap_or_default();
     let last = folder.last();
@@ -336,8 +345,9 @@ pub fn run_replicas(
     let (model, grid, _, start_step, _) = &starts[0];
     let (model, grid, start_step) = (model.clone(), *grid, *start_step);
     let set = roles::resolve(&spec.solver, spec.backend, &model, &grid)?;
-    let config =
-        LftsConfig::new(spec.chi, spec.beads_per_cell, spec.step_size, spec.seed).with_pressure_tolerance(spec.tol);
+    let config = LftsConfig::new(spec.chi, spec.beads_per_cell, spec.step_size, spec.seed)
+        .with_pressure_tolerance(spec.tol)
+        .with_integrator(spec.integrator);
     let sampler = Lfts::new(config, set.solvers())?;
     let solver_name = spec.solver.to_string();
     let mut files = Vec::with_capacity(replicas);
@@ -346,7 +356,7 @@ pub fn run_replicas(
         folder.create()?;
         let seed = spec.seed + r as u64;
         let run = json!({"chi": spec.chi, "beads_per_cell": spec.beads_per_cell, "step_size": spec.step_size,
-                         "seed": seed, "steps": spec.steps, "solver": solver_name, "tol": spec.tol,
+                         "integrator": spec.integrator, "seed": seed, "steps": spec.steps, "solver": solver_name, "tol": spec.tol,
                          "grid": [grid.mx, grid.my], "model": model});
         // A run stopped between snapshots wrote records past its last one: they are recomputed.
         let (records, writer) = folder.open_trace::<SampleRecord>(resume.then_some(start_step))?;

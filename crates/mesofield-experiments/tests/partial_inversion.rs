@@ -10,7 +10,7 @@ use mesofield_experiments::patterns::Patterns;
 use mesofield_experiments::roles::Resolved;
 use mesofield_experiments::{Backend, Reporter, SolverChoice};
 use mesofield_physics::fields::InitialField;
-use mesofield_physics::fts::{Lfts, LftsConfig};
+use mesofield_physics::fts::{Integrator, Lfts, LftsConfig};
 use mesofield_physics::rng::StreamRng;
 use mesofield_physics::{ChainModel, ExactSolver, Grid, Solvers};
 
@@ -23,7 +23,7 @@ fn chi_from_patterns_the_inverse_map_does_not_fully_invert() {
     // Seed 3 of example `inv_random`: its 400-step pattern stopped at 2.9e-5
     // before depleted points' fields were reset.
     let (chi, seed) = (1.0, 3);
-    let mut config = LftsConfig::new(chi, 100.0, 0.05, seed);
+    let mut config = LftsConfig::new(chi, 100.0, 0.05, seed).with_integrator(Integrator::EulerMaruyama);
     config.compressor.tolerance = 1e-10;
     let lfts = Lfts::new(config, Solvers::exact(&solver)).unwrap();
     let w0 = InitialField::Random { amplitude: 0.1 }.fields(&model, &grid, chi, &mut StreamRng::new(seed, 0));
@@ -40,7 +40,7 @@ fn chi_from_patterns_the_inverse_map_does_not_fully_invert() {
         patterns,
         &model,
         Some(100.0),
-        0.05,
+        (0.05, Integrator::EulerMaruyama),
         &Resolved { choice: SolverChoice::Exact, backend: Backend::Cpu },
         1e-10,
         &Reporter::silent(),
@@ -78,7 +78,7 @@ fn chi_from_patterns_the_inverse_map_does_not_fully_invert() {
         stripes,
         &model,
         Some(100.0),
-        0.05,
+        (0.05, Integrator::EulerMaruyama),
         &Resolved { choice: SolverChoice::Exact, backend: Backend::Cpu },
         1e-10,
         &Reporter::silent(),

@@ -3,7 +3,7 @@
 //! phi_A + phi_B = 1 only to its compressor's tolerance, and against
 //! 1 - phi_A the inverse map chases densities the chain does not make.
 
-use mesofield_experiments::bench_inverse::{InverseSweepSpec, draw, snapshot};
+use mesofield_experiments::bench_inverse::{InverseSweepSpec, SWEEP_INTEGRATOR, draw, snapshot};
 use mesofield_experiments::observed::infer_chi;
 use mesofield_experiments::patterns::{load_many, load_patterns};
 use mesofield_experiments::roles::Resolved;
@@ -80,7 +80,7 @@ fn an_lfts_snapshot_inverts_against_its_own_densities() {
         patterns,
         &model,
         Some(b),
-        lambda,
+        (lambda, SWEEP_INTEGRATOR),
         &Resolved { choice: SolverChoice::Exact, backend: Backend::Cpu },
         1e-10,
         &Reporter::silent(),

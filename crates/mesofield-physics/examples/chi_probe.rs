@@ -2,12 +2,13 @@
 //! 200 and 400 steps from lamellar:2): the equipartition estimator on the
 //! fields the inverse map finds and on the run's own fields, and how far the
 //! two fields are apart by density. For BENCHMARKS.md (issue 14).
-//! `cargo run --release -p mesofield-physics --example chi_probe -- CHI SEED [own]`
-//! (`own`: the run's own fields only, without the inverse map).
+//! `cargo run --release -p mesofield-physics --example chi_probe -- CHI SEED [own|inverse] [em|lm] [STEP] [SNAPSHOTS]`
+//! (`own`: the run's own fields only, without the inverse map; the
+//! integrator, step size and snapshots of 200 steps default to em, 0.05, 2).
 
 use mesofield_physics::chi::{ChiEstimator, estimate_chi};
 use mesofield_physics::fields::{InitialField, from_exchange_pressure};
-use mesofield_physics::fts::{Lfts, LftsConfig};
+use mesofield_physics::fts::{Integrator, Lfts, LftsConfig};
 use mesofield_physics::inverse::{InverseConfig, invert};
 use mesofield_physics::rng::StreamRng;
 use mesofield_physics::spectral::SpectralPlan;
@@ -36,18 +37,21 @@ fn main() {
     let chi: f64 = args.next().map(|s| s.parse().expect("CHI")).unwrap_or(1.0);
     let seed: u64 = args.next().map(|s| s.parse().expect("SEED")).unwrap_or(3);
     let invert_too = args.next().as_deref() != Some("own");
-    let (beads_per_cell, step_size) = (100.0, 0.05);
+    let integrator: Integrator = args.next().map(|s| s.parse().expect("em|lm")).unwrap_or(Integrator::EulerMaruyama);
+    let step_size: f64 = args.next().map(|s| s.parse().expect("STEP")).unwrap_or(0.05);
+    let snapshots: usize = args.next().map(|s| s.parse().expect("SNAPSHOTS")).unwrap_or(2);
+    let beads_per_cell = 100.0;
     let model = ChainModel::default();
     let grid = Grid::for_model(&model, 32, 32).unwrap();
     let solver = ExactSolver::new(&model, grid).unwrap();
     let m = grid.points();
-    let mut config = LftsConfig::new(chi, beads_per_cell, step_size, seed);
+    let mut config = LftsConfig::new(chi, beads_per_cell, step_size, seed).with_integrator(integrator);
     config.compressor.tolerance = 1e-10;
     let lfts = Lfts::new(config, Solvers::exact(&solver)).unwrap();
     let w0 = InitialField::Lamellar { periods: 2 }.fields(&model, &grid, chi, &mut StreamRng::new(1, 0));
     let (mut state, _) = lfts.start(&w0, 0).unwrap();
     let (mut own, mut inverted, mut targets) = (Vec::new(), Vec::new(), Vec::new());
-    for snapshot in 0..2 {
+    for snapshot in 0..snapshots {
         for _ in 0..200 {
             state = lfts.step(&state).unwrap().0;
         }
@@ -85,7 +89,7 @@ fn main() {
     }
     let plan = SpectralPlan::new(grid);
     let estimate = |w: &[f64], step_size: f64| {
-        estimate_chi(&plan, w, &targets, ChiEstimator::Equipartition { beads_per_cell, step_size })
+        estimate_chi(&plan, w, &targets, ChiEstimator::Equipartition { beads_per_cell, step_size, integrator })
             .map(|e| format!("{:.4} +- {:.4}", e.chi, e.std_error))
             .unwrap_or_else(|e| e.to_string())
     };

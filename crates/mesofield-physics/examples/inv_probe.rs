@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use mesofield_physics::chi::{ChiEstimator, estimate_chi};
 use mesofield_physics::fields::{InitialField, gaussian_random_field};
-use mesofield_physics::fts::{Lfts, LftsConfig};
+use mesofield_physics::fts::{Integrator, Lfts, LftsConfig};
 use mesofield_physics::inverse::{InverseConfig, InverseOutcome, invert};
 use mesofield_physics::rng::StreamRng;
 use mesofield_physics::scft::{ScftConfig, run_scft};
@@ -65,7 +65,7 @@ fn main() {
         }
     }
     for chi in [0.1, 0.4, 1.0] {
-        let mut cfg = LftsConfig::new(chi, 100.0, 0.05, 3);
+        let mut cfg = LftsConfig::new(chi, 100.0, 0.05, 3).with_integrator(Integrator::EulerMaruyama);
         cfg.compressor.tolerance = 1e-10;
         let lfts = Lfts::new(cfg, Solvers::exact(&solver)).unwrap();
         let w0 = InitialField::Lamellar { periods: 2 }.fields(&model, &grid, chi, &mut StreamRng::new(1, 0));
@@ -88,9 +88,17 @@ fn main() {
             println!("|   (its W_- differs from the run's own by up to {dev:.2e}) | | | | | | |");
             targets.extend_from_slice(&target);
         }
-        let est =
-            estimate_chi(&plan, &ws, &targets, ChiEstimator::Equipartition { beads_per_cell: 100.0, step_size: 0.05 })
-                .unwrap();
+        let est = estimate_chi(
+            &plan,
+            &ws,
+            &targets,
+            ChiEstimator::Equipartition {
+                beads_per_cell: 100.0,
+                step_size: 0.05,
+                integrator: Integrator::EulerMaruyama,
+            },
+        )
+        .unwrap();
         chi_rows.push(format!(
             "| 2 L-FTS patterns, B 100 | {chi} | {:.4} | {:.1e} |",
             est.chi,
@@ -100,7 +108,11 @@ fn main() {
             &plan,
             &true_ws,
             &targets,
-            ChiEstimator::Equipartition { beads_per_cell: 100.0, step_size: 0.05 },
+            ChiEstimator::Equipartition {
+                beads_per_cell: 100.0,
+                step_size: 0.05,
+                integrator: Integrator::EulerMaruyama,
+            },
         )
         .unwrap();
         chi_rows.push(format!(

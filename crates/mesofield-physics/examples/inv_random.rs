@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use mesofield_physics::chi::{ChiEstimator, estimate_chi};
 use mesofield_physics::fields::{InitialField, from_exchange_pressure};
-use mesofield_physics::fts::{Lfts, LftsConfig};
+use mesofield_physics::fts::{Integrator, Lfts, LftsConfig};
 use mesofield_physics::inverse::{InverseConfig, invert};
 use mesofield_physics::rng::StreamRng;
 use mesofield_physics::spectral::SpectralPlan;
@@ -38,11 +38,12 @@ fn main() {
     let solver = ExactSolver::new(&model, grid).unwrap();
     let plan = SpectralPlan::new(grid);
     let m = grid.points();
-    let estimator = ChiEstimator::Equipartition { beads_per_cell: 100.0, step_size: 0.05 };
+    let estimator =
+        ChiEstimator::Equipartition { beads_per_cell: 100.0, step_size: 0.05, integrator: Integrator::EulerMaruyama };
     for seed in seeds {
         let path = |s: usize, what: &str| format!("{dir}/seed{seed}_{s}.{what}.f64");
         if !std::path::Path::new(&path(400, "w")).exists() {
-            let mut config = LftsConfig::new(chi, 100.0, 0.05, seed);
+            let mut config = LftsConfig::new(chi, 100.0, 0.05, seed).with_integrator(Integrator::EulerMaruyama);
             config.compressor.tolerance = 1e-10;
             let lfts = Lfts::new(config, Solvers::exact(&solver)).unwrap();
             let w0 = InitialField::Random { amplitude: 0.1 }.fields(&model, &grid, chi, &mut StreamRng::new(seed, 0));

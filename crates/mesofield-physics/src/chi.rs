@@ -23,7 +23,14 @@
 //!   W' = W - lambda F + eta, F = dG/dW_-, whose stationary ensemble keeps
 //!   <W'^2> = <W^2>, hence exactly <W F> = 1/B + (lambda / 2) <F^2> per
 //!   degree of freedom; with F = 2 W / chi - psi that is a quadratic in
-//!   1 / chi. Given the step size it is solved as such: the continuum form
+//!   1 / chi. The Leimkuhler-Matthews step W' = W - lambda F +
+//!   (eta_k + eta_{k+1}) / 2 carries eta_k in W itself (<W eta_k> =
+//!   lambda / B), and the same stationarity gives
+//!   <W F> = 1/B + (lambda / 2) (<F^2> - <F eta_k> / lambda); for a
+//!   quadratic G the bracket vanishes exactly (<F eta_k> = a <W eta_k>,
+//!   <F^2> = a / B), so its samples take the continuum form, linear in
+//!   1 / chi (the residual bias is measured in BENCHMARKS.md). For
+//!   Euler-Maruyama samples, given the step size the quadratic is solved: the continuum form
 //!   is biased by the step (measured from the run's own fields at
 //!   lambda = 0.05, B = 100, two patterns: 0.165-0.173 for chi = 0.1,
 //!   0.211-0.214 for 0.2), the discrete one gives 0.106-0.117 and
@@ -53,6 +60,7 @@
 //! groups of grid points; both estimators pool all samples.
 
 use crate::error::{Error, Result};
+use crate::fts::Integrator;
 use crate::spectral::SpectralPlan;
 use crate::stats::jackknife_error;
 
@@ -60,12 +68,12 @@ use crate::stats::jackknife_error;
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ChiEstimator {
     Saddle,
-    /// `step_size`: the L-FTS step lambda the samples were drawn with, whose
-    /// discrete ensemble the estimate is then exact for; 0 is the
-    /// continuum limit.
+    /// `step_size` and `integrator`: the L-FTS step lambda the samples
+    /// were drawn with and how (module docs); 0 is the continuum limit.
     Equipartition {
         beads_per_cell: f64,
         step_size: f64,
+        integrator: Integrator,
     },
 }
 
@@ -127,7 +135,11 @@ impl Sums {
     fn chi(&self, estimator: ChiEstimator) -> f64 {
         match estimator {
             ChiEstimator::Saddle => 2.0 * (self.w_psi - self.w * self.psi / self.weight) / self.psi_spread(estimator),
-            ChiEstimator::Equipartition { beads_per_cell, step_size } => {
+            ChiEstimator::Equipartition { beads_per_cell, step_size, integrator } => {
+                let step_size = match integrator {
+                    Integrator::EulerMaruyama => step_size,
+                    Integrator::LeimkuhlerMatthews => 0.0,
+                };
                 // 2 lambda S_ww u^2 - 2 (S_ww + lambda S_wpsi) u
                 //   + S_wpsi + dof / B + lambda S_psipsi / 2 = 0 for u = 1 / chi,
                 // the root that stays finite as lambda -> 0 (the sampler's
@@ -205,7 +217,7 @@ pub fn estimate_chi(plan: &SpectralPlan, w: &[f64], phi: &[f64], estimator: ChiE
             phi.len()
         )));
     }
-    if let ChiEstimator::Equipartition { beads_per_cell, step_size } = estimator {
+    if let ChiEstimator::Equipartition { beads_per_cell, step_size, .. } = estimator {
         if !(beads_per_cell.is_finite() && beads_per_cell > 0.0) {
             return Err(Error::Parameter(format!("beads per cell must be finite and > 0, got {beads_per_cell}")));
         }

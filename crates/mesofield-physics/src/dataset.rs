@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::fields::{InitialField, from_exchange_pressure, gaussian_random_field};
-use crate::fts::{Lfts, LftsConfig};
+use crate::fts::{Integrator, Lfts, LftsConfig};
 use crate::grid::Grid;
 use crate::io::{FieldFile, TensorData, to_safetensors};
 use crate::model::ChainModel;
@@ -125,6 +125,10 @@ pub struct LftsFamily {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub beads_per_cell_max: Option<f64>,
     pub step_size: f64,
+    /// The runs' Langevin integrator; absent: Euler-Maruyama, the files
+    /// written before it was a choice.
+    #[serde(default = "Integrator::legacy")]
+    pub integrator: Integrator,
 }
 
 impl LftsFamily {
@@ -145,6 +149,7 @@ impl Default for LftsFamily {
             beads_per_cell: 100.0,
             beads_per_cell_max: None,
             step_size: 0.02,
+            integrator: Integrator::legacy(),
         }
     }
 }
@@ -656,7 +661,8 @@ fn lfts_unit(
             None => family.beads_per_cell,
         };
         let w0 = InitialField::Random { amplitude: 0.01 }.fields(solver.model(), solver.grid(), chi, &mut rng);
-        let lfts_config = LftsConfig::new(chi, beads_per_cell, family.step_size, run_seed);
+        let lfts_config =
+            LftsConfig::new(chi, beads_per_cell, family.step_size, run_seed).with_integrator(family.integrator);
         let run = || -> Result<Vec<Sample>> {
             let sampler = Lfts::new(lfts_config.clone(), crate::Solvers::exact(solver))?;
             let (mut state, _) = sampler.start(&w0, 0)?;

@@ -51,6 +51,7 @@ pub mod trajectory;
 // Data: datasets and file formats.
 pub mod dataset;
 pub mod io;
+pub mod pscf;
 
 pub use debye::{Debye, Spinodal, spinodal, spinodal_on_grid};
 pub use error::{DomainError, Error, ModelError, Result};

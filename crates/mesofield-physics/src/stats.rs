@@ -63,6 +63,23 @@ pub fn block_mean_error(values: &[f64], blocks: usize) -> (f64, f64) {
     (mean, (var / blocks as f64).sqrt())
 }
 
+/// Mean of a correlated series and its standard error from its integrated
+/// autocorrelation time `tau` (in records): sqrt(2 tau var / n) (Sokal),
+/// var the sample variance. Where the time is only a lower bound (`closed`
+/// false: Sokal's window did not close) the error is at least the block
+/// error of `blocks` blocks; where it is not finite (a constant or too
+/// short a series), the block error alone.
+pub fn correlated_mean_error(values: &[f64], (tau, closed): (f64, bool), blocks: usize) -> (f64, f64) {
+    let (mean, block_error) = block_mean_error(values, blocks);
+    let n = values.len();
+    if !tau.is_finite() || n < 2 {
+        return (mean, block_error);
+    }
+    let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
+    let error = (2.0 * tau * var / n as f64).sqrt();
+    (mean, if closed { error } else { error.max(block_error) })
+}
+
 /// Delete-one-group jackknife standard error from the G leave-one-group-out
 /// estimates: sqrt((G - 1) / G sum_g (v_g - mean(v))^2). For a linear
 /// estimator (the mean) it is exactly the standard error of the mean; for a

@@ -2,6 +2,7 @@
 
 use mesofield_physics::chi::{ChiEstimator, estimate_chi};
 use mesofield_physics::fields::{InitialField, gaussian_random_field};
+use mesofield_physics::fts::Integrator;
 use mesofield_physics::inverse::{InverseConfig, invert};
 use mesofield_physics::rng::StreamRng;
 use mesofield_physics::scft::{ScftConfig, run_scft};
@@ -94,7 +95,8 @@ fn chi_is_recovered_from_scft_saddle_points() {
         let saddle_est = estimate_chi(&plan, &inv.w, &target, ChiEstimator::Saddle).unwrap();
         assert!((saddle_est.chi / chi - 1.0).abs() < 1e-6, "saddle estimator {} for chi {chi}", saddle_est.chi);
         // Equipartition's mean-field limit is the same number.
-        let mean_field = ChiEstimator::Equipartition { beads_per_cell: 1e15, step_size: 0.0 };
+        let mean_field =
+            ChiEstimator::Equipartition { beads_per_cell: 1e15, step_size: 0.0, integrator: Integrator::EulerMaruyama };
         let eq = estimate_chi(&plan, &inv.w, &target, mean_field).unwrap();
         assert!((eq.chi / chi - 1.0).abs() < 1e-6, "equipartition estimator {} for chi {chi}", eq.chi);
         assert!(saddle_est.std_error < 1e-6 * chi, "jackknife error {}", saddle_est.std_error);
@@ -155,13 +157,28 @@ fn equipartition_is_exact_for_the_discrete_langevin_ensemble() {
         phi.extend(phi_a.iter().copied());
         phi.extend(phi_a.iter().map(|a| 1.0 - a));
     }
-    let discrete =
-        estimate_chi(&plan, &w, &phi, ChiEstimator::Equipartition { beads_per_cell: b, step_size: lambda }).unwrap();
+    let discrete = estimate_chi(
+        &plan,
+        &w,
+        &phi,
+        ChiEstimator::Equipartition { beads_per_cell: b, step_size: lambda, integrator: Integrator::EulerMaruyama },
+    )
+    .unwrap();
     assert!((discrete.chi / chi - 1.0).abs() < 0.03, "discrete-step estimate {} for chi {chi}", discrete.chi);
     assert!(discrete.std_error < 0.02 * chi, "jackknife error {}", discrete.std_error);
-    let continuum =
-        estimate_chi(&plan, &w, &phi, ChiEstimator::Equipartition { beads_per_cell: b, step_size: 0.0 }).unwrap();
+    let continuum = estimate_chi(
+        &plan,
+        &w,
+        &phi,
+        ChiEstimator::Equipartition { beads_per_cell: b, step_size: 0.0, integrator: Integrator::EulerMaruyama },
+    )
+    .unwrap();
     assert!(continuum.chi > 1.1 * chi, "continuum estimate {} should carry the step's bias", continuum.chi);
-    let bad = estimate_chi(&plan, &w, &phi, ChiEstimator::Equipartition { beads_per_cell: b, step_size: -0.1 });
+    let bad = estimate_chi(
+        &plan,
+        &w,
+        &phi,
+        ChiEstimator::Equipartition { beads_per_cell: b, step_size: -0.1, integrator: Integrator::EulerMaruyama },
+    );
     assert!(matches!(bad, Err(Error::Parameter(_))), "{bad:?}");
 }

@@ -6,7 +6,7 @@
 
 use mesofield_physics::chi::{ChiEstimator, estimate_chi};
 use mesofield_physics::fields::InitialField;
-use mesofield_physics::fts::{Lfts, LftsConfig, LftsState};
+use mesofield_physics::fts::{Integrator, Lfts, LftsConfig, LftsState};
 use mesofield_physics::inverse::{InverseConfig, invert};
 use mesofield_physics::rng::StreamRng;
 use mesofield_physics::scft::{ScftConfig, run_scft};
@@ -40,7 +40,7 @@ fn lfts_chain<'a>(
     init_seed: u64,
 ) -> (Lfts<'a>, LftsState) {
     let (model, grid) = (solver.model(), solver.grid());
-    let mut config = LftsConfig::new(chi, 100.0, 0.05, seed);
+    let mut config = LftsConfig::new(chi, 100.0, 0.05, seed).with_integrator(Integrator::EulerMaruyama);
     config.compressor.tolerance = 1e-10;
     let lfts = Lfts::new(config, Solvers::exact(solver)).unwrap();
     let w0 = init.fields(model, grid, chi, &mut StreamRng::new(init_seed, 0));
@@ -137,7 +137,8 @@ fn inverts_lfts_patterns_at_chi_1_and_recovers_chi() {
         targets.extend_from_slice(&target);
     }
     let plan = SpectralPlan::new(grid);
-    let estimator = ChiEstimator::Equipartition { beads_per_cell: 100.0, step_size: 0.05 };
+    let estimator =
+        ChiEstimator::Equipartition { beads_per_cell: 100.0, step_size: 0.05, integrator: Integrator::EulerMaruyama };
     let est = estimate_chi(&plan, &inverted, &targets, estimator).unwrap();
     let reference = estimate_chi(&plan, &own, &targets, estimator).unwrap();
     assert!((est.chi / chi - 1.0).abs() < 0.05, "chi {} from the inverted fields", est.chi);

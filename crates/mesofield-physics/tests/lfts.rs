@@ -4,7 +4,7 @@
 
 use mesofield_physics::Solvers;
 use mesofield_physics::fields::{InitialField, to_exchange_pressure};
-use mesofield_physics::fts::{Lfts, LftsConfig};
+use mesofield_physics::fts::{Integrator, Lfts, LftsConfig, langevin_update};
 use mesofield_physics::hamiltonian::max_pressure_residual;
 use mesofield_physics::rng::StreamRng;
 use mesofield_physics::scft::{ScftConfig, run_scft};
@@ -16,48 +16,130 @@ fn one_step_matches_a_hand_computed_update_with_the_same_noise() {
     let grid = Grid::for_model(&model, 4, 4).unwrap();
     let exact = ExactSolver::new(&model, grid).unwrap();
     let (chi, b, lambda, seed) = (0.8, 50.0, 0.2, 9);
-    let sampler = Lfts::new(LftsConfig::new(chi, b, lambda, seed), Solvers::exact(&exact)).unwrap();
-    let w0 = InitialField::Random { amplitude: 0.3 }.fields(&model, &grid, chi, &mut StreamRng::new(1, 0));
-    let (state, _) = sampler.start(&w0, 7).unwrap();
-    assert!(state.pressure_residual < 1e-6);
-    let (next, cost) = sampler.step(&state).unwrap();
-    assert_eq!(next.step, 8);
-    assert!(cost.exact_solves >= 1 && cost.operator_calls == 0);
-    // By hand: W_- - lambda (phi_B - phi_A + 2 W_- / chi) + sqrt(2 lambda / B) z,
-    // z the standard normals of stream (seed, step).
-    let m = grid.points();
-    let mut rng = StreamRng::new(seed, 7);
-    for i in 0..m {
-        let (phi_a, phi_b) = (state.phi[i], state.phi[m + i]);
-        let expected = state.w_minus[i] - lambda * (phi_b - phi_a + 2.0 * state.w_minus[i] / chi)
-            + (2.0 * lambda / b).sqrt() * rng.normal();
-        assert!((next.w_minus[i] - expected).abs() < 1e-12, "point {i}: {} vs {expected}", next.w_minus[i]);
+    for integrator in [Integrator::EulerMaruyama, Integrator::LeimkuhlerMatthews] {
+        let config = LftsConfig::new(chi, b, lambda, seed).with_integrator(integrator);
+        let sampler = Lfts::new(config, Solvers::exact(&exact)).unwrap();
+        let w0 = InitialField::Random { amplitude: 0.3 }.fields(&model, &grid, chi, &mut StreamRng::new(1, 0));
+        let (state, _) = sampler.start(&w0, 7).unwrap();
+        assert!(state.pressure_residual < 1e-6);
+        let (next, cost) = sampler.step(&state).unwrap();
+        assert_eq!(next.step, 8);
+        assert!(cost.exact_solves >= 1 && cost.operator_calls == 0);
+        // By hand: W_- - lambda (phi_B - phi_A + 2 W_- / chi) + sqrt(2 lambda / B) z,
+        // z the standard normals of stream (seed, step) (Euler-Maruyama), or
+        // the mean of those of streams (seed, step) and (seed, step + 1)
+        // (Leimkuhler-Matthews).
+        let m = grid.points();
+        let (mut rng, mut next_rng) = (StreamRng::new(seed, 7), StreamRng::new(seed, 8));
+        for i in 0..m {
+            let (phi_a, phi_b) = (state.phi[i], state.phi[m + i]);
+            let z = match integrator {
+                Integrator::EulerMaruyama => rng.normal(),
+                Integrator::LeimkuhlerMatthews => 0.5 * (rng.normal() + next_rng.normal()),
+            };
+            let expected = state.w_minus[i] - lambda * (phi_b - phi_a + 2.0 * state.w_minus[i] / chi)
+                + (2.0 * lambda / b).sqrt() * z;
+            assert!(
+                (next.w_minus[i] - expected).abs() < 1e-12,
+                "{integrator}, point {i}: {} vs {expected}",
+                next.w_minus[i]
+            );
+        }
+        // W_+ is back at its partial saddle point.
+        assert!(max_pressure_residual(&next.phi) < 1e-6);
     }
-    // W_+ is back at its partial saddle point.
-    assert!(max_pressure_residual(&next.phi) < 1e-6);
 }
 
+/// The Gaussian toy: with the densities held fixed, psi = phi_A - phi_B at
+/// each point, the step is an Ornstein-Uhlenbeck chain per point, W_- =
+/// chi psi / 2 + x, x' = c x + xi with c = 1 - 2 lambda / chi. Its
+/// stationary variance is chi / (2 B) (the continuum ensemble's) for the
+/// Leimkuhler-Matthews noise at any stable step, and (2 lambda / B) / (1 -
+/// c^2), a third higher at lambda / chi = 1/4, for Euler-Maruyama's. The
+/// equipartition estimator, told the integrator, recovers chi from either.
+#[test]
+fn leimkuhler_matthews_samples_a_quadratic_hamiltonian_exactly() {
+    use mesofield_physics::chi::{ChiEstimator, estimate_chi};
+    use mesofield_physics::spectral::SpectralPlan;
+    let model = ChainModel::default();
+    let grid = Grid::for_model(&model, 32, 32).unwrap();
+    let m = grid.points();
+    let (chi, b, lambda, seed): (f64, f64, f64, u64) = (0.4, 100.0, 0.1, 17);
+    let c = 1.0 - 2.0 * lambda / chi;
+    let phi_a: Vec<f64> =
+        (0..m).map(|i| 0.7 + 0.25 * (std::f64::consts::TAU * (i / grid.my) as f64 / 16.0).cos()).collect();
+    let mut phi = phi_a.clone();
+    phi.extend(phi_a.iter().map(|a| 1.0 - a));
+    let std = (2.0 * lambda / b).sqrt();
+    for (integrator, variance) in [
+        (Integrator::LeimkuhlerMatthews, chi / (2.0 * b)),
+        (Integrator::EulerMaruyama, 2.0 * lambda / b / (1.0 - c * c)),
+    ] {
+        let mut w_minus: Vec<f64> = (0..m).map(|i| 0.5 * chi * (2.0 * phi_a[i] - 1.0)).collect();
+        let mut xi = vec![0.0; m];
+        let (mut sum2, mut count) = (0.0, 0usize);
+        let (mut w_samples, mut phi_samples) = (Vec::new(), Vec::new());
+        for step in 0..6000 {
+            integrator.noise(seed, step, std, &mut xi);
+            langevin_update(&mut w_minus, &phi, chi, lambda, &xi);
+            if step < 100 {
+                continue;
+            }
+            for i in 0..m {
+                let x = w_minus[i] - 0.5 * chi * (2.0 * phi_a[i] - 1.0);
+                sum2 += x * x;
+            }
+            count += m;
+            if step % 400 == 0 {
+                // w_A = -W_-, w_B = W_- (W_+ = 0).
+                w_samples.extend(w_minus.iter().map(|v| -v));
+                w_samples.extend(w_minus.iter().copied());
+                phi_samples.extend(phi.iter().copied());
+            }
+        }
+        let measured = sum2 / count as f64;
+        // About 6 million draws with tau_int (1 + c) / (1 - c) = 3: 0.1% standard error.
+        assert!((measured / variance - 1.0).abs() < 0.01, "{integrator}: variance {measured:e}, exact {variance:e}");
+        let plan = SpectralPlan::new(grid);
+        let told = ChiEstimator::Equipartition { beads_per_cell: b, step_size: lambda, integrator };
+        let estimate = estimate_chi(&plan, &w_samples, &phi_samples, told).unwrap();
+        assert!((estimate.chi / chi - 1.0).abs() < 0.03, "{integrator}: chi {} for {chi}", estimate.chi);
+        let other = match integrator {
+            Integrator::EulerMaruyama => Integrator::LeimkuhlerMatthews,
+            Integrator::LeimkuhlerMatthews => Integrator::EulerMaruyama,
+        };
+        let wrong = ChiEstimator::Equipartition { beads_per_cell: b, step_size: lambda, integrator: other };
+        let misled = estimate_chi(&plan, &w_samples, &phi_samples, wrong).unwrap();
+        assert!((misled.chi / chi - 1.0).abs() > 0.05, "{integrator} read as {other}: chi {} for {chi}", misled.chi);
+    }
+}
+
+/// One step's noise: eta_k of variance 2 lambda / B (Euler-Maruyama), the
+/// mean of two such draws (Leimkuhler-Matthews), variance lambda / B.
 #[test]
 fn the_noise_has_variance_two_lambda_over_b() {
     let model = ChainModel::default();
     let grid = Grid::for_model(&model, 32, 32).unwrap();
     let exact = ExactSolver::new(&model, grid).unwrap();
-    let (lambda, b) = (0.1, 100.0);
-    let noisy = Lfts::new(LftsConfig::new(0.3, b, lambda, 4), Solvers::exact(&exact)).unwrap();
-    let quiet =
-        Lfts::new(LftsConfig { noise: false, ..LftsConfig::new(0.3, b, lambda, 4) }, Solvers::exact(&exact)).unwrap();
-    let w0 = vec![0.0; 2 * grid.points()];
-    let (state, _) = noisy.start(&w0, 0).unwrap();
-    let (a, _) = noisy.step(&state).unwrap();
-    let (c, _) = quiet.step(&state).unwrap();
-    let eta: Vec<f64> = a.w_minus.iter().zip(&c.w_minus).map(|(x, y)| x - y).collect();
-    let n = eta.len() as f64;
-    let mean = eta.iter().sum::<f64>() / n;
-    let var = eta.iter().map(|e| (e - mean).powi(2)).sum::<f64>() / (n - 1.0);
-    let expected = 2.0 * lambda / b;
-    // 1024 draws: the sample variance is within 4 standard errors (sqrt(2/n)).
-    assert!((var / expected - 1.0).abs() < 4.0 * (2.0 / n).sqrt(), "variance {var} vs {expected}");
-    assert!(mean.abs() < 4.0 * (expected / n).sqrt(), "mean {mean}");
+    let (lambda, b): (f64, f64) = (0.1, 100.0);
+    for (integrator, expected) in
+        [(Integrator::EulerMaruyama, 2.0 * lambda / b), (Integrator::LeimkuhlerMatthews, lambda / b)]
+    {
+        let config = LftsConfig::new(0.3, b, lambda, 4).with_integrator(integrator);
+        let noisy = Lfts::new(config.clone(), Solvers::exact(&exact)).unwrap();
+        let quiet = Lfts::new(LftsConfig { noise: false, ..config }, Solvers::exact(&exact)).unwrap();
+        let w0 = vec![0.0; 2 * grid.points()];
+        let (state, _) = noisy.start(&w0, 0).unwrap();
+        let (a, _) = noisy.step(&state).unwrap();
+        let (c, _) = quiet.step(&state).unwrap();
+        let eta: Vec<f64> = a.w_minus.iter().zip(&c.w_minus).map(|(x, y)| x - y).collect();
+        let n = eta.len() as f64;
+        let mean = eta.iter().sum::<f64>() / n;
+        let var = eta.iter().map(|e| (e - mean).powi(2)).sum::<f64>() / (n - 1.0);
+        // 1024 draws: the sample variance is within 4 standard errors (sqrt(2/n)).
+        assert!((var / expected - 1.0).abs() < 4.0 * (2.0 / n).sqrt(), "{integrator}: variance {var} vs {expected}");
+        assert!(mean.abs() < 4.0 * (expected / n).sqrt(), "{integrator}: mean {mean}");
+    }
 }
 
 #[test]

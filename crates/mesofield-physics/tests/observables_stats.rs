@@ -241,6 +241,41 @@ fn block_error_of_an_ar1_series_matches_its_integrated_correlation() {
     assert!(err > 3.0 * naive, "block {err} vs naive {naive}");
 }
 
+/// The error from the integrated time against the spread of the means of
+/// 400 independent AR(1) series (a = 0.9, 2000 steps each: tau = 9.5).
+#[test]
+fn the_error_from_the_integrated_time_is_the_spread_of_the_means() {
+    use mesofield_physics::stats::correlated_mean_error;
+    let a: f64 = 0.9;
+    let (mut means, mut errors) = (Vec::new(), Vec::new());
+    for s in 0..400 {
+        let mut rng = StreamRng::new(59, s);
+        let mut x = rng.normal() / (1.0 - a * a).sqrt();
+        let values: Vec<f64> = (0..2000)
+            .map(|_| {
+                x = a * x + rng.normal();
+                x
+            })
+            .collect();
+        let rho = scalar_autocorrelation(&[&values], 1000);
+        let (m, err) = correlated_mean_error(&values, integrated_time(&rho), 10);
+        means.push(m);
+        errors.push(err);
+    }
+    let spread = std_dev(&means);
+    let typical = mean(&errors);
+    // 400 means: their spread is known to 3.5%; the estimates scatter more
+    // but their mean is close (Sokal's window biases tau low by a few %).
+    assert!((typical / spread - 1.0).abs() < 0.12, "error {typical} vs spread of the means {spread}");
+    // A window that cannot close: at least the block error.
+    let frozen: Vec<f64> = (0..100).map(|i| (i / 10) as f64).collect();
+    let (_, block) = block_mean_error(&frozen, 10);
+    let (_, err) = correlated_mean_error(&frozen, (0.5, false), 10);
+    assert!(err >= block && block > 0.0, "{err} vs block {block}");
+    // No time: the block error.
+    assert_eq!(correlated_mean_error(&frozen, (f64::NAN, false), 10).1, block);
+}
+
 #[test]
 fn jackknife_of_the_mean_is_the_standard_error_of_the_mean() {
     let mut rng = StreamRng::new(7, 0);
@@ -325,6 +360,14 @@ fn a_runs_last_half_reports_the_integrated_times_of_its_series() {
     assert!((half.h_tau - 4.5).abs() < 0.08 * 4.5, "tau_int(H) {}", half.h_tau);
     assert!((half.psi2_tau - 0.5).abs() < 0.1, "tau_int(psi^2) {}", half.psi2_tau);
     assert!((half.effective_per_step() - 1.0 / (2.0 * half.h_tau)).abs() < 1e-15);
+    // The errors follow the times: the exact standard error of the mean of
+    // 20000 AR(1) steps of unit innovations is 1 / ((1 - a) sqrt(n)), of
+    // the white psi^2 0.01 / sqrt(n).
+    let n = 20_000f64;
+    let exact_h = 1.0 / ((1.0 - a) * n.sqrt());
+    assert!((half.h_stderr / exact_h - 1.0).abs() < 0.1, "H error {} vs {exact_h}", half.h_stderr);
+    let exact_psi2 = 0.01 / n.sqrt();
+    assert!((half.psi2_stderr / exact_psi2 - 1.0).abs() < 0.1, "psi^2 error {} vs {exact_psi2}", half.psi2_stderr);
     // Too short to measure: NaN, not a number that looks like one.
     assert!(LastHalf::of(&records[..5], 4).h_tau.is_nan());
 }

@@ -12,7 +12,7 @@ use mesofield_experiments::inputs::Start;
 use mesofield_experiments::inputs::builtin_fields;
 use mesofield_experiments::sampling::{SampleRecord, SampleSpec, SampleSummary};
 use mesofield_experiments::{Backend, SolverChoice};
-use mesofield_physics::fts::{Lfts, LftsConfig, LftsState};
+use mesofield_physics::fts::{Integrator, Lfts, LftsConfig, LftsState};
 use mesofield_physics::observables::RunningStructureFactor;
 use mesofield_physics::scft::{ScftConfig, run_scft};
 use mesofield_physics::spectral::SpectralPlan;
@@ -198,6 +198,13 @@ pub fn spinodal(model: Option<&Bound<'_, PyChainModel>>, grid: Option<(usize, us
     Ok(report.to_string())
 }
 
+/// `integrator=` as the CLI's `--integrator` (None: the default).
+pub(crate) fn parse_integrator(name: Option<&str>) -> PyResult<Integrator> {
+    name.map_or(Ok(Integrator::default()), |n| {
+        n.parse().map_err(|e| pyo3::exceptions::PyValueError::new_err(format!("{e}")))
+    })
+}
+
 /// What `sample` returns: snapshots, the per-step trace, S(q) and the
 /// CLI's summary.
 pub struct Trajectory {
@@ -208,7 +215,7 @@ pub struct Trajectory {
 }
 
 #[pyfunction]
-#[pyo3(signature = (chi, beads_per_cell=1000.0, steps=1000, step_size=0.05, seed=0, init=None, grid=None, every=100, tol=1e-6, model=None, operator=None))]
+#[pyo3(signature = (chi, beads_per_cell=1000.0, steps=1000, step_size=0.05, seed=0, init=None, grid=None, every=100, tol=1e-6, model=None, operator=None, integrator=None))]
 #[allow(clippy::too_many_arguments, clippy::type_complexity)]
 pub fn sample<'py>(
     py: Python<'py>,
@@ -223,11 +230,14 @@ pub fn sample<'py>(
     tol: f64,
     model: Option<&Bound<'py, PyChainModel>>,
     operator: Option<&Bound<'py, PyOperator>>,
+    integrator: Option<&str>,
 ) -> PyResult<Bound<'py, pyo3::types::PyDict>> {
     let model = model_or_default(model);
+    let integrator = parse_integrator(integrator)?;
     let default_init = pyo3::types::PyString::new(py, "random:0.01").into_any();
     let (grid, w0) = start_fields(init.unwrap_or(&default_init), grid, &model, chi, seed)?;
-    let config = LftsConfig::new(chi, beads_per_cell, step_size, seed).with_pressure_tolerance(tol);
+    let config =
+        LftsConfig::new(chi, beads_per_cell, step_size, seed).with_pressure_tolerance(tol).with_integrator(integrator);
     config.validate().map_err(Failure::from)?;
     let op = operator.map(|o| o.get().for_grid(&model, &grid)).transpose()?;
     let solver = match operator {
@@ -239,6 +249,7 @@ pub fn sample<'py>(
         beads_per_cell,
         steps,
         step_size,
+        integrator,
         seed,
         init: Start::Given,
         grid: format!("{}x{}", grid.mx, grid.my),

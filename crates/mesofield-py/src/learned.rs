@@ -26,7 +26,7 @@ use crate::run::{Failure, Outcome, interruptible_training};
 
 /// `mesofield learn` on arrays: returns the report JSON (`DIR/report.json`).
 #[pyfunction]
-#[pyo3(signature = (samples, beads_per_cell, step_size, out, patterns=None, burn_in_steps=None, epochs=None, quick=false, generator=true, seed=0, resume=false, model=None))]
+#[pyo3(signature = (samples, beads_per_cell, step_size, out, patterns=None, burn_in_steps=None, epochs=None, quick=false, generator=true, seed=0, resume=false, model=None, integrator=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn learn<'py>(
     py: Python<'py>,
@@ -42,7 +42,9 @@ pub fn learn<'py>(
     seed: u64,
     resume: bool,
     model: Option<&Bound<'py, PyChainModel>>,
+    integrator: Option<&str>,
 ) -> PyResult<String> {
+    let integrator = crate::fields::parse_integrator(integrator)?;
     let (mut clean, _) = read_patterns(samples, "samples", true)?;
     let model = model_or_default(model);
     clean.model = Some(model.clone());
@@ -51,6 +53,7 @@ pub fn learn<'py>(
     } else {
         LearnSettings::new(beads_per_cell, step_size)
     };
+    settings.integrator = integrator;
     settings.patterns = patterns.unwrap_or(settings.patterns);
     if let Some(n) = burn_in_steps {
         settings.burn_in = BurnIn::Fixed(n);

@@ -72,7 +72,7 @@ pub fn invert<'py>(
 
 /// chi from clean patterns, as `mesofield infer-chi` (its JSON report).
 #[pyfunction]
-#[pyo3(signature = (patterns, beads_per_cell=None, step_size=0.0, model=None, tol=1e-10, operator=None))]
+#[pyo3(signature = (patterns, beads_per_cell=None, step_size=0.0, model=None, tol=1e-10, operator=None, integrator=None))]
 pub fn infer_chi<'py>(
     py: Python<'py>,
     patterns: &Bound<'py, PyAny>,
@@ -81,12 +81,14 @@ pub fn infer_chi<'py>(
     model: Option<&Bound<'py, PyChainModel>>,
     tol: f64,
     operator: Option<&Bound<'py, PyOperator>>,
+    integrator: Option<&str>,
 ) -> PyResult<String> {
+    let step = (step_size, crate::fields::parse_integrator(integrator)?);
     let (patterns, _) = read_patterns(patterns, "patterns", true)?;
     let model = model_or_default(model);
     let source = loaded(operator);
     interruptible(py, || -> Outcome<String> {
-        let found = infer_chi_from(patterns, &model, beads_per_cell, step_size, &source, tol, &Reporter::silent())?;
+        let found = infer_chi_from(patterns, &model, beads_per_cell, step, &source, tol, &Reporter::silent())?;
         Ok(found.report(&source.label()).to_string())
     })
 }
@@ -95,7 +97,7 @@ pub fn infer_chi<'py>(
 /// inferred from clean `samples` (equipartition at `beads_per_cell`).
 /// Returns (recovered phi_A, their fields, report JSON).
 #[pyfunction]
-#[pyo3(signature = (noisy, chi=None, samples=None, beads_per_cell=100.0, step_size=0.0, sigma=None, data_weight=1.0, max_iterations=500, truth=None, model=None, operator=None))]
+#[pyo3(signature = (noisy, chi=None, samples=None, beads_per_cell=100.0, step_size=0.0, sigma=None, data_weight=1.0, max_iterations=500, truth=None, model=None, operator=None, integrator=None))]
 #[allow(clippy::too_many_arguments, clippy::type_complexity)]
 pub fn denoise<'py>(
     py: Python<'py>,
@@ -110,7 +112,9 @@ pub fn denoise<'py>(
     truth: Option<&Bound<'py, PyAny>>,
     model: Option<&Bound<'py, PyChainModel>>,
     operator: Option<&Bound<'py, PyOperator>>,
+    integrator: Option<&str>,
 ) -> PyResult<(Bound<'py, PyArrayDyn<f64>>, Bound<'py, PyArrayDyn<f64>>, String)> {
+    let step = (step_size, crate::fields::parse_integrator(integrator)?);
     let (noisy, batched) = read_patterns(noisy, "noisy", false)?;
     let clean = samples.map(|s| read_patterns(s, "samples", true)).transpose()?.map(|(p, _)| p);
     let truth = read_truth(truth, &noisy)?;
@@ -138,7 +142,7 @@ pub fn denoise<'py>(
     let (done, chi, inferred) = interruptible(py, || -> Outcome<_> {
         let reporter = Reporter::silent();
         let inferred = match clean {
-            Some(clean) => Some(chi_from_samples(clean, &model, beads_per_cell, step_size, &source, &reporter)?),
+            Some(clean) => Some(chi_from_samples(clean, &model, beads_per_cell, step, &source, &reporter)?),
             None => None,
         };
         let chi = chi.or(inferred.as_ref().map(|e| e.chi)).expect("chi or samples, checked above");

@@ -331,3 +331,63 @@ pub fn plot(a: &PlotArgs) -> Result<()> {
     );
     Ok(())
 }
+
+#[derive(Args)]
+pub struct ExportArgs {
+    /// A mesofield file with `w` or `phi` [n, 2, Mx, My] (`solve`, `scft`, `sample`'s snapshots).
+    #[arg(long)]
+    pub input: PathBuf,
+    /// pscf-rgrid: PSCF's r-grid field file (column 0 A, column 1 B, first
+    /// index fastest; `--init pscf:FILE` reads it back).
+    #[arg(long, default_value = "pscf-rgrid")]
+    pub format: String,
+    /// Tensor to write: w (PSCF's w fields) or phi (its c fields).
+    #[arg(long, default_value = "w")]
+    pub tensor: String,
+    #[arg(long, default_value_t = 0)]
+    pub sample: usize,
+    /// The chain and box (default: the file's metadata, else the paper's system): the cell of the file.
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    #[arg(long)]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+/// One sample of a field file as another program's file.
+pub fn export(a: &ExportArgs) -> Result<()> {
+    if a.format != "pscf-rgrid" {
+        bail!("--format {:?}: the formats are pscf-rgrid", a.format);
+    }
+    if a.tensor != "w" && a.tensor != "phi" {
+        bail!("--tensor {:?}: w or phi", a.tensor);
+    }
+    let file = FieldFile::open(&a.input)?;
+    let model = mesofield_experiments::inputs::model_for_input(a.model.as_deref(), &file)?;
+    let (n, mx, my, data) = file.fields(&a.tensor)?;
+    if a.sample >= n {
+        bail!("--sample {} out of range: {} holds {n} samples", a.sample, a.input.display());
+    }
+    let m = mx * my;
+    let fields = data[2 * m * a.sample..2 * m * (a.sample + 1)].to_vec();
+    if let Some(i) = fields.iter().position(|v| !v.is_finite()) {
+        bail!("{}: non-finite {} value at index {i} of sample {}", a.input.display(), a.tensor, a.sample);
+    }
+    let rgrid = mesofield_physics::pscf::RGrid { cell: model.box_size, mesh: [mx, my], fields, monomers: 2 };
+    mesofield_physics::io::write_atomic(&a.out, rgrid.to_text().as_bytes())?;
+    if a.common.json {
+        print_json(&json!({"out": a.out, "format": a.format, "tensor": a.tensor, "sample": a.sample,
+                           "mesh": [mx, my], "cell": model.box_size}));
+    } else {
+        println!(
+            "{} sample {} -> {} (PSCF r-grid, {mx} x {my}, cell {} x {})",
+            a.tensor,
+            a.sample,
+            a.out.display(),
+            model.box_size[0],
+            model.box_size[1]
+        );
+    }
+    Ok(())
+}

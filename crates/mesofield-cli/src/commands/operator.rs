@@ -15,6 +15,7 @@ use mesofield_fno::training::{EpochMetrics, Progress, Stop};
 use mesofield_fno::{FnoConfig, FnoOperator};
 use mesofield_physics::ChainModel;
 use mesofield_physics::dataset::Dataset;
+use mesofield_physics::fts::Integrator;
 use mesofield_physics::io::{FieldFile, write_atomic};
 
 use super::{BackendArg, Common, print_json, reporter};
@@ -460,6 +461,9 @@ pub struct LearnArgs {
     /// The L-FTS step size of that ensemble (0: the continuum limit) and of the replicas.
     #[arg(long)]
     pub step_size: f64,
+    /// em | lm: the integrator of that ensemble and of the replicas.
+    #[arg(long, default_value_t = Integrator::default())]
+    pub integrator: Integrator,
     /// Folder: OUT/best, OUT/last, OUT/chi.json, OUT/patterns.safetensors, OUT/sampling.json, OUT/report.json.
     #[arg(long)]
     pub out: PathBuf,
@@ -498,6 +502,7 @@ pub fn learn(a: &LearnArgs) -> Result<()> {
     } else {
         LearnSettings::new(a.beads_per_cell, a.step_size)
     };
+    settings.integrator = a.integrator;
     settings.validate()?;
     let (clean, model) = a.training.patterns(&a.samples)?;
     settings.patterns = a.patterns.unwrap_or(settings.patterns);

@@ -21,6 +21,7 @@ use mesofield_inference::contrast_relative_error;
 use mesofield_inference::gbrbm::{Connectivity, GbRbmConfig, Negatives, NoiseLevel, TrainedGbRbm, train_gbrbm};
 use mesofield_inference::noise::add_noise;
 use mesofield_physics::chi::ChiEstimator;
+use mesofield_physics::fts::Integrator;
 use mesofield_physics::rng::StreamRng;
 use mesofield_physics::{ChainModel, Grid};
 
@@ -96,6 +97,9 @@ pub struct InferChiArgs {
     /// continuum limit, biased by about lambda / chi).
     #[arg(long, default_value_t = 0.0, requires = "beads_per_cell")]
     pub step_size: f64,
+    /// em | lm: the integrator the samples were drawn with (`sample --integrator`).
+    #[arg(long, default_value_t = Integrator::default())]
+    pub integrator: Integrator,
     /// Tolerance of the inverse map, max |phi(w) - pattern|.
     #[arg(long, default_value_t = 1e-10)]
     pub tol: f64,
@@ -110,7 +114,8 @@ pub fn infer_chi(a: &InferChiArgs) -> Result<()> {
     let model = patterns.chain_model(a.model.as_deref())?;
     let n = patterns.n;
     let source = a.solvers.source();
-    let found = infer_chi_from(patterns, &model, a.beads_per_cell, a.step_size, &source, a.tol, &reporter())?;
+    let step = (a.step_size, a.integrator);
+    let found = infer_chi_from(patterns, &model, a.beads_per_cell, step, &source, a.tol, &reporter())?;
     if a.common.json {
         print_json(&found.report(&source.label()));
     } else {
@@ -149,6 +154,9 @@ pub struct DenoiseArgs {
     /// The L-FTS step size the --samples were drawn with (0: the continuum limit).
     #[arg(long, default_value_t = 0.0, requires = "samples")]
     pub step_size: f64,
+    /// em | lm: the integrator the --samples were drawn with.
+    #[arg(long, default_value_t = Integrator::default())]
+    pub integrator: Integrator,
     /// Noise standard deviation (phi units); default: estimated from each noisy pattern.
     #[arg(long)]
     pub sigma: Option<f64>,
@@ -202,7 +210,14 @@ pub fn denoise(a: &DenoiseArgs) -> Result<()> {
         None
     } else {
         let clean = load_many(&a.samples, phi_range, true)?;
-        Some(chi_from_samples(clean, &model, a.beads_per_cell, a.step_size, &a.solvers.source(), &reporter())?)
+        Some(chi_from_samples(
+            clean,
+            &model,
+            a.beads_per_cell,
+            (a.step_size, a.integrator),
+            &a.solvers.source(),
+            &reporter(),
+        )?)
     };
     let chi = a.chi.or(inferred.as_ref().map(|e| e.chi)).expect("--chi or --samples, checked above");
     let spec = DenoiseSpec {

@@ -16,6 +16,7 @@ use clap::Args;
 
 use mesofield_experiments::inputs::Start;
 use mesofield_experiments::sampling::{SampleSpec, run_replicas};
+use mesofield_physics::fts::Integrator;
 
 use super::{RunArgs, reporter};
 
@@ -31,6 +32,9 @@ pub struct SampleArgs {
     /// Langevin step lambda (stable below chi; see docs/model.md).
     #[arg(long, default_value_t = 0.05)]
     pub step_size: f64,
+    /// em (Euler-Maruyama) | lm (Leimkuhler-Matthews): how the noise enters the step (docs/model.md).
+    #[arg(long, default_value_t = Integrator::default())]
+    pub integrator: Integrator,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// random[:AMP] | lamellar[:N] | hex:NX:NY | square:NX:NY | FILE.safetensors.
@@ -57,6 +61,7 @@ pub fn sample(a: &SampleArgs) -> Result<()> {
         beads_per_cell: a.beads_per_cell,
         steps: a.steps,
         step_size: a.step_size,
+        integrator: a.integrator,
         seed: a.seed,
         init: a.init.clone(),
         grid: a.run.grid.clone(),

@@ -33,7 +33,11 @@ pub fn chi_from_pairs(
             w.extend(inv.w);
             phi.extend(target);
         }
-        let estimator = ChiEstimator::Equipartition { beads_per_cell: spec.beads_per_cell, step_size: spec.step_size };
+        let estimator = ChiEstimator::Equipartition {
+            beads_per_cell: spec.beads_per_cell,
+            step_size: spec.step_size,
+            integrator: spec.integrator,
+        };
         estimates.push(estimate_chi(plan, &w, &phi, estimator)?);
     }
     Ok(estimates)

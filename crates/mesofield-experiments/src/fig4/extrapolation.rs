@@ -74,7 +74,8 @@ fn lfts_sq(
     let grid = *exact.grid();
     let plan = SpectralPlan::new(grid);
     let w0 = InitialField::Random { amplitude: 0.01 }.fields(exact.model(), &grid, chi, &mut StreamRng::new(seed, 0));
-    let sampler = Lfts::new(LftsConfig::new(chi, spec.beads_per_cell, step_size, seed), Solvers::exact(exact))?;
+    let config = LftsConfig::new(chi, spec.beads_per_cell, step_size, seed).with_integrator(spec.integrator);
+    let sampler = Lfts::new(config, Solvers::exact(exact))?;
     let (mut state, _) = sampler.start(&w0, 0)?;
     let mut acc = Vec::new();
     let m = grid.points();

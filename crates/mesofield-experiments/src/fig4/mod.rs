@@ -53,6 +53,10 @@ pub struct Fig4Spec {
     pub chi: f64,
     pub beads_per_cell: f64,
     pub step_size: f64,
+    /// The runs' Langevin integrator (the chi estimator follows it);
+    /// absent: Euler-Maruyama, which the committed tables used.
+    #[serde(default = "mesofield_physics::fts::Integrator::legacy")]
+    pub integrator: mesofield_physics::fts::Integrator,
     pub steps: usize,
     /// Independent runs whose last snapshot is a test pattern.
     pub test_runs: usize,

@@ -110,6 +110,7 @@ pub fn denoisers(
                 let samples: Vec<usize> = runs.iter().map(|&r| pool.last_of(r)).collect::<Result<_>>()?;
                 let sources: Vec<String> = runs.iter().map(|r| format!("pool run {r}, last snapshot")).collect();
                 let mut settings = LearnSettings::new(spec.beads_per_cell, spec.step_size);
+                settings.integrator = spec.integrator;
                 settings.patterns = spec.learn_patterns;
                 if !wants_generator {
                     settings.generator = None;

@@ -34,6 +34,7 @@ impl Pool {
                 beads_per_cell: spec.beads_per_cell,
                 beads_per_cell_max: None,
                 step_size: spec.step_size,
+                integrator: spec.integrator,
             },
         };
         let data = load_or_generate(&dir.join("pool.safetensors"), model, &generator, "L-FTS patterns", reporter)?;

@@ -2,17 +2,89 @@
 //! fluctuates, the pressure field W_+ sits at its partial saddle point
 //! (phi_A + phi_B = 1) after every step.
 //!
-//! Scheme: docs/model.md's Euler-Maruyama step,
-//!     W_- <- W_- - lambda (phi_B - phi_A + 2 W_- / chi) + eta,
-//!     <eta(r) eta(r')> = 2 lambda / B delta(r, r'),
-//! then the compressor (`fts::compressor`) brings W_+ back to its partial
-//! saddle point. Step k draws its noise from the stream (seed, k), so a
-//! resumed run continues the same trajectory.
+//! Scheme: docs/model.md's step k,
+//!     W_- <- W_- - lambda (phi_B - phi_A + 2 W_- / chi) + xi_k,
+//!     <eta_k(r) eta_k(r')> = 2 lambda / B delta(r, r'),
+//! with xi_k = eta_k (Euler-Maruyama) or (eta_k + eta_{k+1}) / 2
+//! (Leimkuhler-Matthews), then the compressor (`fts::compressor`) brings
+//! W_+ back to its partial saddle point. eta_k is drawn from the stream
+//! (seed, k), so a resumed run continues the same trajectory under either
+//! integrator, and the Leimkuhler-Matthews step costs no more solves.
+//!
+//! Why Leimkuhler-Matthews: for a quadratic G = a W^2 / 2 its chain
+//! W_{k+1} = c W_k + s (eta_k + eta_{k+1}) / 2 (c = 1 - lambda a) has the
+//! exact stationary variance 1 / (a B) at every stable step (with
+//! z_k = W_k - eta_k / 2, an AR(1) chain independent of eta_k), where
+//! Euler-Maruyama's is 1 / (a B (1 - lambda a / 2)).
 
 use crate::error::{Error, Result};
 use crate::fts::compressor::{Compressor, CompressorConfig, PartialSaddle};
 use crate::rng::StreamRng;
 use crate::seam::{SolveCost, Solvers};
+
+/// The discretisation of the Langevin equation (module docs).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum Integrator {
+    /// xi_k = eta_k: docs/model.md's explicit step, first order in lambda.
+    #[default]
+    #[serde(rename = "em")]
+    EulerMaruyama,
+    /// xi_k = (eta_k + eta_{k+1}) / 2: exact stationary variance for a
+    /// quadratic Hamiltonian, second order for averages.
+    #[serde(rename = "lm")]
+    LeimkuhlerMatthews,
+}
+
+impl Integrator {
+    pub fn name(self) -> &'static str {
+        match self {
+            Integrator::EulerMaruyama => "em",
+            Integrator::LeimkuhlerMatthews => "lm",
+        }
+    }
+
+    /// Settings written before the integrator was a choice were
+    /// Euler-Maruyama.
+    pub fn legacy() -> Self {
+        Integrator::EulerMaruyama
+    }
+
+    /// The noise xi_k of step `step` of the chain `seed`, each eta of
+    /// standard deviation `std`, into `xi`.
+    pub fn noise(self, seed: u64, step: usize, std: f64, xi: &mut [f64]) {
+        xi.fill(0.0);
+        if std <= 0.0 {
+            return;
+        }
+        let (draws, weight) = match self {
+            Integrator::EulerMaruyama => (1, std),
+            Integrator::LeimkuhlerMatthews => (2, 0.5 * std),
+        };
+        for k in step..step + draws {
+            let mut rng = StreamRng::new(seed, k as u64);
+            for x in xi.iter_mut() {
+                *x += weight * rng.normal();
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for Integrator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Integrator {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "em" => Ok(Integrator::EulerMaruyama),
+            "lm" => Ok(Integrator::LeimkuhlerMatthews),
+            other => Err(Error::Parameter(format!("integrator: expected em or lm, got {other:?}"))),
+        }
+    }
+}
 
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct LftsConfig {
@@ -22,6 +94,9 @@ pub struct LftsConfig {
     pub beads_per_cell: f64,
     /// lambda, the Langevin step.
     pub step_size: f64,
+    /// How the noise enters the step (module docs).
+    #[serde(default = "Integrator::legacy")]
+    pub integrator: Integrator,
     pub seed: u64,
     /// Without noise the run is a descent to the SCFT saddle point.
     pub noise: bool,
@@ -31,7 +106,20 @@ pub struct LftsConfig {
 
 impl LftsConfig {
     pub fn new(chi: f64, beads_per_cell: f64, step_size: f64, seed: u64) -> Self {
-        LftsConfig { chi, beads_per_cell, step_size, seed, noise: true, compressor: CompressorConfig::default() }
+        LftsConfig {
+            chi,
+            beads_per_cell,
+            step_size,
+            integrator: Integrator::default(),
+            seed,
+            noise: true,
+            compressor: CompressorConfig::default(),
+        }
+    }
+
+    pub fn with_integrator(mut self, integrator: Integrator) -> Self {
+        self.integrator = integrator;
+        self
     }
 
     /// The same settings with the compressor's tolerance on
@@ -55,19 +143,19 @@ impl LftsConfig {
         self.compressor.validate()
     }
 
-    /// Standard deviation of the noise per grid point, sqrt(2 lambda / B).
+    /// Standard deviation of eta per grid point, sqrt(2 lambda / B).
     pub fn noise_std(&self) -> f64 {
         if self.noise { (2.0 * self.step_size / self.beads_per_cell).sqrt() } else { 0.0 }
     }
 }
 
 /// docs/model.md's update of W_- at every point, given the densities at the
-/// current fields and the noise `eta` (already scaled).
-pub fn langevin_update(w_minus: &mut [f64], phi: &[f64], chi: f64, step_size: f64, eta: &[f64]) {
+/// current fields and the step's noise `xi` (`Integrator::noise`).
+pub fn langevin_update(w_minus: &mut [f64], phi: &[f64], chi: f64, step_size: f64, xi: &[f64]) {
     let m = w_minus.len();
     for i in 0..m {
         let force = phi[m + i] - phi[i] + 2.0 * w_minus[i] / chi;
-        w_minus[i] += -step_size * force + eta[i];
+        w_minus[i] += -step_size * force + xi[i];
     }
 }
 
@@ -175,15 +263,10 @@ impl<'a> Lfts<'a> {
             .iter()
             .zip(seeds)
             .map(|(state, &seed)| {
-                let mut eta = vec![0.0; m];
-                if std > 0.0 {
-                    let mut rng = StreamRng::new(seed, state.step as u64);
-                    for e in eta.iter_mut() {
-                        *e = std * rng.normal();
-                    }
-                }
+                let mut xi = vec![0.0; m];
+                self.config.integrator.noise(seed, state.step, std, &mut xi);
                 let mut w_minus = state.w_minus.clone();
-                langevin_update(&mut w_minus, &state.phi, self.config.chi, self.config.step_size, &eta);
+                langevin_update(&mut w_minus, &state.phi, self.config.chi, self.config.step_size, &xi);
                 w_minus
             })
             .collect();

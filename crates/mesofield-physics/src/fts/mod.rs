@@ -5,4 +5,4 @@ pub mod compressor;
 pub mod lfts;
 
 pub use compressor::{Compressor, CompressorConfig, PartialSaddle, predicted_w_plus};
-pub use lfts::{Lfts, LftsConfig, LftsState, langevin_update};
+pub use lfts::{Integrator, Lfts, LftsConfig, LftsState, langevin_update};

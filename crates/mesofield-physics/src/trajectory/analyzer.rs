@@ -9,7 +9,7 @@ use crate::fts::LftsState;
 use crate::observables::{RunningStructureFactor, order_parameter, structure_factor};
 use crate::seam::SolveCost;
 use crate::spectral::SpectralPlan;
-use crate::stats::{block_mean_error, integrated_time, scalar_autocorrelation};
+use crate::stats::{correlated_mean_error, integrated_time, scalar_autocorrelation};
 use crate::trajectory::{Analyzer, Observed};
 
 /// Blocks of the standard errors of a run's means.
@@ -59,10 +59,11 @@ impl Analyzer<LftsState, SolveCost> for Trace {
 }
 
 /// Means of H and (phi_A - phi_B)^2 over the steps of the last half
-/// (step > steps / 2) with block-averaged standard errors (`BLOCKS`), and
-/// the integrated autocorrelation time of each series in steps (Sokal's
-/// window, `stats::integrated_time`; NaN for fewer than 4 records or a
-/// constant series).
+/// (step > steps / 2), the integrated autocorrelation time of each series
+/// in steps (Sokal's window, `stats::integrated_time`; NaN for fewer than 4
+/// records or a constant series), and the standard errors they give
+/// (`stats::correlated_mean_error`: sqrt(2 tau var / n), at least the
+/// `BLOCKS`-block error where a window did not close).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct LastHalf {
     pub h_mean: f64,
@@ -91,9 +92,9 @@ impl LastHalf {
         let half: Vec<&SampleRecord> = records.iter().filter(|t| t.step > steps / 2).collect();
         let h: Vec<f64> = half.iter().map(|t| t.hamiltonian).collect();
         let psi2: Vec<f64> = half.iter().map(|t| t.psi2).collect();
-        let (h_mean, h_stderr) = block_mean_error(&h, BLOCKS);
-        let (psi2_mean, psi2_stderr) = block_mean_error(&psi2, BLOCKS);
         let ((h_tau, h_closed), (psi2_tau, psi2_closed)) = (tau_of(&h), tau_of(&psi2));
+        let (h_mean, h_stderr) = correlated_mean_error(&h, (h_tau, h_closed), BLOCKS);
+        let (psi2_mean, psi2_stderr) = correlated_mean_error(&psi2, (psi2_tau, psi2_closed), BLOCKS);
         LastHalf {
             h_mean,
             h_stderr,

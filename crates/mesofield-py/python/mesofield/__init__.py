@@ -236,6 +236,7 @@ def sample(
     tol: float = 1e-6,
     model: Optional[ChainModel] = None,
     operator: Optional[Operator] = None,
+    integrator: Optional[str] = None,
 ) -> Trajectory:
     """Langevin field-theoretic simulation (``mesofield sample``, one replica).
 
@@ -252,9 +253,11 @@ def sample(
         model: the chain and box; default the paper's system.
         operator: a density operator inside the W_+ loop (every step still
             ends on exact solves; rejected operator results are counted in the report as "rejected").
+        integrator: ``"lm"`` (Leimkuhler-Matthews) or ``"em"`` (Euler-Maruyama);
+            default the CLI's (docs/model.md).
     """
     out = _native.sample(
-        chi, beads_per_cell, steps, step_size, _seed(seed), init, _grid(grid), every, tol, model, operator
+        chi, beads_per_cell, steps, step_size, _seed(seed), init, _grid(grid), every, tol, model, operator, integrator
     )
     report = json.loads(out.pop("report"))
     return Trajectory(report=report, **out)
@@ -331,6 +334,7 @@ def infer_chi(
     model: Optional[ChainModel] = None,
     tol: float = 1e-10,
     operator: Optional[Operator] = None,
+    integrator: Optional[str] = None,
 ) -> Dict[str, Any]:
     """chi from clean patterns (``mesofield infer-chi``): the inverse map, then
     the exchange-field condition.
@@ -347,6 +351,8 @@ def infer_chi(
         model: the chain and box; default the paper's system.
         tol: the inverse map's tolerance, max |phi(w) - pattern|.
         operator: an ``Operator`` for the inverse map's start.
+        integrator: ``"lm"`` or ``"em"``, the integrator the patterns were
+            drawn with (``sample``'s ``integrator``); default ``sample``'s.
 
     Returns the CLI's JSON report as a dict: ``chi``,
     ``std_error``, ``per_sample``, ``estimator``, ``saddle``,
@@ -355,7 +361,7 @@ def infer_chi(
     partial inversion, accepted within 3e-4 as ``infer-chi`` accepts it),
     which also raises a ``RuntimeWarning`` naming the pattern and residual.
     """
-    report = json.loads(_native.infer_chi(patterns, beads_per_cell, step_size, model, tol, operator))
+    report = json.loads(_native.infer_chi(patterns, beads_per_cell, step_size, model, tol, operator, integrator))
     partial = [(i, r["inverse_residual"]) for i, r in enumerate(report["inverse"]) if not r["converged"]]
     for i, residual in partial:
         warnings.warn(
@@ -398,6 +404,7 @@ def denoise(
     truth: Optional[np.ndarray] = None,
     model: Optional[ChainModel] = None,
     operator: Optional[Operator] = None,
+    integrator: Optional[str] = None,
 ) -> DenoiseResult:
     """Recover noisy patterns by action minimisation (``mesofield denoise``).
 
@@ -413,9 +420,22 @@ def denoise(
         data_weight: 1 for the posterior, 0 for plain SCF relaxation.
         truth: the clean originals, to report contrast-relative errors.
         operator: the operator in the W_+ loops and the data term's gradient.
+        integrator: ``"lm"`` or ``"em"``, the integrator the samples were
+            drawn with (``sample``'s ``integrator``); default ``sample``'s.
     """
     phi_a, w, report = _native.denoise(
-        noisy, chi, samples, beads_per_cell, step_size, sigma, data_weight, max_iterations, truth, model, operator
+        noisy,
+        chi,
+        samples,
+        beads_per_cell,
+        step_size,
+        sigma,
+        data_weight,
+        max_iterations,
+        truth,
+        model,
+        operator,
+        integrator,
     )
     r = json.loads(report)
     return DenoiseResult(phi_a=phi_a, w=w, chi=r["chi"], report=r)
@@ -450,6 +470,7 @@ def learn(
     seed: int = 0,
     resume: bool = False,
     model: Optional[ChainModel] = None,
+    integrator: Optional[str] = None,
 ) -> Dict[str, Any]:
     """Learn a denoiser (and a pattern generator) from one or two clean
     samples, as ``mesofield learn``: chi from the samples (the equipartition
@@ -474,6 +495,8 @@ def learn(
         generator: also train the generator (for ``DenoiseOperator.generate``).
         seed: seeds the replicas (seed + r) and the training.
         resume: continue in ``out`` (chi and patterns reused, training from ``out/last``).
+        integrator: ``"lm"`` or ``"em"``, the integrator the samples were
+            drawn with, and the replicas' (``sample``'s ``integrator``); default ``sample``'s.
 
     Returns:
         ``out/report.json`` as a dict: ``chi`` (value, standard error),
@@ -499,6 +522,7 @@ def learn(
             _seed(seed),
             resume,
             model,
+            integrator,
         )
     )
 

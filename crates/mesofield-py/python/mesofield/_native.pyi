@@ -89,6 +89,7 @@ def sample(
     tol: float = 1e-6,
     model: Optional[ChainModel] = None,
     operator: Optional[Operator] = None,
+    integrator: Optional[str] = None,
 ) -> Dict[str, Any]: ...
 def invert(
     phi_a: np.ndarray, model: Optional[ChainModel] = None, tol: float = 1e-10, operator: Optional[Operator] = None
@@ -100,6 +101,7 @@ def infer_chi(
     model: Optional[ChainModel] = None,
     tol: float = 1e-10,
     operator: Optional[Operator] = None,
+    integrator: Optional[str] = None,
 ) -> str: ...
 def denoise(
     noisy: np.ndarray,
@@ -113,6 +115,7 @@ def denoise(
     truth: Optional[np.ndarray] = None,
     model: Optional[ChainModel] = None,
     operator: Optional[Operator] = None,
+    integrator: Optional[str] = None,
 ) -> Tuple[np.ndarray, np.ndarray, str]: ...
 def load_dataset(path: str) -> Tuple[Dict[str, np.ndarray], Optional[str]]: ...
 def rust_solve_seconds(w: np.ndarray, batch: int, repeats: int = 5) -> float: ...
@@ -130,6 +133,7 @@ def learn(
     seed: int = 0,
     resume: bool = False,
     model: Optional[ChainModel] = None,
+    integrator: Optional[str] = None,
 ) -> str: ...
 
 class DenoiseOperator:
