@@ -103,7 +103,7 @@ def test_sample_summary_is_the_cli_s(cli, tmp_path):
     t = mf.sample(init="random:0.05", **args)
     for key in ["H_mean", "H_stderr", "psi2_mean", "psi2_stderr", "statistics_over_steps", "exact_solves",
                 "operator_calls", "rejected", "final_pressure_residual", "steps", "seed", "solver", "grid",
-                "H_tau_int", "psi2_tau_int", "tau_window_closed"]:
+                "H_tau_int", "psi2_tau_int", "tau_window_closed", "integrator"]:
         assert t.report[key] == ref[key], key
     sq = json.loads((tmp_path / "run" / "sq.json").read_text())
     assert np.array_equal(t.q, np.array(sq["q"])) and np.array_equal(t.S, np.array(sq["S"]))
@@ -113,3 +113,24 @@ def test_sample_summary_is_the_cli_s(cli, tmp_path):
     # The trace: every step's H as the CLI wrote it.
     lines = (tmp_path / "run" / "trace.jsonl").read_text().splitlines()
     assert [json.loads(line)["hamiltonian"] for line in lines] == t.hamiltonian.tolist()
+
+
+def test_the_integrator_and_pscf_files_are_the_cli_s(cli, tmp_path):
+    # Euler-Maruyama asked of both: the same chain; a bad name is a ValueError naming it.
+    ref = cli("sample", "--chi", 0.52, "--beads-per-cell", 60, "--steps", 30, "--step-size", 0.03, "--seed", 5,
+              "--integrator", "em", "--grid", "16x16", "--out", tmp_path / "em", "--json", json_out=True)
+    t = mf.sample(0.52, beads_per_cell=60.0, steps=30, step_size=0.03, seed=5, grid=(16, 16), integrator="em")
+    assert ref["integrator"] == "em" and t.report["integrator"] == "em"
+    assert t.report["H_mean"] == ref["H_mean"]
+    lm = mf.sample(0.52, beads_per_cell=60.0, steps=30, step_size=0.03, seed=5, grid=(16, 16))
+    assert lm.report["integrator"] == "lm" and lm.report["H_mean"] != ref["H_mean"]
+    with pytest.raises(ValueError, match="integrator"):
+        mf.sample(0.52, steps=2, integrator="heun")
+    # A PSCF r-grid file the CLI exported starts Python's SCFT at its saddle point.
+    saddle = tmp_path / "saddle.safetensors"
+    cli("scft", "--chi", 0.3, "--grid", "16x16", "--init", "lamellar:2", "--output", saddle)
+    cli("export", "--input", saddle, "--out", tmp_path / "w.rf")
+    r = mf.scft(0.3, init=f"pscf:{tmp_path / 'w.rf'}")
+    assert r.iterations == 0 and r.w.shape == (2, 16, 16)
+    with pytest.raises(OSError, match="does not exist"):
+        mf.scft(0.3, init=f"pscf:{tmp_path / 'none.rf'}")

@@ -115,10 +115,29 @@ fn start_fields(
     seed: u64,
 ) -> PyResult<(Grid, Vec<f64>)> {
     if let Ok(name) = init.extract::<String>() {
+        if let Some(path) = name.strip_prefix("pscf:") {
+            let path = std::path::Path::new(path);
+            if !path.exists() {
+                return Err(pyo3::exceptions::PyOSError::new_err(format!("init: {} does not exist", path.display())));
+            }
+            let (g, w) = mesofield_experiments::inputs::pscf_fields(path, model)
+                .map_err(|e| Failure::Input(format!("init: {e:#}")))?;
+            if let Some(asked) = grid
+                && asked != (g.mx, g.my)
+            {
+                return Err(Failure::Input(format!(
+                    "grid {asked:?} differs from the PSCF file's mesh {}x{}; leave grid out",
+                    g.mx, g.my
+                ))
+                .into());
+            }
+            return Ok((g, w));
+        }
         let (mx, my) = grid.unwrap_or((32, 32));
         let Some(built) = builtin_fields(&name, model, [mx, my], chi, seed) else {
             return Err(Failure::Input(format!(
-                "init {name:?} is not a built-in start (random[:AMP], lamellar[:N], hex:NX:NY, square:NX:NY); \
+                "init {name:?} is not a built-in start (random[:AMP], lamellar[:N], hex:NX:NY, square:NX:NY) \
+                 nor pscf:FILE; \
                  pass fields as an array [2, Mx, My] instead"
             ))
             .into());

@@ -25,12 +25,15 @@ use crate::seam::{SolveCost, Solvers};
 /// The discretisation of the Langevin equation (module docs).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Integrator {
-    /// xi_k = eta_k: docs/model.md's explicit step, first order in lambda.
-    #[default]
+    /// xi_k = eta_k: the explicit step, first order in lambda.
     #[serde(rename = "em")]
     EulerMaruyama,
     /// xi_k = (eta_k + eta_{k+1}) / 2: exact stationary variance for a
-    /// quadratic Hamiltonian, second order for averages.
+    /// quadratic Hamiltonian, second order for averages. The default: at
+    /// chi = 0.4, B = 100, lambda = 0.1 its <H> is within 0.0007 of the
+    /// small-step limit where Euler-Maruyama's is 0.146 above it
+    /// (BENCHMARKS.md).
+    #[default]
     #[serde(rename = "lm")]
     LeimkuhlerMatthews,
 }

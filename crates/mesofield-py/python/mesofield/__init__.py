@@ -145,8 +145,10 @@ def scft(
     Args:
         chi: Flory-Huggins parameter.
         init: a built-in start, ``"random[:AMP]"``, ``"lamellar[:N]"``,
-            ``"hex:NX:NY"`` (cylinders), ``"square:NX:NY"`` (dots), or fields
-            ``[2, Mx, My]`` (e.g. a previous result's ``w``).
+            ``"hex:NX:NY"`` (cylinders), ``"square:NX:NY"`` (dots),
+            ``"pscf:FILE"`` (PSCF's r-grid w fields, docs/formats.md; its cell
+            must be the model's box), or fields ``[2, Mx, My]`` (e.g. a
+            previous result's ``w``).
         grid: ``(Mx, My)`` of a built-in start; default (32, 32). An array
             start brings its own.
         tol: max-norm of both SCF residuals to reach.
