@@ -39,6 +39,10 @@ pub struct InverseSweepSpec {
     /// Grids (MX, MY) on the model's spacing, drawn with equal weight.
     pub grids: Vec<[usize; 2]>,
     pub tolerance: f64,
+    /// The runs' Langevin step (the estimator follows it). The tables in
+    /// BENCHMARKS.md before the Leimkuhler-Matthews default were measured
+    /// on Euler-Maruyama runs (`--integrator em` draws those patterns).
+    pub integrator: Integrator,
 }
 
 impl InverseSweepSpec {
@@ -53,6 +57,7 @@ impl InverseSweepSpec {
             snapshot_step: [200, 5000],
             grids: vec![[32, 32], [32, 32], [32, 32], [64, 64]],
             tolerance: 1e-10,
+            integrator: Integrator::default(),
         }
     }
 
@@ -132,11 +137,6 @@ fn start_label(start: &InitialField) -> String {
     }
 }
 
-/// The sweep's patterns are Euler-Maruyama runs: a seed draws the patterns
-/// BENCHMARKS.md's tables were measured on (the inverse map does not depend
-/// on how a pattern was sampled; the estimator follows it).
-pub const SWEEP_INTEGRATOR: Integrator = Integrator::EulerMaruyama;
-
 /// The L-FTS snapshot of draw `k`, made with `exact` (on the draw's grid),
 /// its compressor at `pressure_tolerance` (None: the sampler's default).
 pub fn snapshot(
@@ -146,7 +146,7 @@ pub fn snapshot(
     pressure_tolerance: Option<f64>,
 ) -> Result<LftsState> {
     let (chi, beads_per_cell, step_size, start, snapshot, _, seed) = draw(spec, k);
-    let mut config = LftsConfig::new(chi, beads_per_cell, step_size, seed).with_integrator(SWEEP_INTEGRATOR);
+    let mut config = LftsConfig::new(chi, beads_per_cell, step_size, seed).with_integrator(spec.integrator);
     if let Some(tolerance) = pressure_tolerance {
         config = config.with_pressure_tolerance(tolerance);
     }
@@ -179,7 +179,7 @@ fn row(spec: &InverseSweepSpec, k: usize, model: &ChainModel) -> Result<InverseS
         &SpectralPlan::new(grid),
         &out.w,
         &out.phi,
-        ChiEstimator::Equipartition { beads_per_cell, step_size, integrator: SWEEP_INTEGRATOR },
+        ChiEstimator::Equipartition { beads_per_cell, step_size, integrator: spec.integrator },
     )?;
     Ok(InverseSweepRow {
         chi,
@@ -233,11 +233,12 @@ impl InverseSweepReport {
     pub fn markdown(&self) -> String {
         let n = self.rows.len();
         let mut t = format!(
-            "{n} patterns (seed {}): converged to {:e} {}; max |phi(w) - phi*| < 1e-8 on every point {}, on the estimator's points {}; \
+            "{n} patterns (seed {}, {} steps): converged to {:e} {}; max |phi(w) - phi*| < 1e-8 on every point {}, on the estimator's points {}; \
              chi within 3% (or 3 standard errors) {}; exact-solve equivalents median {:.0}, worst {}.\n\n\
              | chi | B | lambda | start | step | grid | residual | on estimator points | chi from it | solves | s |\n\
              | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n",
             self.spec.seed,
+            self.spec.integrator,
             self.spec.tolerance,
             self.converged,
             self.below_1e8,

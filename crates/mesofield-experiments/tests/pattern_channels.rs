@@ -3,11 +3,12 @@
 //! phi_A + phi_B = 1 only to its compressor's tolerance, and against
 //! 1 - phi_A the inverse map chases densities the chain does not make.
 
-use mesofield_experiments::bench_inverse::{InverseSweepSpec, SWEEP_INTEGRATOR, draw, snapshot};
+use mesofield_experiments::bench_inverse::{InverseSweepSpec, draw, snapshot};
 use mesofield_experiments::observed::infer_chi;
 use mesofield_experiments::patterns::{load_many, load_patterns};
 use mesofield_experiments::roles::Resolved;
 use mesofield_experiments::{Backend, Reporter, SolverChoice};
+use mesofield_physics::fts::Integrator;
 use mesofield_physics::io::{TensorData, to_safetensors, write_atomic};
 use mesofield_physics::{ChainModel, ExactSolver, Grid};
 
@@ -63,7 +64,8 @@ fn a_two_channel_file_gives_phi_b_and_a_phi_a_file_its_complement() {
 #[test]
 fn an_lfts_snapshot_inverts_against_its_own_densities() {
     let model = ChainModel::default();
-    let spec = InverseSweepSpec::full(2029);
+    // The Euler-Maruyama pattern the measurement above was made on.
+    let spec = InverseSweepSpec { integrator: Integrator::EulerMaruyama, ..InverseSweepSpec::full(2029) };
     let (chi, b, lambda, _, _, [mx, my], _) = draw(&spec, 3);
     let grid = Grid::for_model(&model, mx, my).unwrap();
     let exact = ExactSolver::new(&model, grid).unwrap();
@@ -80,7 +82,7 @@ fn an_lfts_snapshot_inverts_against_its_own_densities() {
         patterns,
         &model,
         Some(b),
-        (lambda, SWEEP_INTEGRATOR),
+        (lambda, spec.integrator),
         &Resolved { choice: SolverChoice::Exact, backend: Backend::Cpu },
         1e-10,
         &Reporter::silent(),

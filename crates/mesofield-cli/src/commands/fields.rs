@@ -150,6 +150,10 @@ pub struct BenchArgs {
     /// inverse: the seed the sweep's patterns are drawn from.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// inverse: the L-FTS step of the sweep's runs, lm | em (em: the patterns
+    /// of the tables measured before lm was the default).
+    #[arg(long, default_value_t = mesofield_physics::fts::Integrator::default())]
+    pub integrator: mesofield_physics::fts::Integrator,
     /// inverse: six small patterns (16x16, steps 20-60), as CI runs it;
     /// crossover: two chain lengths on 32x32 (the harness in seconds).
     #[arg(long)]
@@ -353,7 +357,7 @@ pub fn bench(a: &BenchArgs) -> Result<()> {
     if a.what == "inverse" {
         use mesofield_experiments::bench_inverse::{InverseSweepSpec, bench_inverse};
         let spec = if a.quick { InverseSweepSpec::quick(a.seed) } else { InverseSweepSpec::full(a.seed) };
-        let spec = InverseSweepSpec { patterns: a.patterns.unwrap_or(spec.patterns), ..spec };
+        let spec = InverseSweepSpec { patterns: a.patterns.unwrap_or(spec.patterns), integrator: a.integrator, ..spec };
         let report = bench_inverse(&spec, &reporter())?;
         if a.common.json {
             print_json(&report);
