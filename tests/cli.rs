@@ -425,9 +425,10 @@ fn sample_writes_its_run_folder_and_resumes_the_same_trajectory() {
     // Integrated times over the last half's 20 records, and the effective
     // samples per second they give (the slower series' 2 tau per sample).
     let f = |v: &serde_json::Value, key: &str| v[key].as_f64().unwrap_or_else(|| panic!("{key}: {}", v[key]));
-    let (h_tau, psi2_tau) = (f(&a, "H_tau_int"), f(&a, "psi2_tau_int"));
+    let (h_tau, psi2_tau, sq_tau) = (f(&a, "H_tau_int"), f(&a, "psi2_tau_int"), f(&a, "sq_peak_tau_int"));
     assert!((f(&b, "H_tau_int") - h_tau).abs() < 1e-6 * h_tau.abs().max(1.0), "a resumed run's tau");
-    let slower = h_tau.max(psi2_tau);
+    assert!((f(&b, "sq_peak_tau_int") - sq_tau).abs() < 1e-6 * sq_tau.max(1.0), "a resumed run's S(q*) tau");
+    let slower = h_tau.max(psi2_tau).max(sq_tau);
     let expected = f(&a, "steps_per_second") / (2.0 * slower);
     assert!((f(&a, "effective_samples_per_second") - expected).abs() < 1e-9 * expected, "{a}");
     assert!(a["tau_window_closed"].is_boolean());

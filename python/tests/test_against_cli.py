@@ -103,7 +103,7 @@ def test_sample_summary_is_the_cli_s(cli, tmp_path):
     t = mf.sample(init="random:0.05", **args)
     for key in ["H_mean", "H_stderr", "psi2_mean", "psi2_stderr", "statistics_over_steps", "exact_solves",
                 "operator_calls", "rejected", "final_pressure_residual", "steps", "seed", "solver", "grid",
-                "H_tau_int", "psi2_tau_int", "tau_window_closed", "integrator"]:
+                "H_tau_int", "psi2_tau_int", "sq_peak_tau_int", "tau_window_closed", "integrator"]:
         assert t.report[key] == ref[key], key
     sq = json.loads((tmp_path / "run" / "sq.json").read_text())
     assert np.array_equal(t.q, np.array(sq["q"])) and np.array_equal(t.S, np.array(sq["S"]))

@@ -82,14 +82,17 @@ pub struct SampleSummary {
     pub psi2_stderr: f64,
     pub statistics_over_steps: usize,
     pub final_pressure_residual: f64,
-    /// Integrated autocorrelation times (steps) of H and of
-    /// (phi_A - phi_B)^2 over the last half, whether Sokal's windows closed
-    /// (else lower bounds), and the decorrelated samples per second they
-    /// give: steps per second / (2 tau) of the slower series.
+    /// Integrated autocorrelation times (steps) of H, of
+    /// (phi_A - phi_B)^2 and of S(q*) over the last half, whether Sokal's
+    /// windows closed (else lower bounds), and the decorrelated samples per
+    /// second they give: steps per second / (2 tau) of the slowest series.
     #[serde(rename = "H_tau_int", default = "nan", deserialize_with = "null_as_nan")]
     pub h_tau: f64,
     #[serde(rename = "psi2_tau_int", default = "nan", deserialize_with = "null_as_nan")]
     pub psi2_tau: f64,
+    /// The same of S(q*), each state's largest shell of S(q).
+    #[serde(rename = "sq_peak_tau_int", default = "nan", deserialize_with = "null_as_nan")]
+    pub sq_peak_tau: f64,
     #[serde(default)]
     pub tau_window_closed: bool,
     #[serde(default = "nan", deserialize_with = "null_as_nan")]
@@ -100,10 +103,7 @@ fn nan() -> f64 {
     f64::NAN
 }
 
-/// JSON writes a NaN as null; read it back as NaN.
-pub(crate) fn null_as_nan<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<f64, D::Error> {
-    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
-}
+pub(crate) use mesofield_physics::trajectory::analyzer::null_as_nan;
 
 impl SampleSummary {
     /// The summary of the chain with `seed` of `spec` on `grid`: its cost,
@@ -140,6 +140,7 @@ impl SampleSummary {
             final_pressure_residual,
             h_tau: half.h_tau,
             psi2_tau: half.psi2_tau,
+            sq_peak_tau: half.sq_peak_tau,
             tau_window_closed: half.tau_window_closed,
             effective_samples_per_second: steps_run as f64 / seconds * half.effective_per_step(),
         }
@@ -363,7 +364,7 @@ pub fn run_replicas(
         let resumed = records.last().map(|t| t.cost).unwrap_or_default();
         w_start.extend(w);
         let sq = StructureFactorSum::new(SpectralPlan::new(grid), spec.steps / 2, sq_sum);
-        let trace = Trace { records };
+        let trace = Trace::with_peak(SpectralPlan::new(grid), spec.steps / 2, records);
         files.push(ChainFiles {
             seed,
             folder,

@@ -351,6 +351,7 @@ fn a_runs_last_half_reports_the_integrated_times_of_its_series() {
                 psi2: 0.7 + 0.01 * rng.normal(),
                 pressure_residual: 0.0,
                 cost: SolveCost::default(),
+                sq_peak: f64::NAN,
             }
         })
         .collect();
@@ -368,6 +369,22 @@ fn a_runs_last_half_reports_the_integrated_times_of_its_series() {
     assert!((half.h_stderr / exact_h - 1.0).abs() < 0.1, "H error {} vs {exact_h}", half.h_stderr);
     let exact_psi2 = 0.01 / n.sqrt();
     assert!((half.psi2_stderr / exact_psi2 - 1.0).abs() < 0.1, "psi^2 error {} vs {exact_psi2}", half.psi2_stderr);
+    // Records without S(q*): no time for it, and the rate from the other two.
+    assert!(half.sq_peak_tau.is_nan());
+    // With an S(q*) series slower than both (AR(1), a = 0.9: tau 9.5), it
+    // sets the effective rate.
+    let mut s = 0.0;
+    let with_peak: Vec<SampleRecord> = records
+        .iter()
+        .map(|r| {
+            s = 0.9 * s + rng.normal();
+            SampleRecord { sq_peak: 10.0 + s, ..r.clone() }
+        })
+        .collect();
+    let slow = LastHalf::of(&with_peak, 40_000);
+    assert!((slow.sq_peak_tau - 9.5).abs() < 0.1 * 9.5, "tau_int(S(q*)) {}", slow.sq_peak_tau);
+    assert!((slow.effective_per_step() - 1.0 / (2.0 * slow.sq_peak_tau)).abs() < 1e-15);
+    assert_eq!((slow.h_mean, slow.h_tau), (half.h_mean, half.h_tau));
     // Too short to measure: NaN, not a number that looks like one.
     assert!(LastHalf::of(&records[..5], 4).h_tau.is_nan());
 }

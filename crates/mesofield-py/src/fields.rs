@@ -305,7 +305,7 @@ pub fn sample<'py>(
 /// analyzers of the CLI's `sample` kept in memory: the same trace, S(q)
 /// and summary (`SampleSummary::of`) for the same seed.
 fn run_lfts(sampler: &Lfts<'_>, spec: &SampleSpec, grid: &Grid, w0: Vec<f64>) -> Outcome<Trajectory> {
-    let mut trace = Trace::default();
+    let mut trace = Trace::with_peak(SpectralPlan::new(*grid), spec.steps / 2, Vec::new());
     let mut sq = StructureFactorSum::new(SpectralPlan::new(*grid), spec.steps / 2, RunningStructureFactor::default());
     let mut snapshots = Snapshots::new(spec.every, spec.steps);
     let chains = LftsChains { lfts: sampler, seeds: vec![spec.seed] };

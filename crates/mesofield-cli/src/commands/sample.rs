@@ -95,7 +95,7 @@ pub fn sample(a: &SampleArgs) -> Result<()> {
     let s = &run.summary;
     if !a.run.print_json(s) {
         println!(
-            "{} steps ({:.1}/s), H = {:.5} +- {:.5}, <(phi_A - phi_B)^2> = {:.5} +- {:.5}, tau_int {:.2} and {:.2} steps{} ({:.1} effective samples/s), {} exact solves, {} operator calls -> {}",
+            "{} steps ({:.1}/s), H = {:.5} +- {:.5}, <(phi_A - phi_B)^2> = {:.5} +- {:.5}, tau_int {:.2}, {:.2} and {:.2} steps (H, psi^2, S(q*)){} ({:.1} effective samples/s), {} exact solves, {} operator calls -> {}",
             run.steps_run,
             s.steps_per_second,
             s.h_mean,
@@ -104,6 +104,7 @@ pub fn sample(a: &SampleArgs) -> Result<()> {
             s.psi2_stderr,
             s.h_tau,
             s.psi2_tau,
+            s.sq_peak_tau,
             if s.tau_window_closed { "" } else { " (at least: the window did not close)" },
             s.effective_samples_per_second,
             s.cost.exact_solves,

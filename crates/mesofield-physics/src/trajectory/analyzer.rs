@@ -31,6 +31,19 @@ pub struct SampleRecord {
     /// compressor that its trust check threw away.
     #[serde(flatten)]
     pub cost: SolveCost,
+    /// S(q*) of this state, its largest shell of S(q) (`Trace::with_peak`;
+    /// NaN, written as null, where it was not recorded).
+    #[serde(default = "nan", deserialize_with = "null_as_nan")]
+    pub sq_peak: f64,
+}
+
+fn nan() -> f64 {
+    f64::NAN
+}
+
+/// JSON writes a NaN as null; read it back as NaN.
+pub fn null_as_nan<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
 impl SampleRecord {
@@ -41,6 +54,7 @@ impl SampleRecord {
             psi2: order_parameter(&state.phi),
             pressure_residual: state.pressure_residual,
             cost: *cost,
+            sq_peak: f64::NAN,
         }
     }
 }
@@ -49,11 +63,29 @@ impl SampleRecord {
 #[derive(Default)]
 pub struct Trace {
     pub records: Vec<SampleRecord>,
+    /// Where set, each record after the step also gets its state's S(q*).
+    peak: Option<(SpectralPlan, usize)>,
+}
+
+impl Trace {
+    /// A trace (continuing `records`) whose records after step `after` carry
+    /// their state's S(q*) on `plan`'s grid: the series whose integrated
+    /// time says how fast the structure decorrelates.
+    pub fn with_peak(plan: SpectralPlan, after: usize, records: Vec<SampleRecord>) -> Self {
+        Trace { records, peak: Some((plan, after)) }
+    }
 }
 
 impl Analyzer<LftsState, SolveCost> for Trace {
     fn sample(&mut self, state: &LftsState, cost: &SolveCost) -> Result<()> {
-        self.records.push(SampleRecord::of(state, cost));
+        let mut record = SampleRecord::of(state, cost);
+        if let Some((plan, after)) = &self.peak
+            && state.step > *after
+        {
+            let m = plan.grid().points();
+            record.sq_peak = structure_factor(plan, &state.phi[..m]).peak().s;
+        }
+        self.records.push(record);
         Ok(())
     }
 }
@@ -72,7 +104,10 @@ pub struct LastHalf {
     pub psi2_stderr: f64,
     pub h_tau: f64,
     pub psi2_tau: f64,
-    /// Whether both windows closed within the lags (else the times are lower bounds).
+    /// The integrated time of S(q*) where every record of the last half
+    /// carries it (`Trace::with_peak`), else NaN.
+    pub sq_peak_tau: f64,
+    /// Whether the windows closed within the lags (else the times are lower bounds).
     pub tau_window_closed: bool,
     /// Records averaged.
     pub count: usize,
@@ -93,6 +128,9 @@ impl LastHalf {
         let h: Vec<f64> = half.iter().map(|t| t.hamiltonian).collect();
         let psi2: Vec<f64> = half.iter().map(|t| t.psi2).collect();
         let ((h_tau, h_closed), (psi2_tau, psi2_closed)) = (tau_of(&h), tau_of(&psi2));
+        let peaks: Vec<f64> = half.iter().map(|t| t.sq_peak).collect();
+        let (sq_peak_tau, peak_closed) =
+            if peaks.iter().all(|p| p.is_finite()) { tau_of(&peaks) } else { (f64::NAN, true) };
         let (h_mean, h_stderr) = correlated_mean_error(&h, (h_tau, h_closed), BLOCKS);
         let (psi2_mean, psi2_stderr) = correlated_mean_error(&psi2, (psi2_tau, psi2_closed), BLOCKS);
         LastHalf {
@@ -102,14 +140,16 @@ impl LastHalf {
             psi2_stderr,
             h_tau,
             psi2_tau,
-            tau_window_closed: h_closed && psi2_closed,
+            sq_peak_tau,
+            tau_window_closed: h_closed && psi2_closed && (peak_closed || sq_peak_tau.is_nan()),
             count: half.len(),
         }
     }
 
-    /// Decorrelated samples per step: 1 / (2 tau) of the slower series.
+    /// Decorrelated samples per step: 1 / (2 tau) of the slowest series
+    /// (H, (phi_A - phi_B)^2 and, where recorded, S(q*)).
     pub fn effective_per_step(&self) -> f64 {
-        1.0 / (2.0 * self.h_tau.max(self.psi2_tau))
+        1.0 / (2.0 * self.h_tau.max(self.psi2_tau).max(self.sq_peak_tau))
     }
 }
 
