@@ -88,33 +88,18 @@ fn main() {
             println!("|   (its W_- differs from the run's own by up to {dev:.2e}) | | | | | | |");
             targets.extend_from_slice(&target);
         }
-        let est = estimate_chi(
-            &plan,
-            &ws,
-            &targets,
-            ChiEstimator::Equipartition {
-                beads_per_cell: 100.0,
-                step_size: 0.05,
-                integrator: Integrator::EulerMaruyama,
-            },
-        )
-        .unwrap();
+        let estimator = ChiEstimator::Equipartition {
+            beads_per_cell: 100.0,
+            step_size: 0.05,
+            integrator: Integrator::EulerMaruyama,
+        };
+        let est = estimate_chi(&plan, &ws, &targets, estimator).unwrap();
         chi_rows.push(format!(
             "| 2 L-FTS patterns, B 100 | {chi} | {:.4} | {:.1e} |",
             est.chi,
             (est.chi / chi - 1.0).abs()
         ));
-        let est_true = estimate_chi(
-            &plan,
-            &true_ws,
-            &targets,
-            ChiEstimator::Equipartition {
-                beads_per_cell: 100.0,
-                step_size: 0.05,
-                integrator: Integrator::EulerMaruyama,
-            },
-        )
-        .unwrap();
+        let est_true = estimate_chi(&plan, &true_ws, &targets, estimator).unwrap();
         chi_rows.push(format!(
             "| 2 L-FTS patterns, B 100, their own fields | {chi} | {:.4} | {:.1e} |",
             est_true.chi,
