@@ -12,30 +12,30 @@
 //!   unmasked slope by 2%). On fluctuating (L-FTS) samples the exchange
 //!   condition holds only on average, and W_- carries noise at every wave
 //!   vector that psi does not follow, so this estimator is biased there.
-//! - `Equipartition { beads_per_cell: B, step_size: lambda }`: the L-FTS ensemble is
-//!   exp(-B G[W_-]) with dG/dW_-(r) = phi_B - phi_A + 2 W_- / chi (docs/model.md's
-//!   Langevin force), so <W_- dG/dW_-> = 1/B per degree of freedom
-//!   (equipartition); over the points kept (n of them, W_- and psi centred
-//!   on their mean there, which takes the gauge and one degree of freedom)
-//!   2 sum(dW^2) / chi - sum(dW dpsi) = (n - 1) / B,
-//!   chi = 2 sum(dW^2) / (sum(dW dpsi) + (n - 1) / B) in the continuum
-//!   limit. The samples come from the discrete step
-//!   W' = W - lambda F + eta, F = dG/dW_-, whose stationary ensemble keeps
-//!   <W'^2> = <W^2>, hence exactly <W F> = 1/B + (lambda / 2) <F^2> per
-//!   degree of freedom; with F = 2 W / chi - psi that is a quadratic in
-//!   1 / chi. The Leimkuhler-Matthews step W' = W - lambda F +
-//!   (eta_k + eta_{k+1}) / 2 carries eta_k in W itself (<W eta_k> =
-//!   lambda / B), and the same stationarity gives
-//!   <W F> = 1/B + (lambda / 2) (<F^2> - <F eta_k> / lambda); for a
-//!   quadratic G the bracket vanishes exactly (<F eta_k> = a <W eta_k>,
-//!   <F^2> = a / B), so its samples take the continuum form, linear in
-//!   1 / chi (the residual bias is measured in BENCHMARKS.md). For
-//!   Euler-Maruyama samples, given the step size the quadratic is solved: the continuum form
-//!   is biased by the step (measured from the run's own fields at
-//!   lambda = 0.05, B = 100, two patterns: 0.165-0.173 for chi = 0.1,
-//!   0.211-0.214 for 0.2), the discrete one gives 0.106-0.117 and
-//!   0.199-0.202. With every point kept it is exact in the ensemble up to
-//!   the ratio-of-means bias, which falls as 1/(samples x points); with
+//! - `Equipartition { beads_per_cell: B, step_size: lambda, integrator }`:
+//!   the L-FTS ensemble is exp(-B G[W_-]) with dG/dW_-(r) = phi_B - phi_A +
+//!   2 W_- / chi (docs/model.md's Langevin force), so <W_- dG/dW_-> = 1/B
+//!   per degree of freedom (equipartition); over the points kept (n of
+//!   them, W_- and psi centred on their mean there, which takes the gauge
+//!   and one degree of freedom) 2 sum(dW^2) / chi - sum(dW dpsi) =
+//!   (n - 1) / B, chi = 2 sum(dW^2) / (sum(dW dpsi) + (n - 1) / B) in the
+//!   continuum limit. The samples come from a discrete step, F = dG/dW_-:
+//!   - Euler-Maruyama, W' = W - lambda F + eta: stationarity of <W^2>
+//!     gives exactly <W F> = 1/B + (lambda / 2) <F^2> per degree of
+//!     freedom, with F = 2 W / chi - psi a quadratic in 1 / chi, solved
+//!     as such. The continuum form is biased by the step (measured from
+//!     the run's own fields at lambda = 0.05, B = 100, two patterns:
+//!     0.165-0.173 for chi = 0.1, 0.211-0.214 for 0.2); the discrete one
+//!     gives 0.106-0.117 and 0.199-0.202.
+//!   - Leimkuhler-Matthews, W' = W - lambda F + (eta_k + eta_{k+1}) / 2:
+//!     W carries eta_k itself (<W eta_k> = lambda / B), and stationarity
+//!     gives <W F> = 1/B + (lambda / 2) (<F^2> - <F eta_k> / lambda). For
+//!     a quadratic G the bracket vanishes exactly (<F eta_k> = a <W eta_k>,
+//!     <F^2> = a / B), so these samples take the continuum form, linear in
+//!     1 / chi (on the model's own fields: within 1.6% at chi 0.1-1.0,
+//!     BENCHMARKS.md).
+//!   With every point kept it is exact in the ensemble up to the
+//!   ratio-of-means bias, which falls as 1/(samples x points); with
 //!   B -> infinity it is the saddle estimator's mean-field limit, and exact
 //!   at a saddle point with any points kept.
 //!
