@@ -127,7 +127,7 @@ def test_the_lock_is_released_during_a_long_call():
 
 
 def test_ctrl_c_stops_a_long_call_with_keyboard_interrupt():
-    # Python's own Ctrl-C handler, as an interactive session has it: a
+    # Python's own Ctrl-C handler, as a terminal has it: a
     # process started in the background inherits SIGINT ignored, and
     # interrupt_main then does nothing.
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
