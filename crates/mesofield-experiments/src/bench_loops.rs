@@ -158,7 +158,7 @@ fn timed_lfts(
         }
         Ok(())
     });
-    let chains = LftsChains { lfts, seeds: vec![lfts.config.seed] };
+    let chains = LftsChains::new(lfts, vec![lfts.config.seed]);
     let analyzers: Vec<&mut dyn Analyzer<LftsState, SolveCost>> = vec![&mut trace, &mut take];
     let mut chain = [Replica { state: state.clone(), cost: SolveCost::default(), analyzers }];
     let seconds = trajectory::run(&chains, &mut chain, state.step + spec.steps, &mut |_| stage.inc(1))?;

@@ -522,7 +522,7 @@ pub fn sample_patterns(
             phi_b: Vec::new(),
         })
         .collect();
-    let chains = LftsChains { lfts: &sampler, seeds: seeds.clone() };
+    let chains = LftsChains::new(&sampler, seeds.clone());
     let (min, max, mut rule) = match settings.burn_in {
         BurnIn::Fixed(n) => (n, n, "fixed"),
         BurnIn::Plateau { min, max } => (min, max.max(min), "H plateau"),

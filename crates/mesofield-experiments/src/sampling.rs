@@ -358,6 +358,7 @@ pub fn run_replicas(
         let seed = spec.seed + r as u64;
         let run = json!({"chi": spec.chi, "beads_per_cell": spec.beads_per_cell, "step_size": spec.step_size,
                          "integrator": spec.integrator, "seed": seed, "steps": spec.steps, "solver": solver_name, "tol": spec.tol,
+                         "compressor": sampler.config.compressor,
                          "grid": [grid.mx, grid.my], "model": model});
         // A run stopped between snapshots wrote records past its last one: they are recomputed.
         let (records, writer) = folder.open_trace::<SampleRecord>(resume.then_some(start_step))?;
@@ -378,7 +379,8 @@ pub fn run_replicas(
             grid,
         });
     }
-    let chains = LftsChains { lfts: &sampler, seeds: files.iter().map(|c| c.seed).collect() };
+    let chains =
+        LftsChains { lfts: &sampler, seeds: files.iter().map(|c| c.seed).collect(), checkpoint_every: spec.every };
     let stage = reporter.stage(spec.steps as u64, "sample");
     stage.set_position(start_step as u64);
     let mut chain_states = Vec::with_capacity(replicas);

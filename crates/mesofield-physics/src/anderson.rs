@@ -32,6 +32,32 @@ impl AndersonMixer {
         }
     }
 
+    /// The history's pairs (dx_i, dd_i), oldest first, taken out (the
+    /// mixer is left empty).
+    pub fn take_pairs(&mut self) -> (Vec<Vec<f64>>, Vec<Vec<f64>>) {
+        let pairs = (std::mem::take(&mut self.dx), std::mem::take(&mut self.dd));
+        self.reset();
+        pairs
+    }
+
+    /// Starts from the pairs of an earlier loop (at most `capacity`, the
+    /// newest kept), forgetting its own; the next point makes no pair with
+    /// them. The pairs are a secant model of the inverse Jacobian, which a
+    /// loop on a nearby problem can start from.
+    pub fn seed(&mut self, dx: &[Vec<f64>], dd: &[Vec<f64>]) {
+        self.reset();
+        let skip = dx.len().saturating_sub(self.capacity);
+        for (x, d) in dx[skip..].iter().zip(&dd[skip..]) {
+            let row: Vec<f64> = self.dd.iter().chain(std::iter::once(d)).map(|v| dot(v, d)).collect();
+            for (i, row_i) in self.gram.iter_mut().enumerate() {
+                row_i.push(row[i]);
+            }
+            self.gram.push(row);
+            self.dx.push(x.clone());
+            self.dd.push(d.clone());
+        }
+    }
+
     /// Forgets the history (after a rejected step or a stall).
     pub fn reset(&mut self) {
         self.dx.clear();

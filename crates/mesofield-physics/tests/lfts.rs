@@ -4,7 +4,7 @@
 
 use mesofield_physics::Solvers;
 use mesofield_physics::fields::{InitialField, to_exchange_pressure};
-use mesofield_physics::fts::{Integrator, Lfts, LftsConfig, langevin_update};
+use mesofield_physics::fts::{CompressorConfig, Integrator, Lfts, LftsConfig, langevin_update};
 use mesofield_physics::hamiltonian::max_pressure_residual;
 use mesofield_physics::rng::StreamRng;
 use mesofield_physics::scft::{ScftConfig, run_scft};
@@ -219,4 +219,63 @@ fn replicas_stepped_together_are_the_separate_runs() {
     let sampler = Lfts::new(LftsConfig::new(chi, b, lambda, 0), Solvers::exact(&exact)).unwrap();
     assert!(sampler.step_replicas(&[], &[1]).is_err());
     assert!(sampler.start_replicas(&starts[0][..m], 0).is_err());
+}
+
+/// The compressor's schemes (the melt's response with a fresh Anderson
+/// history per step, and the default: the state's local response with the
+/// history carried from step to step) walk the same chain to their
+/// tolerance: the same noise gives the same fields to well within the
+/// tolerance's reach, every step ends incompressible, and the default
+/// spends fewer exact solves. A chain that forgets its history at a step
+/// continues as one started from that step's fields (a resumed run), to
+/// round-off.
+#[test]
+fn compressor_schemes_walk_the_same_chain_and_forgetting_the_history_is_a_restart() {
+    let model = ChainModel::default();
+    let grid = Grid::for_model(&model, 32, 32).unwrap();
+    let exact = ExactSolver::new(&model, grid).unwrap();
+    let chi = 1.0;
+    let tolerance = 1e-8;
+    let w0 = InitialField::Lamellar { periods: 2 }.fields(&model, &grid, chi, &mut StreamRng::new(9, 0));
+    let run = |compressor: CompressorConfig, steps: usize| {
+        let mut config = LftsConfig::new(chi, 100.0, 0.05, 21);
+        config.compressor = CompressorConfig { tolerance, ..compressor };
+        let lfts = Lfts::new(config, Solvers::exact(&exact)).unwrap();
+        let (mut state, _) = lfts.start(&w0, 0).unwrap();
+        let mut solves = 0;
+        for _ in 0..steps {
+            let (next, cost) = lfts.step(&state).unwrap();
+            assert!(next.pressure_residual < tolerance, "step {}: {:e}", next.step, next.pressure_residual);
+            solves += cost.exact_solves;
+            state = next;
+        }
+        (state, solves)
+    };
+    let (melt, melt_solves) = run(CompressorConfig::melt(), 30);
+    let (chain, chain_solves) = run(CompressorConfig::chain(), 30);
+    assert!(!chain.history.is_empty(), "the default carries the history");
+    let apart = melt.phi.iter().zip(&chain.phi).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+    assert!(apart < 1e-6, "the schemes' chains differ by {apart:e} in phi after 30 steps");
+    assert!((melt.hamiltonian - chain.hamiltonian).abs() < 1e-7, "{} vs {}", melt.hamiltonian, chain.hamiltonian);
+    assert!(chain_solves < melt_solves, "{chain_solves} solves against the melt's {melt_solves}");
+
+    // Forgetting at step 10 = starting afresh from step 10's fields.
+    let mut config = LftsConfig::new(chi, 100.0, 0.05, 21);
+    config.compressor.tolerance = tolerance;
+    let lfts = Lfts::new(config, Solvers::exact(&exact)).unwrap();
+    let (mut state, _) = lfts.start(&w0, 0).unwrap();
+    for _ in 0..10 {
+        state = lfts.step(&state).unwrap().0;
+    }
+    let (mut restarted, _) = lfts.start(&state.saddle().fields(), 10).unwrap();
+    assert!(restarted.history.is_empty());
+    state.history.clear();
+    for _ in 0..5 {
+        state = lfts.step(&state).unwrap().0;
+        restarted = lfts.step(&restarted).unwrap().0;
+    }
+    // The file's (w_A, w_B) -> (W_-, W_+) round trip is the only difference.
+    let apart = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max);
+    assert!(apart(&state.w_minus, &restarted.w_minus) < 1e-11, "{:e}", apart(&state.w_minus, &restarted.w_minus));
+    assert!(apart(&state.phi, &restarted.phi) < 1e-11, "{:e}", apart(&state.phi, &restarted.phi));
 }

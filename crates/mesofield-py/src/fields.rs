@@ -308,7 +308,9 @@ fn run_lfts(sampler: &Lfts<'_>, spec: &SampleSpec, grid: &Grid, w0: Vec<f64>) ->
     let mut trace = Trace::with_peak(SpectralPlan::new(*grid), spec.steps / 2, Vec::new());
     let mut sq = StructureFactorSum::new(SpectralPlan::new(*grid), spec.steps / 2, RunningStructureFactor::default());
     let mut snapshots = Snapshots::new(spec.every, spec.steps);
-    let chains = LftsChains { lfts: sampler, seeds: vec![spec.seed] };
+    // The CLI's run forgets the compressor's history at its snapshots (the
+    // states it can resume from): the same chain needs the same.
+    let chains = LftsChains { checkpoint_every: spec.every, ..LftsChains::new(sampler, vec![spec.seed]) };
     let (state, cost) = sampler.start_replicas(&w0, 0)?.pop().expect("one replica");
     let analyzers: Vec<&mut dyn Analyzer<LftsState, SolveCost>> = vec![&mut trace, &mut sq, &mut snapshots];
     let mut chain = [Replica { state, cost, analyzers }];

@@ -5,9 +5,16 @@
 //! their own W_-. It knows nothing of chi or noise: those belong to the
 //! loops that move W_-.
 //!
-//! Scheme: Anderson-accelerated Newton steps on W_+ with the homogeneous
-//! melt's response 1/S_tot per Fourier mode, to the max-norm tolerance
-//! `tolerance` on |phi_A + phi_B - 1|.
+//! Scheme: Anderson-accelerated Newton steps on W_+, to the max-norm
+//! tolerance `tolerance` on |phi_A + phi_B - 1|. The Newton step inverts
+//! the local response of the current state (`fts::response`) by
+//! `response_iterations` conjugate-gradient iterations (0: the homogeneous
+//! melt's 1/S_tot per Fourier mode). `advance` starts the Anderson history
+//! from the pairs of the loop that made the state (`carry_history`): W_-
+//! moves little in one step, so the slow directions that loop found are
+//! still the slow ones (L-FTS carries it; descents, whose trial steps
+//! jump further, do not). Together they halve the solves of an L-FTS step
+//! at chi = 1 (BENCHMARKS.md).
 //!
 //! With an operator among the solvers, the loop first runs on the operator
 //! corrected at the first exact solve (defect correction:
@@ -15,14 +22,16 @@
 //! only if the exact residual fell, and exact iterations polish to the same
 //! tolerance, so the final residual is always exact.
 
+use std::sync::Arc;
+
 use crate::anderson::AndersonMixer;
-use crate::debye::melt_response;
 use crate::error::{Error, Result};
 use crate::fields::{from_exchange_pressure, to_exchange_pressure};
+use crate::fts::response::LocalResponse;
 use crate::hamiltonian::{free_energy, max_pressure_residual};
 use crate::model::ChainModel;
 use crate::seam::{FieldSolver, SolveCost, Solvers, trusted};
-use crate::spectral::{C64, SpectralPlan};
+use crate::spectral::SpectralPlan;
 
 /// The compressor's settings (algorithm only; no physics parameter).
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -36,11 +45,40 @@ pub struct CompressorConfig {
     /// With an operator, its loop aims at this fraction of the first exact
     /// residual before the exact polish.
     pub operator_reduction: f64,
+    /// Conjugate-gradient iterations on the state's local response per
+    /// Newton step; 0 is the melt's response (settings saved without it).
+    #[serde(default)]
+    pub response_iterations: usize,
+    /// `advance` starts from the Anderson pairs of the state's own loop:
+    /// for a chain of small moves of W_- (L-FTS sets it); a descent's trial
+    /// steps jump too far for the pairs to help.
+    #[serde(default)]
+    pub carry_history: bool,
 }
 
 impl Default for CompressorConfig {
     fn default() -> Self {
-        CompressorConfig { tolerance: 1e-6, max_iterations: 500, history: 10, operator_reduction: 0.1 }
+        CompressorConfig {
+            tolerance: 1e-6,
+            max_iterations: 500,
+            history: 10,
+            operator_reduction: 0.1,
+            response_iterations: 3,
+            carry_history: false,
+        }
+    }
+}
+
+impl CompressorConfig {
+    /// The scheme before the local response and the carried history: the
+    /// melt's response, a fresh history per loop.
+    pub fn melt() -> Self {
+        CompressorConfig { response_iterations: 0, carry_history: false, ..CompressorConfig::default() }
+    }
+
+    /// L-FTS's: the default with the history carried from step to step.
+    pub fn chain() -> Self {
+        CompressorConfig { carry_history: true, ..CompressorConfig::default() }
     }
 }
 
@@ -66,6 +104,41 @@ pub struct PartialSaddle {
     pub log_q: f64,
     /// Exact max-norm of phi_A + phi_B - 1.
     pub pressure_residual: f64,
+    /// The Anderson pairs of the loop that made the state.
+    pub history: PressureHistory,
+}
+
+/// The Anderson pairs (dW_+, d of the Newton step) of a finished W_+ loop,
+/// shared by the clones of its state; empty where none was kept.
+#[derive(Clone, Default)]
+pub struct PressureHistory(Option<Arc<SecantPairs>>);
+
+/// Anderson's differences of iterates `dx` and of steps `dd`, oldest first.
+struct SecantPairs {
+    dx: Vec<Vec<f64>>,
+    dd: Vec<Vec<f64>>,
+}
+
+impl PressureHistory {
+    pub fn len(&self) -> usize {
+        self.0.as_ref().map_or(0, |pairs| pairs.dx.len())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Forgets the pairs: the next loop starts as from a file (a run that
+    /// forgets at each checkpoint resumes on its own path).
+    pub fn clear(&mut self) {
+        self.0 = None;
+    }
+}
+
+impl std::fmt::Debug for PressureHistory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PressureHistory({} pairs)", self.len())
+    }
 }
 
 impl PartialSaddle {
@@ -108,7 +181,7 @@ pub struct Compressor<'a> {
     exact: &'a dyn FieldSolver,
     operator: Option<&'a dyn FieldSolver>,
     plan: SpectralPlan,
-    inverse_total: Vec<f64>,
+    response: LocalResponse,
 }
 
 impl<'a> Compressor<'a> {
@@ -118,8 +191,8 @@ impl<'a> Compressor<'a> {
         config.validate()?;
         let Solvers { exact, operator } = solvers;
         let plan = SpectralPlan::new(*exact.grid());
-        let (inverse_total, _) = melt_response(&plan, exact.model());
-        Ok(Compressor { config, exact, operator, plan, inverse_total })
+        let response = LocalResponse::new(&plan, exact.model());
+        Ok(Compressor { config, exact, operator, plan, response })
     }
 
     pub fn solvers(&self) -> Solvers<'a> {
@@ -146,19 +219,20 @@ impl<'a> Compressor<'a> {
         if w.is_empty() || !w.len().is_multiple_of(2 * m) || w.len() / (2 * m) != steps.len() {
             return Err(Error::Shape(format!("fields hold {} values, expected {} x 2 x {m}", w.len(), steps.len())));
         }
-        let pairs: Vec<(Vec<f64>, Vec<f64>)> = w
+        let starts: Vec<LoopStart> = w
             .chunks(2 * m)
             .map(|fields| {
                 let (mut w_minus, mut w_plus) = (vec![0.0; m], vec![0.0; m]);
                 to_exchange_pressure(fields, &mut w_minus, &mut w_plus);
-                (w_minus, w_plus)
+                LoopStart { w_minus, w_plus, history: PressureHistory::default() }
             })
             .collect();
-        self.relax(steps, pairs)
+        self.relax(steps, starts)
     }
 
     /// The partial saddle point at a new exchange field `w_minus`, the loop
-    /// started from `from` by `predicted_w_plus`.
+    /// started from `from` by `predicted_w_plus` (and from its Anderson
+    /// pairs with `carry_history`).
     pub fn advance(&self, from: &PartialSaddle, w_minus: Vec<f64>) -> Result<(PartialSaddle, SolveCost)> {
         Ok(self.advance_batch(std::slice::from_ref(from), vec![w_minus], &[1])?.pop().expect("one field"))
     }
@@ -175,34 +249,35 @@ impl<'a> Compressor<'a> {
         if from.is_empty() || w_minus.len() != from.len() || steps.len() != from.len() {
             return Err(Error::Shape(format!("{} states with {} exchange fields", from.len(), w_minus.len())));
         }
-        let mut pairs = Vec::with_capacity(from.len());
+        let mut starts = Vec::with_capacity(from.len());
         for (state, w_minus) in from.iter().zip(w_minus) {
             if w_minus.len() != m {
                 return Err(Error::Shape(format!("W_- holds {} values, expected {m}", w_minus.len())));
             }
             let w_plus = predicted_w_plus(state, &w_minus);
-            pairs.push((w_minus, w_plus));
+            let history = if self.config.carry_history { state.history.clone() } else { PressureHistory::default() };
+            starts.push(LoopStart { w_minus, w_plus, history });
         }
-        self.relax(steps, pairs).map_err(|e| match e {
+        self.relax(steps, starts).map_err(|e| match e {
             Error::Interrupted | Error::Sampling(_) => e,
             other => Error::Sampling(format!("step {}: {other}", steps[0])),
         })
     }
 
-    /// The loops of all fields (`pairs` of (W_-, W_+ start)). With an
+    /// The loops of all fields (`starts`). With an
     /// operator, in lockstep: one batched call per iteration, which is what
     /// makes an operator cheap. On the exact solver alone, each field's loop
     /// on its own worker thread: the same solves (each field is solved on
     /// its own), without the lockstep's wait for the slowest field.
-    pub fn relax(&self, steps: &[usize], pairs: Vec<(Vec<f64>, Vec<f64>)>) -> Result<Vec<(PartialSaddle, SolveCost)>> {
+    pub fn relax(&self, steps: &[usize], starts: Vec<LoopStart>) -> Result<Vec<(PartialSaddle, SolveCost)>> {
         use rayon::prelude::*;
-        let r = pairs.len();
+        let r = starts.len();
         if self.operator.is_some() || r == 1 {
             let mut costs = vec![SolveCost::default(); r];
-            let states = self.relax_together(steps, pairs, &mut costs)?;
+            let states = self.relax_together(steps, starts, &mut costs)?;
             return Ok(states.into_iter().zip(costs).collect());
         }
-        pairs
+        starts
             .into_par_iter()
             .zip(steps.par_iter())
             .enumerate()
@@ -218,16 +293,16 @@ impl<'a> Compressor<'a> {
             .collect()
     }
 
-    /// The loops of `pairs` in lockstep: the operator's corrected loop and
+    /// The loops of `starts` in lockstep: the operator's corrected loop and
     /// its trust check where there is one, then the exact loop.
     fn relax_together(
         &self,
         steps: &[usize],
-        pairs: Vec<(Vec<f64>, Vec<f64>)>,
+        starts: Vec<LoopStart>,
         costs: &mut [SolveCost],
     ) -> Result<Vec<PartialSaddle>> {
         let m = self.points();
-        let r = pairs.len();
+        let r = starts.len();
         let label =
             |i: usize| if r > 1 { format!("replica {i}, step {}", steps[i]) } else { format!("step {}", steps[i]) };
         // A failed batched solve names the first failing field of `members`.
@@ -236,7 +311,13 @@ impl<'a> Compressor<'a> {
             Error::Domain { sample, .. } => Error::Sampling(format!("{}: {e}", label(members[sample]))),
             other => Error::Sampling(format!("{}: {other}", label(members[0]))),
         };
-        let (w_minus, mut w_plus): (Vec<Vec<f64>>, Vec<Vec<f64>>) = pairs.into_iter().unzip();
+        let (mut w_minus, mut w_plus, mut histories) =
+            (Vec::with_capacity(r), Vec::with_capacity(r), Vec::with_capacity(r));
+        for start in starts {
+            w_minus.push(start.w_minus);
+            w_plus.push(start.w_plus);
+            histories.push(start.history);
+        }
         let everyone: Vec<usize> = (0..r).collect();
         let mut w = vec![0.0; 2 * m * r];
         let mut flat_phi = vec![0.0; 2 * m * r];
@@ -255,7 +336,10 @@ impl<'a> Compressor<'a> {
         }
         let exact = self.exact;
         let never = self.config.max_iterations;
-        self.pressure_loop(&everyone, &w_minus, &mut w_plus, &mut phi, &tolerance, costs, never, |ids, w, phi| {
+        let loop_fields = LoopFields { w_minus: &w_minus, w_plus: &mut w_plus, phi: &mut phi };
+        let carried = Some(histories.as_mut_slice());
+        let iterations = self.config.response_iterations;
+        self.pressure_loop(&everyone, loop_fields, iterations, carried, &tolerance, costs, never, |ids, w, phi| {
             let mut lq = vec![0.0; ids.len()];
             exact.solve_batch(w, phi, &mut lq).map_err(|e| failed(ids, e))?;
             for (slot, &i) in ids.iter().enumerate() {
@@ -264,7 +348,8 @@ impl<'a> Compressor<'a> {
             Ok(true)
         })?;
         let mut states = Vec::with_capacity(r);
-        for (i, ((w_minus, w_plus), phi)) in w_minus.into_iter().zip(w_plus).zip(phi).enumerate() {
+        let fields = w_minus.into_iter().zip(w_plus).zip(phi).zip(histories);
+        for (i, (((w_minus, w_plus), phi), history)) in fields.enumerate() {
             let residual = max_pressure_residual(&phi);
             if residual >= self.config.tolerance {
                 return Err(Error::Sampling(format!(
@@ -273,7 +358,8 @@ impl<'a> Compressor<'a> {
                     self.config.max_iterations
                 )));
             }
-            states.push(PartialSaddle { w_minus, w_plus, phi, log_q: log_q[i], pressure_residual: residual });
+            let pressure_residual = residual;
+            states.push(PartialSaddle { w_minus, w_plus, phi, log_q: log_q[i], pressure_residual, history });
         }
         Ok(states)
     }
@@ -313,9 +399,11 @@ impl<'a> Compressor<'a> {
             (0..r).map(|i| (before[i] * self.config.operator_reduction).max(0.1 * tolerance)).collect();
         self.pressure_loop(
             &members,
-            fields.w_minus,
-            fields.w_plus,
-            &mut corrected,
+            LoopFields { w_minus: fields.w_minus, w_plus: fields.w_plus, phi: &mut corrected },
+            // The melt's response: an operator's densities are too rough a
+            // state to linearise about, and the trust check judges the loop.
+            0,
+            None,
             &targets,
             costs,
             10,
@@ -357,28 +445,38 @@ impl<'a> Compressor<'a> {
 
     /// Anderson-accelerated Newton iterations on W_+ of the fields `members`
     /// until the max-norm of phi_A + phi_B - 1 is below each one's
-    /// `tolerance`. `phi` holds the densities at the entry fields; `solve`
-    /// fills the densities of a batch (the fields `ids`, `[n][2][M]`) and
-    /// says whether that was an exact solve. One call per iteration for
-    /// every field still iterating, each with its own Anderson history.
+    /// `tolerance`. `fields.phi` holds the densities at the entry fields;
+    /// `solve` fills the densities of a batch (the fields `ids`, `[n][2][M]`)
+    /// and says whether that was an exact solve. One call per iteration for
+    /// every field still iterating, each with its own Anderson history,
+    /// started from and written back to `carried` where given; Newton steps
+    /// on the local response by `response_iterations` conjugate gradients.
     #[allow(clippy::too_many_arguments)]
     fn pressure_loop(
         &self,
         members: &[usize],
-        w_minus: &[Vec<f64>],
-        w_plus: &mut [Vec<f64>],
-        phi: &mut [Vec<f64>],
+        fields: LoopFields<'_>,
+        response_iterations: usize,
+        carried: Option<&mut [PressureHistory]>,
         tolerance: &[f64],
         costs: &mut [SolveCost],
         stall: usize,
         mut solve: impl FnMut(&[usize], &[f64], &mut [f64]) -> Result<bool>,
     ) -> Result<()> {
+        let LoopFields { w_minus, w_plus, phi } = fields;
         let m = self.points();
         let mut mixers: Vec<AndersonMixer> =
             members.iter().map(|_| AndersonMixer::new(m, self.config.history)).collect();
-        let mut scratch = self.plan.scratch();
-        let mut spectrum = vec![C64::default(); self.plan.spectrum_len()];
+        if let Some(carried) = carried.as_deref() {
+            for (mixer, &i) in mixers.iter_mut().zip(members) {
+                if let Some(pairs) = &carried[i].0 {
+                    mixer.seed(&pairs.dx, &pairs.dd);
+                }
+            }
+        }
+        let mut response = self.response.workspace(&self.plan);
         let mut d = vec![0.0; m];
+        let mut step = vec![0.0; m];
         let mut next = vec![0.0; m];
         let mut w = vec![0.0; 2 * m * members.len()];
         let mut out = vec![0.0; 2 * m * members.len()];
@@ -387,6 +485,14 @@ impl<'a> Compressor<'a> {
         // Positions in `members` still iterating, and their fields.
         let mut active: Vec<usize> = (0..members.len()).collect();
         let mut ids = Vec::with_capacity(members.len());
+        let keep = |mixers: &mut Vec<AndersonMixer>, carried: Option<&mut [PressureHistory]>| {
+            if let Some(carried) = carried {
+                for (mixer, &i) in mixers.iter_mut().zip(members) {
+                    let (dx, dd) = mixer.take_pairs();
+                    carried[i] = PressureHistory(Some(Arc::new(SecantPairs { dx, dd })));
+                }
+            }
+        };
         for iteration in 0..self.config.max_iterations {
             active.retain(|&k| {
                 let i = members[k];
@@ -404,6 +510,7 @@ impl<'a> Compressor<'a> {
                 }
             });
             if active.is_empty() {
+                keep(&mut mixers, carried);
                 return Ok(());
             }
             ids.clear();
@@ -413,8 +520,11 @@ impl<'a> Compressor<'a> {
                 for j in 0..m {
                     d[j] = phi[i][j] + phi[i][m + j] - 1.0;
                 }
-                self.plan.apply_multiplier(&mut scratch, &mut spectrum, &mut d, &self.inverse_total);
-                mixers[k].next(&w_plus[i], &d, 1.0, &mut next);
+                if response_iterations > 0 {
+                    self.response.set_densities(&mut response, &phi[i]);
+                }
+                self.response.newton_step(&self.plan, &mut response, &d, &mut step, response_iterations);
+                mixers[k].next(&w_plus[i], &step, 1.0, &mut next);
                 std::mem::swap(&mut w_plus[i], &mut next);
                 from_exchange_pressure(&w_minus[i], &w_plus[i], &mut w[2 * m * slot..2 * m * (slot + 1)]);
             }
@@ -429,8 +539,23 @@ impl<'a> Compressor<'a> {
                 }
             }
         }
+        keep(&mut mixers, carried);
         Ok(())
     }
+}
+
+/// Where a field's W_+ loop starts.
+pub struct LoopStart {
+    pub w_minus: Vec<f64>,
+    pub w_plus: Vec<f64>,
+    pub history: PressureHistory,
+}
+
+/// The fields a `pressure_loop` moves, indexed by field.
+struct LoopFields<'b> {
+    w_minus: &'b [Vec<f64>],
+    w_plus: &'b mut [Vec<f64>],
+    phi: &'b mut [Vec<f64>],
 }
 
 /// The per-field state of a lockstep loop, borrowed from `relax_together`.

@@ -18,7 +18,7 @@
 //! Euler-Maruyama's is 1 / (a B (1 - lambda a / 2)).
 
 use crate::error::{Error, Result};
-use crate::fts::compressor::{Compressor, CompressorConfig, PartialSaddle};
+use crate::fts::compressor::{Compressor, CompressorConfig, PartialSaddle, PressureHistory};
 use crate::rng::StreamRng;
 use crate::seam::{SolveCost, Solvers};
 
@@ -116,7 +116,7 @@ impl LftsConfig {
             integrator: Integrator::default(),
             seed,
             noise: true,
-            compressor: CompressorConfig::default(),
+            compressor: CompressorConfig::chain(),
         }
     }
 
@@ -176,12 +176,15 @@ pub struct LftsState {
     pub hamiltonian: f64,
     /// Exact max-norm of phi_A + phi_B - 1.
     pub pressure_residual: f64,
+    /// The compressor's Anderson pairs, for the next step's loop
+    /// (`CompressorConfig::carry_history`); a state read from a file has none.
+    pub history: PressureHistory,
 }
 
 impl LftsState {
     fn at(step: usize, saddle: PartialSaddle, hamiltonian: f64) -> Self {
-        let PartialSaddle { w_minus, w_plus, phi, log_q, pressure_residual } = saddle;
-        LftsState { step, w_minus, w_plus, phi, log_q, hamiltonian, pressure_residual }
+        let PartialSaddle { w_minus, w_plus, phi, log_q, pressure_residual, history } = saddle;
+        LftsState { step, w_minus, w_plus, phi, log_q, hamiltonian, pressure_residual, history }
     }
 
     /// The state's fields and densities as the compressor's (a clone).
@@ -192,6 +195,7 @@ impl LftsState {
             phi: self.phi.clone(),
             log_q: self.log_q,
             pressure_residual: self.pressure_residual,
+            history: self.history.clone(),
         }
     }
 }

@@ -308,10 +308,11 @@ fn saddle_shaped_start(exact: &ExactSolver, target: &[f64]) -> Result<(Option<Ve
     let m = n / 2;
     let psi: Vec<f64> = (0..m).map(|i| target[i] - target[m + i]).collect();
     // A c whose W_+ does not settle is a poor start anyway: fail it early.
+    // The budget was set on the melt's response, which the start keeps.
     let config = CompressorConfig {
         tolerance: START_PRESSURE_TOLERANCE,
         max_iterations: START_PRESSURE_ITERATIONS,
-        ..CompressorConfig::default()
+        ..CompressorConfig::melt()
     };
     let compressor = Compressor::new(config, Solvers::exact(exact))?;
     let mut w_plus = vec![0.0; m];

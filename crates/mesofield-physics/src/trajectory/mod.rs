@@ -85,12 +85,30 @@ pub fn sample<S, C>(replica: &mut Replica<'_, S, C>) -> Result<()> {
 pub struct LftsChains<'a> {
     pub lfts: &'a Lfts<'a>,
     pub seeds: Vec<u64>,
+    /// A state at a multiple of this step (0: none) is stepped without the
+    /// compressor's carried history, as one read back from a file would be:
+    /// a run resumed from its snapshots then repeats the uninterrupted run
+    /// to round-off, not merely to the compressor's tolerance.
+    pub checkpoint_every: usize,
+}
+
+impl LftsChains<'_> {
+    pub fn new<'a>(lfts: &'a Lfts<'a>, seeds: Vec<u64>) -> LftsChains<'a> {
+        LftsChains { lfts, seeds, checkpoint_every: 0 }
+    }
 }
 
 impl Stepper for LftsChains<'_> {
     type State = LftsState;
     type Cost = SolveCost;
     fn step(&self, states: &[LftsState]) -> Result<Vec<(LftsState, SolveCost)>> {
+        let every = self.checkpoint_every;
+        let checkpoint = |s: &LftsState| every > 0 && s.step.is_multiple_of(every) && !s.history.is_empty();
+        if states.iter().any(checkpoint) {
+            let mut fresh = states.to_vec();
+            fresh.iter_mut().filter(|s| checkpoint(s)).for_each(|s| s.history.clear());
+            return self.lfts.step_replicas(&fresh, &self.seeds);
+        }
         self.lfts.step_replicas(states, &self.seeds)
     }
 }
