@@ -88,9 +88,15 @@ pub fn with_threads(threads: Option<usize>, f: impl FnOnce() -> Result<()> + Sen
     match threads {
         None => f(),
         Some(0) => bail!("--threads must be >= 1"),
-        Some(n) => {
-            rayon::ThreadPoolBuilder::new().num_threads(n).build().context("building the thread pool")?.install(f)
-        }
+        // The global pool where it is still free: the same loop ran 27%
+        // slower inside `install` on a one-thread pool of its own than on
+        // the global pool of one thread (L-FTS at 32x32, BENCHMARKS.md).
+        Some(n) => match rayon::ThreadPoolBuilder::new().num_threads(n).build_global() {
+            Ok(()) => f(),
+            Err(_) => {
+                rayon::ThreadPoolBuilder::new().num_threads(n).build().context("building the thread pool")?.install(f)
+            }
+        },
     }
 }
 
