@@ -5,7 +5,9 @@
 //! tangent (GMRES preconditioned by the melt's response, forcing term 0.1)
 //! from the same starts. For issue 32's compressor.
 //! `cargo run --release -p mesofield-physics --example compressor_probe -- CHI [STEPS] [GRID]`
-//! (GRID 32: a square of 6.4; 64: of 12.8).
+//! (GRID 32: a square of 6.4; 64: of 12.8). Environment: BPC (B, 100),
+//! LAMBDA (0.05), RANDOM (set: random fields of amplitude 0.1 instead of
+//! the lamellar start).
 
 use mesofield_physics::debye::melt_response;
 use mesofield_physics::fields::{InitialField, from_exchange_pressure};
@@ -24,7 +26,14 @@ fn main() {
     let grid = Grid::for_model(&model, side, side).unwrap();
     let solver = ExactSolver::new(&model, grid).unwrap();
     let periods = side / 16;
-    let w0 = InitialField::Lamellar { periods }.fields(&model, &grid, chi, &mut StreamRng::new(1, 0));
+    let bpc: f64 = std::env::var("BPC").ok().map(|s| s.parse().unwrap()).unwrap_or(100.0);
+    let lam: f64 = std::env::var("LAMBDA").ok().map(|s| s.parse().unwrap()).unwrap_or(0.05);
+    let init = if std::env::var("RANDOM").is_ok() {
+        InitialField::Random { amplitude: 0.1 }
+    } else {
+        InitialField::Lamellar { periods }
+    };
+    let w0 = init.fields(&model, &grid, chi, &mut StreamRng::new(1, 0));
     println!("| chi | grid | tolerance | scheme | solves/step | ms/step |");
     println!("| --- | --- | --- | --- | --- | --- |");
     for tolerance in [1e-4, 1e-6] {
@@ -42,7 +51,7 @@ fn main() {
                 carry_history: carry,
                 ..CompressorConfig::default()
             };
-            let mut config = LftsConfig::new(chi, 100.0, 0.05, 1);
+            let mut config = LftsConfig::new(chi, bpc, lam, 1);
             config.compressor = compressor;
             let lfts = Lfts::new(config, Solvers::exact(&solver)).unwrap();
             let (mut state, _) = lfts.start(&w0, 0).unwrap();
@@ -59,7 +68,7 @@ fn main() {
             let ms = 1e3 * started.elapsed().as_secs_f64() / steps as f64;
             println!("| {chi} | {side} | {tolerance:e} | {name} | {:.2} | {ms:.2} |", solves as f64 / steps as f64);
         }
-        newton_krylov(&solver, chi, tolerance, settled.expect("a run"), steps.min(50));
+        newton_krylov(&solver, chi, bpc, lam, tolerance, settled.expect("a run"), steps.min(50));
     }
 }
 
@@ -69,13 +78,15 @@ fn main() {
 fn newton_krylov(
     solver: &ExactSolver,
     chi: f64,
+    beads_per_cell: f64,
+    step_size: f64,
     tolerance: f64,
     mut state: mesofield_physics::fts::LftsState,
     steps: usize,
 ) {
     let grid = *solver.grid();
     let m = grid.points();
-    let mut config = LftsConfig::new(chi, 100.0, 0.05, 1);
+    let mut config = LftsConfig::new(chi, beads_per_cell, step_size, 1);
     config.compressor.tolerance = tolerance;
     let lfts = Lfts::new(config.clone(), Solvers::exact(solver)).unwrap();
     let plan = SpectralPlan::new(grid);
