@@ -145,27 +145,66 @@ pub fn snapshot(
     exact: &ExactSolver,
     pressure_tolerance: Option<f64>,
 ) -> Result<LftsState> {
-    let (chi, beads_per_cell, step_size, start, snapshot, _, seed) = draw(spec, k);
-    let mut config = LftsConfig::new(chi, beads_per_cell, step_size, seed).with_integrator(spec.integrator);
-    if let Some(tolerance) = pressure_tolerance {
-        config = config.with_pressure_tolerance(tolerance);
-    }
-    let lfts = Lfts::new(config, Solvers::exact(exact))?;
+    Ok(grow(spec, k, exact, pressure_tolerance)?.0)
+}
+
+/// Attempts at a draw whose run leaves the model's domain.
+const GROW_ATTEMPTS: usize = 4;
+
+/// Draw `k`'s run to its snapshot step, and the step size it ran with. A
+/// drawn start or step can be too rough for the bond kernel (a lattice
+/// start on a small box at large chi: Q <= 0 at step 0 or 1); such a run is
+/// made again with the step and the start's fields halved, up to
+/// `GROW_ATTEMPTS` times, and the error names the draw when none works.
+fn grow(
+    spec: &InverseSweepSpec,
+    k: usize,
+    exact: &ExactSolver,
+    pressure_tolerance: Option<f64>,
+) -> Result<(LftsState, f64)> {
+    let (chi, beads_per_cell, drawn_step, start, snapshot, _, seed) = draw(spec, k);
     let w0 = start.fields(exact.model(), exact.grid(), chi, &mut StreamRng::new(seed, 0));
-    let (mut state, _) = lfts.start(&w0, 0)?;
-    while state.step < snapshot {
-        state = lfts.step(&state)?.0;
+    let mut failure = None;
+    for attempt in 0..GROW_ATTEMPTS {
+        let scale = 0.5f64.powi(attempt as i32);
+        let step_size = drawn_step * scale;
+        let mut config = LftsConfig::new(chi, beads_per_cell, step_size, seed).with_integrator(spec.integrator);
+        if let Some(tolerance) = pressure_tolerance {
+            config = config.with_pressure_tolerance(tolerance);
+        }
+        let lfts = Lfts::new(config, Solvers::exact(exact))?;
+        let w: Vec<f64> = w0.iter().map(|v| v * scale).collect();
+        let run = || -> mesofield_physics::Result<LftsState> {
+            let (mut state, _) = lfts.start(&w, 0)?;
+            while state.step < snapshot {
+                state = lfts.step(&state)?.0;
+            }
+            Ok(state)
+        };
+        match run() {
+            Ok(state) => return Ok((state, step_size)),
+            Err(e @ mesofield_physics::Error::Interrupted) => return Err(e.into()),
+            Err(e) => failure = Some(e),
+        }
     }
-    Ok(state)
+    let [mx, my] = draw(spec, k).5;
+    Err(anyhow::anyhow!(
+        "pattern {k} (chi {chi:.3}, B {beads_per_cell:.0}, lambda {drawn_step:.3}, {}, {mx}x{my}): \
+         the L-FTS run failed with the step and the start halved {} times: {}",
+        start_label(&start),
+        GROW_ATTEMPTS - 1,
+        failure.expect("an attempt failed")
+    ))
 }
 
 /// Makes pattern `k` and inverts it.
 fn row(spec: &InverseSweepSpec, k: usize, model: &ChainModel) -> Result<InverseSweepRow> {
-    let (chi, beads_per_cell, step_size, start, snapshot_step, [mx, my], _) = draw(spec, k);
+    let (chi, beads_per_cell, _, start, snapshot_step, [mx, my], _) = draw(spec, k);
     let grid = Grid::for_model(model, mx, my)?;
     let exact = ExactSolver::new(model, grid)?;
     let m = grid.points();
-    let target = snapshot(spec, k, &exact, None)?.phi;
+    let (state, step_size) = grow(spec, k, &exact, None)?;
+    let target = state.phi;
     let inverter =
         Inverter::new(Solvers::exact(&exact), InverseConfig { tolerance: spec.tolerance, ..Default::default() })?;
     let started = Instant::now();
