@@ -162,7 +162,7 @@ fn grow(
     exact: &ExactSolver,
     pressure_tolerance: Option<f64>,
 ) -> Result<(LftsState, f64)> {
-    let (chi, beads_per_cell, drawn_step, start, snapshot, _, seed) = draw(spec, k);
+    let (chi, beads_per_cell, drawn_step, start, snapshot, [mx, my], seed) = draw(spec, k);
     let w0 = start.fields(exact.model(), exact.grid(), chi, &mut StreamRng::new(seed, 0));
     let mut failure = None;
     for attempt in 0..GROW_ATTEMPTS {
@@ -187,7 +187,6 @@ fn grow(
             Err(e) => failure = Some(e),
         }
     }
-    let [mx, my] = draw(spec, k).5;
     Err(anyhow::anyhow!(
         "pattern {k} (chi {chi:.3}, B {beads_per_cell:.0}, lambda {drawn_step:.3}, {}, {mx}x{my}): \
          the L-FTS run failed with the step and the start halved {} times: {}",

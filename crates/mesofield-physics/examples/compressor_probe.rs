@@ -95,7 +95,7 @@ fn newton_krylov(
     let mut spectrum = vec![C64::default(); plan.spectrum_len()];
     let mut gmres = Gmres::new(m, 30);
     let mut w = vec![0.0; 2 * m];
-    let mut lin = solver.linearize(&lfts.start(&state.saddle().fields(), 0).unwrap().0.saddle().fields()).unwrap();
+    let mut lin = solver.linearize(&state.saddle().fields()).unwrap();
     let (mut v2, mut dv) = (vec![0.0; 2 * m], vec![0.0; 2 * m]);
     let (mut solves, mut products, started) = (0, 0, std::time::Instant::now());
     for _ in 0..steps {

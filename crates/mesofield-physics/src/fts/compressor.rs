@@ -358,8 +358,8 @@ impl<'a> Compressor<'a> {
                     self.config.max_iterations
                 )));
             }
-            let pressure_residual = residual;
-            states.push(PartialSaddle { w_minus, w_plus, phi, log_q: log_q[i], pressure_residual, history });
+            let log_q = log_q[i];
+            states.push(PartialSaddle { w_minus, w_plus, phi, log_q, pressure_residual: residual, history });
         }
         Ok(states)
     }

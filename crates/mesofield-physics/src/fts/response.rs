@@ -19,7 +19,7 @@
 //! iterations preconditioned by the melt's 1/S_tot invert it; each costs
 //! six FFTs of the grid against about 4(N - 1) for one exact solve.
 
-use crate::debye::Debye;
+use crate::debye::{Debye, melt_response};
 use crate::model::ChainModel;
 use crate::spectral::{C64, SpectralPlan, SpectralScratch};
 
@@ -28,7 +28,7 @@ pub struct LocalResponse {
     s_aa: Vec<f64>,
     s_ab: Vec<f64>,
     s_bb: Vec<f64>,
-    /// 1/S_tot, 0 at q = 0 (the gauge): the melt's Newton step.
+    /// 1/S_tot, 0 at q = 0 (the gauge): the melt's Newton step (`melt_response`).
     inverse_total: Vec<f64>,
     f_a: f64,
 }
@@ -55,11 +55,12 @@ impl LocalResponse {
     pub fn new(plan: &SpectralPlan, model: &ChainModel) -> Self {
         let q_squared = plan.q_squared_table();
         let n = q_squared.len();
+        let (inverse_total, _) = melt_response(plan, model);
         let mut response = LocalResponse {
             s_aa: vec![0.0; n],
             s_ab: vec![0.0; n],
             s_bb: vec![0.0; n],
-            inverse_total: vec![0.0; n],
+            inverse_total,
             f_a: model.f_a(),
         };
         for (k, &q2) in q_squared.iter().enumerate() {
@@ -67,7 +68,6 @@ impl LocalResponse {
             response.s_aa[k] = debye.s_aa;
             response.s_ab[k] = debye.s_ab;
             response.s_bb[k] = debye.s_bb;
-            response.inverse_total[k] = if k == 0 { 0.0 } else { 1.0 / debye.total() };
         }
         response
     }
